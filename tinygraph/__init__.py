@@ -1,0 +1,17 @@
+"""tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
+from . import datasets, initializers
+from .gradcheck import check_gradients, check_node_gradients
+from .graph import Graph, Sequential
+from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
+from .losses import CrossEntropy, Loss, MeanSquaredError
+from .merge import Add, Concat
+from .node import Input, Node
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Node", "Input", "Graph", "Sequential",
+    "Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax", "Add", "Concat",
+    "Loss", "CrossEntropy", "MeanSquaredError",
+    "check_gradients", "check_node_gradients", "datasets", "initializers",
+]

@@ -1,0 +1,74 @@
+"""Data readers: a general IDX reader and the MNIST test set bundled with the package.
+
+IDX (the MNIST format): two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian int32,
+then the data, big-endian. Files may be gzip-compressed (``.gz``).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from importlib import resources
+
+import numpy as np
+
+from .validation import check_random_state
+
+__all__ = ["load_idx", "load_mnist", "train_test_split"]
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def load_idx(path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) into an array of its stored shape and type."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path}: not a readable gzip file ({e})") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (header bytes {raw[:4]!r})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: IDX header cut short ({len(raw)} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = header + dtype.itemsize * int(np.prod(shape))
+    if len(raw) != expected:
+        raise ValueError(f"{path}: IDX shape {shape} needs {expected} bytes, the file has {len(raw)}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def load_mnist(images=None, labels=None, *, dtype=np.float64) -> tuple:
+    """MNIST as ``(X, y)``: X (N, 784) scaled to [0, 1], y (N,) int64 labels 0-9.
+
+    With no paths, reads the 10,000-digit test set bundled with tinygraph; pass the paths of any
+    IDX image/label pair (e.g. the 60,000-digit training set) to read those instead.
+    """
+    if (images is None) != (labels is None):
+        raise ValueError("load_mnist: pass both images and labels, or neither")
+    if images is None:
+        data = resources.files("tinygraph") / "data"
+        images, labels = (data / MNIST_TEST[0], data / MNIST_TEST[1])
+    X, y = load_idx(images), load_idx(labels)
+    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"load_mnist: images {X.shape} and labels {y.shape} do not pair up")
+    X = X.reshape(len(X), -1).astype(dtype)
+    X /= 255.0
+    return X, y.astype(np.int64)
+
+
+def train_test_split(X, y, *, test_size: int | float = 0.2, random_state=0) -> tuple:
+    """A shuffled split ``(X_train, X_test, y_train, y_test)``, like scikit-learn's."""
+    n = len(X)
+    n_test = int(round(test_size * n)) if isinstance(test_size, float) else int(test_size)
+    if not 0 < n_test < n:
+        raise ValueError(f"train_test_split: test_size={test_size!r} leaves no train or test rows of {n}")
+    order = check_random_state(random_state).permutation(n)
+    test, train = order[:n_test], order[n_test:]
+    return X[train], X[test], y[train], y[test]

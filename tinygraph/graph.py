@@ -1,0 +1,318 @@
+"""Models: an explicit graph of nodes over one flat parameter vector.
+
+``Graph(input, output)`` collects every node that ``output`` reads, in topological order, lays all
+their parameters out in one flat ``theta`` (and ``grad``, same layout), binds each node's views
+once, and draws the initial weights. ``loss_and_grad(theta, X, y)`` is the scipy objective:
+it copies ``theta`` in (unless it *is* ``model.theta``), runs forward once and backward once, and
+returns the loss and a fresh gradient array. ``Sequential(layers)`` wires a chain.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .initializers import get_initializer
+from .losses import CrossEntropy, Loss
+from .node import Input, Node
+from .validation import check_array, check_random_state, check_sample_weight, check_theta
+
+__all__ = ["Graph", "Sequential"]
+
+
+def _toposort(output: Node) -> list:
+    """Nodes that ``output`` depends on, each after all of its inputs (inputs visited in order)."""
+    order, state, stack = [], {}, [(output, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            state[node] = 2
+            order.append(node)
+            continue
+        if state.get(node) == 2:
+            continue
+        if state.get(node) == 1:
+            raise ValueError(f"the graph has a cycle through {node!r}")
+        state[node] = 1
+        stack.append((node, True))
+        for x in reversed(node.inputs):
+            if state.get(x) == 1:
+                raise ValueError(f"the graph has a cycle through {x!r}")
+            if state.get(x) != 2:
+                stack.append((x, False))
+    return order
+
+
+class Graph:
+    """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
+
+    Parameters
+    ----------
+    input : Input
+        The node that receives ``X`` of shape (N, n_features).
+    output : Node
+        The last node; a ``Loss`` node makes ``loss_and_grad`` available.
+    l2 : float
+        The course's regularisation: adds l2/(2m)·ΣW² over weights (never biases) to the loss and
+        l2/m·W to their gradient, m the number of examples (the sum of sample weights if given).
+    init : str or callable
+        Default initialisation scheme for nodes that set none (see ``tinygraph.initializers``).
+    dtype : float64 or float32
+        dtype of theta, grad, activations and gradients.
+    random_state : None, int or Generator
+        Seed for the initial weights; an int makes them bit-for-bit reproducible.
+    """
+
+    def __init__(self, input: Input, output: Node, *, l2: float = 0.0, init="glorot",
+                 dtype=np.float64, random_state=None):
+        if not isinstance(input, Input):
+            raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
+        if not np.isscalar(l2) or not l2 >= 0:
+            raise ValueError(f"Graph: l2 must be a non-negative number, got {l2!r}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Graph: dtype must be float32 or float64, got {self.dtype}")
+        self.l2, self.init, self.random_state = float(l2), get_initializer(init), random_state
+        self.init_name = init if isinstance(init, str) else None
+        self.nodes = _toposort(output)
+        sources = [n for n in self.nodes if not n.inputs]
+        if sources != [input]:
+            raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
+        self.input = input
+        self._name_nodes()
+        self._build()
+        self._plan(output)
+        self.initialize()
+
+    def _name_nodes(self) -> None:
+        counts, seen = {}, set()
+        for node in self.nodes:
+            if node.name is None:
+                base = "input" if isinstance(node, Input) else type(node).__name__.lower()
+                counts[base] = counts.get(base, 0) + 1
+                node.name = base if isinstance(node, Input) else f"{base}{counts[base]}"
+            if node.name in seen:
+                raise ValueError(f"Graph: two nodes are named {node.name!r}")
+            seen.add(node.name)
+
+    def _build(self) -> None:
+        offset = 0
+        for node in self.nodes:
+            node.in_shapes = tuple(x.out_shape for x in node.inputs)
+            node.out_shape = tuple(node.build(*node.in_shapes))
+            node.start, offset = offset, offset + node.size
+            node.stop = offset
+        self.theta = np.zeros(offset, dtype=self.dtype)
+        self.grad = np.zeros(offset, dtype=self.dtype)
+        self._bind()
+
+    def _bind(self) -> None:
+        requires = {}
+        for node in self.nodes:
+            node.bind(self.theta, self.grad)
+            node.need_dx = any(requires[x] for x in node.inputs)
+            requires[node] = node.size > 0 or node.need_dx
+        self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
+        self._regularized_grad = [node.views(self.grad)[p] for node in self.nodes for p in node.regularized]
+
+    def _plan(self, output: Node) -> None:
+        index = {node: i for i, node in enumerate(self.nodes)}
+        self.loss = output if isinstance(output, Loss) else None
+        self.output = output.inputs[0] if self.loss is not None else output
+        loss_input = self.output
+        if isinstance(self.loss, CrossEntropy):
+            self.loss.fuse(self.output)
+            loss_input = self.output.inputs[0]  # the logits: the activation is fused into the loss
+
+        def plan(last):
+            needed = set(_toposort(last))
+            return [(index[n], n, tuple(index[x] for x in n.inputs))
+                    for n in self.nodes if n in needed and not isinstance(n, Input)]
+
+        self._predict_plan = plan(self.output)
+        self._train_plan = plan(loss_input)
+        self._out_index, self._loss_index = index[self.output], index[loss_input]
+        self._n_consumers = [0] * len(self.nodes)
+        for _, _, ins in self._train_plan:
+            for j in ins:
+                self._n_consumers[j] += 1
+
+    @property
+    def n_params(self) -> int:
+        return self.theta.size
+
+    @property
+    def edges(self) -> list:
+        """(source, destination) node pairs, in topological order of the destination."""
+        return [(x, node) for node in self.nodes for x in node.inputs]
+
+    @property
+    def trainable_mask(self) -> np.ndarray:
+        """Boolean array of theta's layout: False on the slices of frozen nodes."""
+        mask = np.ones(self.n_params, dtype=bool)
+        for node in self.nodes:
+            if not node.trainable:
+                mask[node.theta_slice] = False
+        return mask
+
+    def __getitem__(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node named {name!r}; nodes are {[n.name for n in self.nodes]}")
+
+    def initialize(self, random_state=None) -> "Graph":
+        """Draw theta afresh (from ``random_state``, else the model's own)."""
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        for node in self.nodes:
+            if node.size:
+                node.init(rng, self.init)
+        return self
+
+    def _load(self, theta) -> None:
+        if theta is not self.theta:
+            np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
+
+    def _check_data(self, X, y, sample_weight):
+        X = check_array(X, self.input.n_features, self.dtype, who=self.input.name)
+        if self.loss is None:
+            raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
+        y = self.loss.check_target(y, X.shape[0])
+        return X, y, check_sample_weight(sample_weight, X.shape[0], self.dtype, who=self.loss.name)
+
+    def loss_and_grad(self, theta, X, y, *, sample_weight=None, regularize: bool = True,
+                      check_input: bool = True, out: np.ndarray | None = None):
+        """The loss at ``theta`` and its gradient: one forward and one backward pass.
+
+        Returns ``(float, ndarray)``; the gradient is a new array of theta's dtype (or ``out``).
+        ``regularize=False`` leaves out the l2 term (see ``penalty``, for sums over data shards).
+        ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
+        """
+        self._load(theta)
+        if check_input:
+            X, y, sample_weight = self._check_data(X, y, sample_weight)
+        loss = self._forward_backward(X, y, sample_weight)
+        if regularize and self.l2:
+            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
+        if out is not None:
+            np.copyto(out, self.grad)
+            return loss, out
+        dtype = theta.dtype if getattr(theta, "dtype", np.dtype("O")).kind == "f" else self.dtype
+        return loss, self.grad.astype(dtype)
+
+    def loss_value(self, theta, X, y, *, sample_weight=None) -> float:
+        """The loss alone (forward only), e.g. for a line search or a validation set."""
+        self._load(theta)
+        X, y, sample_weight = self._check_data(X, y, sample_weight)
+        vals = self._forward(X, self._train_plan)
+        loss = self.loss.forward(vals[self._loss_index], y, sample_weight)
+        if self.l2:
+            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
+        return loss
+
+    def penalty(self, m: float, grad: np.ndarray | None = None) -> float:
+        """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
+        if not self.l2:
+            return 0.0
+        total = sum(float(np.vdot(W, W)) for W in self._regularized)
+        if grad is not None:
+            if grad is not self.grad:
+                raise ValueError("penalty: grad must be the model's own grad array")
+            c = self.l2 / m
+            for W, dW in zip(self._regularized, self._regularized_grad):
+                dW += c * W
+        return 0.5 * self.l2 / m * total
+
+    def _forward(self, X: np.ndarray, plan: list) -> list:
+        vals = [None] * len(self.nodes)
+        vals[0] = X
+        for i, node, ins in plan:
+            vals[i] = node.forward(*[vals[j] for j in ins])
+        return vals
+
+    def _forward_backward(self, X, y, sample_weight) -> float:
+        vals = self._forward(X, self._train_plan)
+        li = self._loss_index
+        loss = self.loss.forward(vals[li], y, sample_weight)
+        grads = [None] * len(self.nodes)
+        grads[li] = self.loss.backward()
+        owned = set()
+        for i, node, ins in reversed(self._train_plan):
+            dy = grads[i]
+            if dy is None or not (node.size or node.need_dx):
+                continue
+            dx = node.backward(dy)
+            if not node.need_dx:
+                continue
+            for j, d in zip(ins, (dx,) if len(ins) == 1 else dx):
+                if grads[j] is None:
+                    grads[j] = d
+                elif j in owned:
+                    grads[j] += d
+                else:  # a node read by several consumers: sum their gradients in a buffer of its own
+                    acc = self.nodes[j].buffer("dsum", d.shape)
+                    np.add(grads[j], d, out=acc)
+                    grads[j] = acc
+                    owned.add(j)
+        return loss
+
+    def forward(self, X, theta=None) -> np.ndarray:
+        """The output (the loss node's input, e.g. probabilities) for X, as a new array."""
+        if theta is not None:
+            self._load(theta)
+        X = check_array(X, self.input.n_features, self.dtype, who=self.input.name)
+        return self._forward(X, self._predict_plan)[self._out_index].copy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
+        if not isinstance(self.loss, CrossEntropy):
+            raise TypeError(f"predict_proba needs a CrossEntropy loss; this graph ends in {self.loss!r}")
+        return self.forward(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Class indices 0..K-1 for a cross-entropy model (threshold 0.5 for one output); else outputs."""
+        out = self.forward(X)
+        if isinstance(self.loss, CrossEntropy):
+            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.intp)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def score(self, X, y) -> float:
+        """Accuracy for a cross-entropy model, R² for any other."""
+        pred = self.predict(X)
+        y = np.asarray(y)
+        if isinstance(self.loss, CrossEntropy):
+            labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.ravel()
+            return float(np.mean(pred == labels))
+        y = y.reshape(pred.shape)
+        return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind()  # views do not survive pickling: bind the nodes to the restored theta
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}(n_params={self.n_params}, dtype={self.dtype.name}, l2={self.l2})"]
+        for node in self.nodes:
+            src = ", ".join(x.name for x in node.inputs)
+            lines.append(f"  {node.name}: {node!r}" + (f" <- {src}" if src else ""))
+        return "\n".join(lines)
+
+
+class Sequential(Graph):
+    """A chain: each layer reads the one before it; the first reads X.
+
+    ``n_features`` is taken from the first layer (``Dense(n_in, n_out)``) unless given.
+    Other keyword arguments are those of ``Graph``.
+    """
+
+    def __init__(self, layers, *, n_features: int | None = None, **kwargs):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("Sequential: needs at least one layer")
+        if n_features is None:
+            n_features = getattr(self.layers[0], "n_in", None)
+            if n_features is None:
+                raise ValueError(f"Sequential: {self.layers[0]!r} does not fix the input size; "
+                                 "pass n_features=")
+        x = h = Input(n_features)
+        for layer in self.layers:
+            h = layer(h)
+        super().__init__(x, h, **kwargs)

@@ -1,0 +1,63 @@
+"""Nodes with several inputs, for skip connections and branches (contract in ``tinygraph.node``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .node import Node
+
+__all__ = ["Add", "Concat"]
+
+
+class Add(Node):
+    """Elementwise sum of two or more inputs of one shape.
+
+    forward:  y = Σ_i x_i
+    backward: dx_i = dy for every i (the same read-only array)
+    x_i, y, dy: (N, D).
+    """
+
+    n_inputs = None
+
+    def build(self, *in_shapes: tuple) -> tuple:
+        if len(in_shapes) < 2:
+            raise ValueError(f"{self.name}: needs at least 2 inputs, got {len(in_shapes)}")
+        for node, shape in zip(self.inputs, in_shapes):
+            if shape != in_shapes[0]:
+                raise ValueError(f"{self.name}: inputs must share one shape; "
+                                 f"{self.inputs[0].name} gives {in_shapes[0]}, {node.name} gives {shape}")
+        return in_shapes[0]
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        y = np.add(xs[0], xs[1], out=self.buffer("y", xs[0].shape))
+        for x in xs[2:]:
+            y += x
+        return y
+
+    def backward(self, dy: np.ndarray) -> tuple:
+        return (dy,) * len(self.inputs)
+
+
+class Concat(Node):
+    """Concatenation along the feature axis.
+
+    forward:  y = [x_1, x_2, ...]
+    backward: dx_i = dy[:, offset_i : offset_i + D_i] (a view)
+    x_i: (N, D_i), y and dy: (N, Σ D_i).
+    """
+
+    n_inputs = None
+
+    def build(self, *in_shapes: tuple) -> tuple:
+        if len(in_shapes) < 2:
+            raise ValueError(f"{self.name}: needs at least 2 inputs, got {len(in_shapes)}")
+        if any(len(s) != 1 for s in in_shapes):
+            raise ValueError(f"{self.name}: inputs must be (N, D) arrays, got feature shapes {in_shapes}")
+        bounds = np.cumsum([0] + [s[0] for s in in_shapes])
+        self.slices = tuple(slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]))
+        return (int(bounds[-1]),)
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        return np.concatenate(xs, axis=1, out=self.buffer("y", (xs[0].shape[0],) + self.out_shape))
+
+    def backward(self, dy: np.ndarray) -> tuple:
+        return tuple(dy[:, s] for s in self.slices)

@@ -1,0 +1,155 @@
+"""The node protocol: every layer and loss of tinygraph follows this contract.
+
+A node is one operation in an explicit graph, with a hand-written forward and backward.
+
+- ``node(*inputs)`` wires the node to the nodes it reads and returns it (one node, one place).
+- ``build(*in_shapes) -> out_shape`` checks the feature shapes of its inputs (no batch axis) and
+  sets ``params``, a tuple of ``(name, shape)``; the graph lays them out, in that order, in the
+  flat vector ``theta`` from ``start`` to ``stop``.
+- ``bind(theta, grad)`` is called once by the graph: each parameter becomes an attribute that is a
+  view into ``theta`` (``self.W``) and its gradient a view into ``grad`` (``self.dW``).
+  Nodes never rebind these views; every write goes through ``[...] =``, ``+=`` or ``out=``.
+- ``init(rng, default)`` fills the parameter views with ``self.init_scheme``, or the model's
+  ``default`` scheme when the node sets none.
+- ``forward(*xs) -> y`` takes arrays of shape ``(N, *in_shape)``, returns ``(N, *out_shape)``, and
+  keeps on ``self`` what backward needs (the names listed in ``cached``).
+- ``backward(dy) -> dx`` *writes* the parameter gradients of this node into its grad views and
+  returns the input gradient (a tuple, one per input, for nodes with several inputs). It never
+  writes into ``dy``. When ``need_dx`` is False (no input leads to a parameter) it may skip dx and
+  return None.
+- Outputs and input gradients live in buffers the node owns (``self.buffer``) and are reused by
+  the next call: copy them to keep them.
+- Loss nodes (``tinygraph.losses``) take ``forward(x, target, sample_weight)`` and return a float;
+  their ``backward()`` starts the backward pass.
+- ``rforward``/``rbackward`` (curvature products) and ``get_config`` (saving) follow the same
+  pattern: they read the node's cached forward values and views.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Node", "Input"]
+
+_MAX_BUFFERS = 16
+
+
+class Node:
+    """Base class of all nodes; see the module docstring for the contract."""
+
+    params: tuple = ()
+    cached: tuple = ()
+    regularized: tuple = ()
+    n_inputs: int | None = 1
+
+    def __init__(self, *, name: str | None = None, trainable: bool = True, init=None):
+        self.name = name
+        self.trainable = trainable
+        self.init_scheme = init
+        self.inputs: tuple = ()
+        self.in_shapes: tuple = ()
+        self.out_shape: tuple | None = None
+        self.start = self.stop = 0
+        self.need_dx = True
+        self.dtype = np.dtype(np.float64)
+        self._buffers: dict = {}
+
+    def __call__(self, *inputs: "Node") -> "Node":
+        if self.inputs:
+            raise ValueError(f"{self!r} is already wired to {self.inputs}; a node sits in one place")
+        if self.n_inputs is not None and len(inputs) != self.n_inputs:
+            raise TypeError(f"{self!r} takes {self.n_inputs} input(s), got {len(inputs)}")
+        if not inputs:
+            raise TypeError(f"{self!r} needs at least one input")
+        for x in inputs:
+            if not isinstance(x, Node):
+                raise TypeError(f"{self!r} inputs must be nodes, got {type(x).__name__}")
+        self.inputs = tuple(inputs)
+        return self
+
+    def build(self, *in_shapes: tuple) -> tuple:
+        """Identity by default: elementwise nodes keep the shape of their single input."""
+        return in_shapes[0]
+
+    @property
+    def size(self) -> int:
+        """Number of parameters this node owns in theta."""
+        return sum(math.prod(shape) for _, shape in self.params)
+
+    @property
+    def theta_slice(self) -> slice:
+        """The slice ``theta[start:stop]`` holding this node's parameters."""
+        return slice(self.start, self.stop)
+
+    def views(self, flat: np.ndarray) -> dict:
+        """Views into any flat vector with the model's layout, one per parameter, by name."""
+        out, i = {}, self.start
+        for pname, shape in self.params:
+            n = math.prod(shape)
+            out[pname] = flat[i:i + n].reshape(shape)
+            i += n
+        return out
+
+    def bind(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        self.dtype = theta.dtype
+        for pname, view in self.views(theta).items():
+            setattr(self, pname, view)
+        for pname, view in self.views(grad).items():
+            setattr(self, "d" + pname, view)
+
+    def init(self, rng: np.random.Generator, default=None) -> None:
+        """Nodes without parameters have nothing to draw."""
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define forward")
+
+    def backward(self, dy: np.ndarray):
+        raise NotImplementedError(f"{type(self).__name__} must define backward")
+
+    def buffer(self, key: str, shape: tuple, dtype=None) -> np.ndarray:
+        """A reusable array (of this node's dtype unless given), allocated once per (key, shape)."""
+        k = (key, shape)
+        buf = self._buffers.get(k)
+        if buf is None:
+            if len(self._buffers) >= _MAX_BUFFERS:
+                self._buffers.clear()
+            buf = self._buffers[k] = np.empty(shape, dtype=self.dtype if dtype is None else dtype)
+        return buf
+
+    def get_config(self) -> dict:
+        """Constructor arguments that rebuild this node (JSON types only)."""
+        return {"name": self.name, "trainable": self.trainable}
+
+    def __getstate__(self) -> dict:
+        # Views and buffers are the graph's memory: the graph rebinds them after unpickling.
+        drop = {p for p, _ in self.params} | {"d" + p for p, _ in self.params}
+        drop |= set(self.cached) | {"_buffers"}
+        state = {k: v for k, v in self.__dict__.items() if k not in drop}
+        state["_buffers"] = {}
+        return state
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if v is not None and k not in ("trainable",) or v is False)
+        return f"{type(self).__name__}({args})"
+
+
+class Input(Node):
+    """The graph's data entry point: ``X`` of shape ``(N, n_features)``."""
+
+    n_inputs = 0
+
+    def __init__(self, n_features: int, *, name: str | None = None):
+        super().__init__(name=name)
+        if int(n_features) != n_features or n_features < 1:
+            raise ValueError(f"Input: n_features must be a positive integer, got {n_features!r}")
+        self.n_features = int(n_features)
+        self.out_shape = (self.n_features,)
+        self.need_dx = False
+
+    def build(self) -> tuple:
+        return (self.n_features,)
+
+    def get_config(self) -> dict:
+        return {"n_features": self.n_features, "name": self.name}

@@ -1,0 +1,73 @@
+"""Checks at the API edge: clear errors that name the node, the expected and the actual value."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_random_state", "check_array", "check_theta", "check_sample_weight"]
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """A numpy Generator from None, an int, a Generator or a legacy RandomState."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    raise TypeError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+
+
+def check_array(X, n_features: int, dtype: np.dtype, who: str = "input") -> np.ndarray:
+    """X as a finite 2-D array (N, n_features) of ``dtype``, N >= 1."""
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{who}: X must be array-like of numbers: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: X must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1 and n_features == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{who}: expects X of shape (N, {n_features}), got an array of shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{who}: X is empty (shape {arr.shape}); at least one row is needed")
+    if arr.shape[1] != n_features:
+        raise ValueError(f"{who}: expects X of shape (N, {n_features}), got {arr.shape}")
+    arr = arr.astype(dtype, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{who}: X contains NaN or inf")
+    return arr
+
+
+def check_theta(theta, size: int, who: str = "model") -> np.ndarray:
+    """theta as a finite real 1-D array of length ``size`` (dtype as given)."""
+    arr = np.asarray(theta)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{who}: theta must be a real floating array, got dtype {arr.dtype}")
+    if arr.shape != (size,):
+        raise ValueError(f"{who}: theta must have shape ({size},), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{who}: theta contains NaN or inf at index {int(np.argmin(np.isfinite(arr)))}")
+    return arr
+
+
+def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "model"):
+    """None, or a finite non-negative (N,) array with a positive sum."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: sample_weight must be numeric, got dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.full(n, w)
+    if w.shape != (n,):
+        raise ValueError(f"{who}: sample_weight must have shape ({n},), got {w.shape}")
+    w = w.astype(dtype, copy=False)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{who}: sample_weight must be finite, non-negative, with a positive sum")
+    return w
