@@ -145,6 +145,12 @@ class Graph:
         return [(x, node) for node in self.nodes for x in node.inputs]
 
     @property
+    def activations(self) -> dict:
+        """Node name -> its output from the last forward pass (buffers: copy to keep)."""
+        vals = getattr(self, "_values", None) or []
+        return {n.name: v for n, v in zip(self.nodes, vals) if v is not None}
+
+    @property
     def trainable_mask(self) -> np.ndarray:
         """Boolean array of theta's layout: False on the slices of frozen nodes."""
         mask = np.ones(self.n_params, dtype=bool)
@@ -226,6 +232,7 @@ class Graph:
         vals[0] = X
         for i, node, ins in plan:
             vals[i] = node.forward(*[vals[j] for j in ins])
+        self._values = vals
         return vals
 
     def _forward_backward(self, X, y, sample_weight) -> float:
