@@ -291,6 +291,9 @@ class Graph:
         y = y.reshape(pred.shape)
         return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_values"}
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
