@@ -5,9 +5,11 @@
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .node import Node
+from .node import Input, Node
 from .validation import check_random_state
 
 __all__ = ["relative_error", "numerical_gradient", "check_gradients", "check_node_gradients"]
@@ -67,6 +69,9 @@ def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float =
     the relative error of every input gradient (``"x0"``, ``"x1"``, …) and every parameter.
     """
     rng = check_random_state(random_state)
+    if not node.inputs:
+        node(*[Input(math.prod(s), name=f"x{i}") for i, s in enumerate(in_shapes)])
+    node.name = node.name or type(node).__name__.lower()
     node.in_shapes = in_shapes
     node.out_shape = tuple(node.build(*in_shapes))
     node.start, node.stop = 0, node.size
