@@ -6,6 +6,7 @@ from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
+from .render import DotNotFoundError, render, to_graphviz
 
 __version__ = "0.1.0"
 
@@ -14,4 +15,5 @@ __all__ = [
     "Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax", "Add", "Concat",
     "Loss", "CrossEntropy", "MeanSquaredError",
     "check_gradients", "check_node_gradients", "datasets", "initializers",
+    "to_graphviz", "render", "DotNotFoundError",
 ]

@@ -305,6 +305,25 @@ class Graph:
             lines.append(f"  {node.name}: {node!r}" + (f" <- {src}" if src else ""))
         return "\n".join(lines)
 
+    def to_graphviz(self, **kwargs):
+        """The model as a ``graphviz.Digraph``; see ``tinygraph.render.to_graphviz``."""
+        from .render import to_graphviz
+        return to_graphviz(self, **kwargs)
+
+    def render(self, path=None, format: str = "svg", **kwargs):
+        """Write the picture to ``path`` with the system ``dot``; see ``tinygraph.render.render``."""
+        from .render import render
+        return render(self, path, format, **kwargs)
+
+    def summary(self) -> None:
+        """Print a table of the nodes: type, output shape, parameters, theta slice, inputs."""
+        from .render import summary
+        print(summary(self))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from .render import mimebundle  # Jupyter: the SVG picture, text if `dot` is missing
+        return mimebundle(self, include, exclude)
+
 
 class Sequential(Graph):
     """A chain: each layer reads the one before it; the first reads X.

@@ -1,0 +1,226 @@
+"""Drawing a model: a deterministic ``graphviz.Digraph`` first, files second.
+
+``to_graphviz(model)`` is pure: it reads the built graph and returns a ``graphviz.Digraph`` whose
+node ids are ``n0, n1, ...`` in ``model.nodes`` order (the target, if any, comes last), so the DOT
+text of a model is always the same and tests can compare it. ``render(model, path, format)`` is the
+impure step: it runs the system ``dot`` program and writes the file. Without ``dot`` it raises
+``DotNotFoundError`` naming the package to install; the DOT text stays available (``.source``).
+
+What a picture shows, per node: name and type; for nodes with parameters their shapes, their count
+and the slice ``theta[start:stop]`` they own; on every edge the array shape flowing along it
+(``N×400``, N the batch). Kinds of node are told apart by shape and colour: input and target
+(parallelograms), nodes with parameters (boxes), parameter-free single-input nodes such as the
+activations (ellipses), merges (hexagons) and losses (octagons). ``stats=True`` adds, from the last
+``loss_and_grad`` call, the norm of the gradient of each parameter array and the mean and std of
+each node's output: a sigmoid stack's vanishing gradients show up as norms shrinking towards the input.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import graphviz
+import numpy as np
+
+from .losses import CrossEntropy, Loss
+from .node import Input, Node
+
+__all__ = ["to_graphviz", "render", "summary", "DotNotFoundError"]
+
+INSTALL_HINT = ("install the system package that provides it: `apt-get install graphviz` "
+                "(Debian/Ubuntu), `brew install graphviz` (macOS) or `conda install graphviz`")
+
+# kind -> node attributes; one place, so every picture uses the same legend.
+STYLES = {
+    "input": {"shape": "parallelogram", "style": "filled", "fillcolor": "#cfe2ff"},
+    "target": {"shape": "parallelogram", "style": "filled,dashed", "fillcolor": "#fff3bf"},
+    "params": {"shape": "box", "style": "rounded,filled", "fillcolor": "#e5dbff"},
+    "frozen": {"shape": "box", "style": "rounded,filled,dashed", "fillcolor": "#f1f3f5"},
+    "activation": {"shape": "ellipse", "style": "filled", "fillcolor": "#d3f9d8"},
+    "merge": {"shape": "hexagon", "style": "filled", "fillcolor": "#ffe8cc"},
+    "loss": {"shape": "doubleoctagon", "style": "filled", "fillcolor": "#ffc9c9"},
+}
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+
+class DotNotFoundError(RuntimeError):
+    """The Graphviz ``dot`` program is not installed; ``.source`` holds the DOT text anyway."""
+
+    def __init__(self, message: str, source: str):
+        super().__init__(message)
+        self.source = source
+
+
+def kind(node: Node) -> str:
+    """Which legend entry a node is drawn with."""
+    if isinstance(node, Input):
+        return "input"
+    if isinstance(node, Loss):
+        return "loss"
+    if node.size:
+        return "params" if node.trainable else "frozen"
+    if len(node.inputs) > 1 or node.n_inputs is None:
+        return "merge"
+    return "activation"
+
+
+def shape_text(shape: tuple, batch: str = "N") -> str:
+    """``(400,)`` -> ``'N×400'``; the feature shape with the batch axis in front."""
+    return "×".join([batch, *(str(d) for d in shape)])
+
+
+def _escape(text: str) -> str:
+    # Backslashes start DOT escapes such as \n: a user's name must not produce one by accident.
+    return str(text).replace("\\", "\\\\")
+
+
+def _target_text(loss: Loss) -> str:
+    K = loss.in_shapes[0][0]
+    if isinstance(loss, CrossEntropy) and K > 1:
+        return f"N or N×{K}"  # integer labels or one-hot / probability rows
+    return shape_text(loss.in_shapes[0]) if K > 1 else "N"
+
+
+def _type_text(node: Node) -> str:
+    name = type(node).__name__
+    if isinstance(node, CrossEntropy) and node.kind is not None:
+        return f"{name} ({node.kind}, fused with {node.inputs[0].name})"
+    return name
+
+
+def _check_stats(model) -> dict:
+    acts = model.activations
+    if not acts:
+        raise ValueError("stats=True shows values of the last loss_and_grad call; "
+                         "call model.loss_and_grad(model.theta, X, y) first")
+    return acts
+
+
+def node_lines(model, node: Node, stats: bool = False) -> list:
+    """The text lines of one node's label (unescaped)."""
+    lines = [node.name, _type_text(node)]
+    if isinstance(node, Input):
+        lines[1] = f"Input ({node.n_features} features)"
+    if node.size:
+        lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
+        lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))
+        lines.append(f"theta[{node.start}:{node.stop}]")
+    if stats:
+        acts = _check_stats(model)
+        if node.size:
+            lines += [f"‖d{p}‖ = {np.linalg.norm(g):.2e}" for p, g in node.views(model.grad).items()]
+        y = acts.get(node.name)
+        if y is not None:
+            lines.append(f"mean {float(np.mean(y)):.3g}, std {float(np.std(y)):.3g}")
+        elif isinstance(model.loss, CrossEntropy) and node is model.output:
+            lines.append("(computed inside the loss)")
+    return lines
+
+
+def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
+                title: str | None = None) -> graphviz.Digraph:
+    """The model as a ``graphviz.Digraph`` (no ``dot`` needed; see the module docstring).
+
+    rankdir : 'TB' (top to bottom), 'LR', 'BT' or 'RL'.
+    stats : overlay gradient norms and activation mean/std from the last ``loss_and_grad`` call.
+    title : replaces the default title (model type and total parameter count).
+    """
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"to_graphviz: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    if stats:
+        _check_stats(model)
+    if title is None:
+        title = f"{type(model).__name__}: {model.n_params:,} parameters ({model.dtype.name}"
+        title += f", l2={model.l2:g})" if model.l2 else ")"
+        if stats:
+            title += f"\nstats of the last loss_and_grad on N={len(model.activations[model.input.name])}"
+    dot = graphviz.Digraph(name=type(model).__name__)
+    label = "\\n".join(_escape(s) for s in title.split("\n"))
+    dot.attr(rankdir=rankdir, label=label, labelloc="t", fontname="Helvetica", fontsize="13")
+    dot.attr("node", fontname="Helvetica", fontsize="10")
+    dot.attr("edge", fontname="Helvetica", fontsize="9")
+    ids = {node: f"n{i}" for i, node in enumerate(model.nodes)}
+    for node in model.nodes:
+        label = "\\n".join(_escape(s) for s in node_lines(model, node, stats))
+        dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
+    for src, dst in model.edges:
+        dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape))
+    if model.loss is not None:
+        tid = f"n{len(model.nodes)}"
+        dot.node(tid, "y\\ntarget", **STYLES["target"])
+        dot.edge(tid, ids[model.loss], label=_target_text(model.loss), style="dashed")
+    return dot
+
+
+def _output_path(path, format: str) -> Path:
+    path = Path(path)
+    return path if path.suffix else path.with_suffix("." + format)
+
+
+def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
+    """Draw ``model`` and, if ``path`` is given, write the picture there with the system ``dot``.
+
+    ``format`` is 'svg', 'png', 'pdf' or another Graphviz output format; a ``path`` without a
+    suffix gets ``.{format}``; missing parent folders are created. Other keyword arguments go to
+    ``to_graphviz``. Returns the ``graphviz.Digraph`` (its DOT text is ``.source``).
+    Raises ``DotNotFoundError`` (with the DOT text as ``.source``) when ``dot`` is not installed.
+    """
+    if format not in graphviz.FORMATS:
+        raise ValueError(f"render: unknown format {format!r}; use 'svg', 'png' or 'pdf'")
+    dot = to_graphviz(model, **kwargs)
+    if path is not None:
+        data = pipe(dot, format)
+        out = _output_path(path, format)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    return dot
+
+
+def pipe(dot: graphviz.Digraph, format: str) -> bytes:
+    """Run ``dot -T{format}`` on the DOT text; a clear error if the program is missing."""
+    try:
+        return dot.pipe(format=format)
+    except graphviz.ExecutableNotFound:
+        # Raised from None: the user needs the install line, not graphviz's subprocess internals.
+        raise DotNotFoundError(f"rendering to {format} needs the Graphviz `dot` program, which is "
+                               f"not on PATH; {INSTALL_HINT}. The DOT text is available without it: "
+                               "model.to_graphviz().source (and this error's .source).",
+                               dot.source) from None
+
+
+def mimebundle(model, include=None, exclude=None) -> dict:
+    """Jupyter display: the SVG picture, or the text summary when ``dot`` is missing."""
+    bundle = {"text/plain": repr(model)}
+    try:
+        bundle["image/svg+xml"] = pipe(to_graphviz(model), "svg").decode("utf-8")
+    except DotNotFoundError:
+        bundle["text/plain"] += "\n(install Graphviz's `dot` to see the picture: apt-get install graphviz)"
+    if include:
+        bundle = {k: v for k, v in bundle.items() if k in include}
+    if exclude:
+        bundle = {k: v for k, v in bundle.items() if k not in exclude}
+    return bundle
+
+
+def summary(model) -> str:
+    """A text table like Keras's: node, type, output shape, params, theta slice, inputs."""
+    header = ("node", "type", "output shape", "params", "theta slice", "inputs")
+    rows = []
+    for node in model.nodes:
+        out = "()" if isinstance(node, Loss) else "(" + ", ".join(["N", *map(str, node.out_shape)]) + ")"
+        rows.append((node.name, type(node).__name__, out, f"{node.size:,}",
+                     f"theta[{node.start}:{node.stop}]" if node.size else "",
+                     ", ".join(x.name for x in node.inputs)))
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+
+    def fmt(row):
+        cells = [c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    rule = "-" * len(fmt(tuple("x" * w for w in widths)))
+    trainable = sum(n.size for n in model.nodes if n.trainable)
+    lines = [f"{type(model).__name__} ({model.dtype.name}, l2={model.l2:g})", rule, fmt(header), rule]
+    lines += [fmt(r) for r in rows]
+    lines += [rule, f"total parameters: {model.n_params:,}  (trainable {trainable:,}, "
+              f"frozen {model.n_params - trainable:,}; {math.ceil(model.theta.nbytes / 1024):,} KiB)"]
+    return "\n".join(lines)
