@@ -1,4 +1,5 @@
 """Rendering: the DOT text of a model, files written by the system `dot`, the missing-dot error."""
+import itertools
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -14,8 +15,8 @@ from tinygraph.render import DotNotFoundError, mimebundle, summary, to_graphviz
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="the system graphviz package (dot) is not installed")
 
-NODE = re.compile(r'^\t(n\d+) \[label="(.*?)"(.*)\]$', re.M)
-EDGE = re.compile(r'^\t(n\d+) -> (n\d+) \[label=(?:"(.*?)"|(\w+))', re.M)
+NODE = re.compile(r'^\t(n\d+) \[label="(.*?)"(.*)\]$', re.MULTILINE)
+EDGE = re.compile(r'^\t(n\d+) -> (n\d+) \[label=(?:"(.*?)"|(\w+))', re.MULTILINE)
 
 
 def course_net(**kw):
@@ -106,7 +107,7 @@ def test_skip_connection_and_concat_graph():
                     for lines, _ in nodes.values() if lines[0].startswith("dense"))
     bounds = sorted((int(a), int(b)) for a, b in slices)
     assert bounds[0][0] == 0 and bounds[-1][1] == model.n_params
-    assert all(b1 == a2 for (_, b1), (a2, _) in zip(bounds, bounds[1:]))  # contiguous, no gaps
+    assert all(b1 == a2 for (_, b1), (a2, _) in itertools.pairwise(bounds))  # contiguous, no gaps
     assert f'label="Graph: {model.n_params:,} parameters (float64)"' in source
     assert 'label="N or N×3"' in source
 

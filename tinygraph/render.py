@@ -25,7 +25,7 @@ import numpy as np
 from .losses import CrossEntropy, Loss
 from .node import Input, Node
 
-__all__ = ["to_graphviz", "render", "summary", "DotNotFoundError"]
+__all__ = ["DotNotFoundError", "render", "summary", "to_graphviz"]
 
 INSTALL_HINT = ("install the system package that provides it: `apt-get install graphviz` "
                 "(Debian/Ubuntu), `brew install graphviz` (macOS) or `conda install graphviz`")
@@ -221,6 +221,6 @@ def summary(model) -> str:
     trainable = sum(n.size for n in model.nodes if n.trainable)
     lines = [f"{type(model).__name__} ({model.dtype.name}, l2={model.l2:g})", rule, fmt(header), rule]
     lines += [fmt(r) for r in rows]
-    lines += [rule, f"total parameters: {model.n_params:,}  (trainable {trainable:,}, "
-              f"frozen {model.n_params - trainable:,}; {math.ceil(model.theta.nbytes / 1024):,} KiB)"]
+    lines += [rule, (f"total parameters: {model.n_params:,}  (trainable {trainable:,}, "
+                     f"frozen {model.n_params - trainable:,}; {math.ceil(model.theta.nbytes / 1024):,} KiB)")]
     return "\n".join(lines)
