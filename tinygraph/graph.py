@@ -214,6 +214,21 @@ class Graph:
             loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
         return loss
 
+    def gnvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
+        """Gauss-Newton matrix times v at theta, matrix-free (``tinygraph.curvature.gnvp``)."""
+        from .curvature import gnvp
+        return gnvp(self, theta, v, X, y, sample_weight=sample_weight)
+
+    def hvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
+        """Exact Hessian times v at theta, matrix-free (``tinygraph.curvature.hvp``)."""
+        from .curvature import hvp
+        return hvp(self, theta, v, X, y, sample_weight=sample_weight)
+
+    def curvature(self, X, y, k: int = 5, *, kind: str = "gauss-newton", **kwargs) -> np.ndarray:
+        """Top-k eigenvalues of the Gauss-Newton matrix or Hessian (``tinygraph.curvature.curvature``)."""
+        from .curvature import curvature
+        return curvature(self, X, y, k, kind=kind, **kwargs)
+
     def penalty(self, m: float, grad: np.ndarray | None = None) -> float:
         """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
         if not self.l2:

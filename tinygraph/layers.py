@@ -15,11 +15,13 @@ class Dense(Node):
 
     forward:  y = x W + b
     backward: dW = xᵀ dy,  db = Σ_n dy,  dx = dy Wᵀ
+    R-forward (direction VW, Vb):  R{y} = R{x} W + x VW + Vb
+    R-backward: R{dW} = R{x}ᵀ dy + xᵀ R{dy},  R{db} = Σ_n R{dy},  R{dx} = R{dy} Wᵀ + dy VWᵀ
     x: (N, n_in), W: (n_in, n_out), b: (n_out,), y and dy: (N, n_out), dx like x.
     ``Dense(n_out)`` takes n_in from its input at build time.
     """
 
-    cached = ("x",)
+    cached = ("x", "rx")
     regularized = ("W",)
 
     def __init__(self, n_in: int | None, n_out: int | None = None, *, init=None,
@@ -64,6 +66,27 @@ class Dense(Node):
             return None
         return np.matmul(dy, self.W.T, out=self.buffer("dx", self.x.shape))
 
+    def rforward(self, v: np.ndarray, rx):
+        V, self.rx = self.views(v), rx
+        ry = np.matmul(self.x, V["W"], out=self.buffer("ry", (self.x.shape[0], self.n_out)))
+        ry += V["b"]
+        if rx is not None:
+            ry += np.matmul(rx, self.W, out=self.buffer("rtmp", ry.shape))
+        return ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray):
+        H = self.views(hv)
+        np.matmul(self.x.T, rdy, out=H["W"])
+        np.sum(rdy, axis=0, out=H["b"])
+        if dy is not None and self.rx is not None:
+            H["W"] += np.matmul(self.rx.T, dy, out=self.buffer("rdW", H["W"].shape))
+        if not self.need_dx:
+            return None
+        rdx = np.matmul(rdy, self.W.T, out=self.buffer("rdx", self.x.shape))
+        if dy is not None:
+            rdx += np.matmul(dy, self.views(v)["W"].T, out=self.buffer("rtmp", rdx.shape))
+        return rdx
+
     def get_config(self) -> dict:
         init = self.init_scheme if isinstance(self.init_scheme, str) else None
         return {"n_in": self.n_in, "n_out": self.n_out, "init": init,
@@ -75,10 +98,12 @@ class Sigmoid(Node):
 
     forward:  y = 1 / (1 + exp(-x))   (scipy's expit: no overflow at ±1000)
     backward: dx = dy · y (1 - y)
+    R-forward:  R{y} = y (1 - y) R{x}
+    R-backward: R{dx} = R{dy} · y (1 - y) + dy · (1 - 2y) R{y}
     x, y, dy, dx: (N, D).  Before ``CrossEntropy`` the loss reads x and fuses the two.
     """
 
-    cached = ("y",)
+    cached = ("y", "ry")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.y = expit(x, out=self.buffer("y", x.shape))
@@ -90,16 +115,38 @@ class Sigmoid(Node):
         dx *= dy
         return dx
 
+    def rforward(self, v: np.ndarray, rx):
+        self.ry = None if rx is None else self._slope("ry", rx)
+        return self.ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        rdx = self._slope("rdx", rdy)
+        if dy is not None and self.ry is not None:
+            t = np.multiply(self.y, -2.0, out=self.buffer("rtmp", rdy.shape))
+            t += 1.0
+            t *= dy
+            t *= self.ry
+            rdx += t
+        return rdx
+
+    def _slope(self, key: str, u: np.ndarray) -> np.ndarray:
+        out = np.subtract(1.0, self.y, out=self.buffer(key, u.shape))
+        out *= self.y
+        out *= u
+        return out
+
 
 class Tanh(Node):
     """Hyperbolic tangent.
 
     forward:  y = tanh(x)
     backward: dx = dy · (1 - y²)
+    R-forward:  R{y} = (1 - y²) R{x}
+    R-backward: R{dx} = R{dy} · (1 - y²) - 2 dy · y R{y}
     x, y, dy, dx: (N, D).
     """
 
-    cached = ("y",)
+    cached = ("y", "ry")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.y = np.tanh(x, out=self.buffer("y", x.shape))
@@ -111,12 +158,32 @@ class Tanh(Node):
         dx *= dy
         return dx
 
+    def rforward(self, v: np.ndarray, rx):
+        self.ry = None if rx is None else self._slope("ry", rx)
+        return self.ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        rdx = self._slope("rdx", rdy)
+        if dy is not None and self.ry is not None:
+            t = np.multiply(self.y, -2.0, out=self.buffer("rtmp", rdy.shape))
+            t *= dy
+            t *= self.ry
+            rdx += t
+        return rdx
+
+    def _slope(self, key: str, u: np.ndarray) -> np.ndarray:
+        out = np.multiply(self.y, self.y, out=self.buffer(key, u.shape))
+        np.subtract(1.0, out, out=out)
+        out *= u
+        return out
+
 
 class ReLU(Node):
     """Rectified linear unit.
 
     forward:  y = max(x, 0)
     backward: dx = dy · [x > 0]
+    R-forward: R{y} = R{x} · [x > 0];  R-backward: R{dx} = R{dy} · [x > 0]  (y'' = 0 almost everywhere)
     x, y, dy, dx: (N, D).
     """
 
@@ -129,11 +196,17 @@ class ReLU(Node):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return np.multiply(dy, self.mask, out=self.buffer("dx", dy.shape))
 
+    def rforward(self, v: np.ndarray, rx):
+        return None if rx is None else np.multiply(rx, self.mask, out=self.buffer("ry", rx.shape))
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        return np.multiply(rdy, self.mask, out=self.buffer("rdx", rdy.shape))
+
 
 class Identity(Node):
     """Identity (a linear output for regression).
 
-    forward: y = x;  backward: dx = dy.   x, y, dy, dx: (N, D).
+    forward: y = x;  backward: dx = dy;  R{y} = R{x};  R{dx} = R{dy}.   x, y, dy, dx: (N, D).
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -142,16 +215,25 @@ class Identity(Node):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy
 
+    def rforward(self, v: np.ndarray, rx):
+        return rx
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        return rdy
+
 
 class Softmax(Node):
     """Softmax over the feature axis.
 
     forward:  y_k = exp(x_k - max x) / Σ_j exp(x_j - max x)
     backward: dx = y · (dy - Σ_k dy_k y_k)
+    R-forward:  R{y} = y · (R{x} - Σ_k y_k R{x}_k)
+    R-backward: R{dx} = y · (R{dy} - Σ_k R{dy}_k y_k) + R{y} · (dy - s) - y Σ_k dy_k R{y}_k,
+                s = Σ_k dy_k y_k
     x, y, dy, dx: (N, K).  Before ``CrossEntropy`` the loss reads x and fuses the two.
     """
 
-    cached = ("y",)
+    cached = ("y", "ry")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.buffer("y", x.shape)
@@ -167,3 +249,27 @@ class Softmax(Node):
         np.subtract(dy, s, out=dx)
         dx *= self.y
         return dx
+
+    def rforward(self, v: np.ndarray, rx):
+        self.ry = None if rx is None else self._jvp("ry", rx)
+        return self.ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        rdx = self._jvp("rdx", rdy)
+        if dy is not None and self.ry is not None:
+            s = np.einsum("nk,nk->n", dy, self.y)[:, None]
+            rs = np.einsum("nk,nk->n", dy, self.ry)[:, None]
+            t = np.subtract(dy, s, out=self.buffer("rtmp", dy.shape))
+            t *= self.ry
+            rdx += t
+            np.multiply(self.y, rs, out=t)
+            rdx -= t
+        return rdx
+
+    def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
+        """y · (u - Σ_k u_k y_k): the softmax Jacobian (symmetric) times u."""
+        out = np.multiply(u, self.y, out=self.buffer(key, u.shape))
+        s = out.sum(axis=1, keepdims=True)
+        np.subtract(u, s, out=out)
+        out *= self.y
+        return out

@@ -2,7 +2,9 @@
 
 A loss node reads one input ``x`` (N, K) and a target. ``forward(x, target, sample_weight)``
 returns the weighted mean loss over the N examples, Σ_n w_n l_n / Σ_n w_n (w = 1 by default, so the
-mean); ``backward()`` returns dL/dx. ``check_target(target, N)`` turns a user's ``y`` into the
+mean); ``backward()`` returns dL/dx. Curvature products: ``rforward(v, rx)`` returns
+R{L} = Σ dx · R{x}, ``rbackward()`` returns H_L R{x} (H_L: the Hessian of L in x).
+``check_target(target, N)`` turns a user's ``y`` into the
 form ``forward`` reads, or raises naming the node. Targets are integer labels (N,) or arrays (N, K).
 """
 from __future__ import annotations
@@ -19,7 +21,11 @@ __all__ = ["Loss", "CrossEntropy", "MeanSquaredError"]
 class Loss(Node):
     """Base class of loss nodes."""
 
-    cached = ("x", "target", "weight", "p", "r", "rows")
+    cached = ("x", "target", "weight", "p", "r", "rows", "rx")
+
+    def rforward(self, v: np.ndarray, rx) -> float:
+        self.rx = rx
+        return 0.0 if rx is None else float(np.vdot(self.backward(), rx))
 
     def check_target(self, target, n: int) -> np.ndarray:
         K = self.in_shapes[0][0]
@@ -51,6 +57,9 @@ class CrossEntropy(Loss):
     binary (the course cost):  l_n = Σ_k softplus(z_nk) - t_nk z_nk,   dz = w (sigmoid(z) - t)
     categorical:               l_n = logsumexp(z_n) - Σ_k t_nk z_nk,   dz = w (softmax(z) - t)
     (t one-hot for integer labels; fused deltas valid only for these two pairs.)
+    R-backward (H_L R{z}, the Gauss-Newton matrix's middle factor, per row and times w):
+        binary:       R{dz} = w p (1 - p) R{z}             (H_L = diag(p(1 - p)))
+        categorical:  R{dz} = w p (R{z} - Σ_k p_k R{z}_k)  (H_L = diag(p) - p pᵀ)
     z, dz: (N, K); targets: labels (N,) in [0, K), or (N, K) probabilities.
     """
 
@@ -113,12 +122,30 @@ class CrossEntropy(Loss):
         dz *= self.weight
         return dz
 
+    def rbackward(self) -> np.ndarray:
+        rdz = self.buffer("rdz", self.p.shape)
+        if self.rx is None:
+            rdz[...] = 0.0
+            return rdz
+        if self.kind == "binary":
+            np.subtract(1.0, self.p, out=rdz)
+            rdz *= self.p
+            rdz *= self.rx
+        else:
+            np.multiply(self.p, self.rx, out=rdz)
+            s = rdz.sum(axis=1, keepdims=True)
+            np.subtract(self.rx, s, out=rdz)
+            rdz *= self.p
+        rdz *= self.weight
+        return rdz
+
 
 class MeanSquaredError(Loss):
     """Half the squared error, summed over outputs and averaged over examples.
 
     forward:  l_n = ½ Σ_k (x_nk - t_nk)²
     backward: dx = w (x - t)
+    R-backward: R{dx} = w R{x}   (H_L = I)
     x, t, dx: (N, K); t may be (N,) when K = 1.
     """
 
@@ -132,3 +159,10 @@ class MeanSquaredError(Loss):
 
     def backward(self) -> np.ndarray:
         return np.multiply(self.r, self.weight, out=self.buffer("dx", self.r.shape))
+
+    def rbackward(self) -> np.ndarray:
+        rdx = self.buffer("rdx", self.r.shape)
+        if self.rx is None:
+            rdx[...] = 0.0
+            return rdx
+        return np.multiply(self.rx, self.weight, out=rdx)

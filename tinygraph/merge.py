@@ -13,6 +13,7 @@ class Add(Node):
 
     forward:  y = Σ_i x_i
     backward: dx_i = dy for every i (the same read-only array)
+    R-forward: R{y} = Σ_i R{x_i};  R-backward: R{dx_i} = R{dy}
     x_i, y, dy: (N, D).
     """
 
@@ -36,12 +37,26 @@ class Add(Node):
     def backward(self, dy: np.ndarray) -> tuple:
         return (dy,) * len(self.inputs)
 
+    def rforward(self, v: np.ndarray, *rxs):
+        rxs = [r for r in rxs if r is not None]
+        if not rxs:
+            return None
+        ry = self.buffer("ry", rxs[0].shape)
+        ry[...] = rxs[0]
+        for r in rxs[1:]:
+            ry += r
+        return ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> tuple:
+        return (rdy,) * len(self.inputs)
+
 
 class Concat(Node):
     """Concatenation along the feature axis.
 
     forward:  y = [x_1, x_2, ...]
     backward: dx_i = dy[:, offset_i : offset_i + D_i] (a view)
+    R-forward: R{y} = [R{x_1}, R{x_2}, ...];  R-backward: R{dx_i} = R{dy}[:, offset_i : offset_i + D_i]
     x_i: (N, D_i), y and dy: (N, Σ D_i).
     """
 
@@ -61,3 +76,15 @@ class Concat(Node):
 
     def backward(self, dy: np.ndarray) -> tuple:
         return tuple(dy[:, s] for s in self.slices)
+
+    def rforward(self, v: np.ndarray, *rxs):
+        if all(r is None for r in rxs):
+            return None
+        n = next(r for r in rxs if r is not None).shape[0]
+        ry = self.buffer("ry", (n,) + self.out_shape)
+        for r, s in zip(rxs, self.slices):
+            ry[:, s] = 0.0 if r is None else r
+        return ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> tuple:
+        return tuple(rdy[:, s] for s in self.slices)

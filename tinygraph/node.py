@@ -21,8 +21,16 @@ A node is one operation in an explicit graph, with a hand-written forward and ba
   the next call: copy them to keep them.
 - Loss nodes (``tinygraph.losses``) take ``forward(x, target, sample_weight)`` and return a float;
   their ``backward()`` starts the backward pass.
-- ``rforward``/``rbackward`` (curvature products) and ``get_config`` (saving) follow the same
-  pattern: they read the node's cached forward values and views.
+- ``get_config`` (saving) follows the same pattern: it reads the node's own attributes.
+
+Curvature products (Pearlmutter's R-operator, ``tinygraph.curvature``): R{u} is the derivative of
+u along a direction v of theta. After ``forward``, ``rforward(v, *rxs) -> ry`` takes the flat
+direction ``v`` (its parameter part via ``self.views(v)``) and R{x} of each input (None when it
+is 0, e.g. for the data), returns R{y} (None if 0) and keeps what ``rbackward`` needs. After
+``backward``, ``rbackward(rdy, dy, v, hv) -> rdx`` *writes* R{dW} into ``self.views(hv)`` and
+returns R{dx}; ``dy=None`` drops every second-derivative term of the node, which turns the exact
+Hessian product into the Gauss-Newton one. Loss nodes take ``rforward(v, rx) -> R{L}`` and
+``rbackward() -> R{dx}``, the loss Hessian (with respect to x) times R{x}.
 """
 from __future__ import annotations
 
@@ -106,6 +114,12 @@ class Node:
 
     def backward(self, dy: np.ndarray):
         raise NotImplementedError(f"{type(self).__name__} must define backward")
+
+    def rforward(self, v: np.ndarray, *rxs):
+        raise NotImplementedError(f"{type(self).__name__} has no rforward: no curvature products")
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray):
+        raise NotImplementedError(f"{type(self).__name__} has no rbackward: no curvature products")
 
     def buffer(self, key: str, shape: tuple, dtype=None) -> np.ndarray:
         """A reusable array (of this node's dtype unless given), allocated once per (key, shape)."""

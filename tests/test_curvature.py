@@ -1,0 +1,284 @@
+"""R-operators of every node against finite differences; Gauss-Newton and Hessian products of whole
+graphs against finite differences of ``loss_and_grad`` and an explicit Jacobian; top eigenvalues
+against a dense matrix (float64 throughout)."""
+import numpy as np
+import pytest
+
+import tinygraph as tg
+from tinygraph.curvature import CurvatureOperator, curvature, gnvp, hvp
+from tinygraph.gradcheck import relative_error
+
+EPS = 1e-5
+
+
+def standalone(node, *in_shapes, rng):
+    """Wire, build and bind one node with its own random float64 theta."""
+    if not node.inputs:
+        node(*[tg.Input(s[0], name=f"x{i}") for i, s in enumerate(in_shapes)])
+    node.name = node.name or type(node).__name__.lower()
+    node.in_shapes = in_shapes
+    node.out_shape = tuple(node.build(*in_shapes))
+    node.start, node.stop = 0, node.size
+    theta, grad = 0.5 * rng.standard_normal(node.size), np.zeros(node.size)
+    node.bind(theta, grad)
+    node.need_dx = True
+    return theta, grad
+
+
+NODES = [
+    (lambda: tg.Dense(4, 3), [(4,)]),
+    (tg.Sigmoid, [(5,)]),
+    (tg.Tanh, [(5,)]),
+    (tg.ReLU, [(5,)]),
+    (tg.Identity, [(5,)]),
+    (tg.Softmax, [(5,)]),
+    (tg.Add, [(4,), (4,), (4,)]),
+    (tg.Concat, [(3,), (2,), (4,)]),
+]
+
+
+@pytest.mark.parametrize("make, shapes", NODES, ids=lambda p: getattr(p, "__name__", None))
+def test_node_rforward_rbackward_match_finite_differences(make, shapes):
+    """R{y} = d/dr forward(x + r R{x}; θ + r v) and R{dx}, R{dθ} = d/dr backward(dy + r R{dy})."""
+    rng = np.random.default_rng(0)
+    node = make()
+    theta, grad = standalone(node, *shapes, rng=rng)
+    n = 6
+    xs = [1.5 * rng.standard_normal((n,) + s) for s in shapes]
+    rxs = [rng.standard_normal(x.shape) for x in xs]
+    v = rng.standard_normal(theta.size)
+    dy = rng.standard_normal((n,) + node.out_shape)
+    rdy = rng.standard_normal(dy.shape)
+    theta0 = theta.copy()
+
+    def run(r):
+        theta[:] = theta0 + r * v
+        y = node.forward(*[x + r * rx for x, rx in zip(xs, rxs)]).copy()
+        dx = node.backward(dy + r * rdy)
+        dx = [np.array(d) for d in ((dx,) if len(shapes) == 1 else dx)]
+        return y, dx, grad.copy()
+
+    (yp, dxp, gp), (ym, dxm, gm) = run(EPS), run(-EPS)
+    run(0.0)  # forward and backward at the point itself, as the R-passes expect
+    ry = node.rforward(v, *rxs)
+    hv = np.full(theta.size, np.nan)
+    rdx = node.rbackward(rdy, dy, v, hv)
+    rdx = (rdx,) if len(shapes) == 1 else rdx
+    assert relative_error(ry, (yp - ym) / (2 * EPS)) < 1e-8
+    for r, p, m in zip(rdx, dxp, dxm):
+        assert relative_error(r, (p - m) / (2 * EPS)) < 1e-8
+    if theta.size:
+        assert relative_error(hv, (gp - gm) / (2 * EPS)) < 1e-8
+    # Gauss-Newton (dy=None) keeps only the linear part: the plain backward of R{dy}
+    gn = node.rbackward(rdy, None, v, hv)
+    gn = [np.array(d) for d in ((gn,) if len(shapes) == 1 else gn)]
+    plain = node.backward(rdy)
+    for r, d in zip(gn, (plain,) if len(shapes) == 1 else plain):
+        np.testing.assert_allclose(r, d, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hv, grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: tg.Dense(4, 3), tg.Sigmoid, tg.Add, tg.Concat])
+def test_rforward_of_data_is_none_or_parameter_part(make):
+    """R{X} = 0 enters as None: parameterless nodes pass None on, Dense gives x VW + Vb."""
+    rng = np.random.default_rng(1)
+    node = make()
+    shapes = [(4,)] if make in (tg.Sigmoid,) or isinstance(node, tg.Dense) else [(4,), (4,)]
+    theta, _ = standalone(node, *shapes, rng=rng)
+    xs = [rng.standard_normal((3,) + s) for s in shapes]
+    node.forward(*xs)
+    v = rng.standard_normal(theta.size)
+    ry = node.rforward(v, *[None] * len(shapes))
+    if isinstance(node, tg.Dense):
+        V = node.views(v)
+        np.testing.assert_allclose(ry, xs[0] @ V["W"] + V["b"], rtol=1e-12)
+    else:
+        assert ry is None
+
+
+@pytest.mark.parametrize("kind", ["categorical", "binary", "mse"])
+def test_loss_r_operators(kind):
+    """R{L} is the directional derivative of the loss; rbackward is the derivative of backward()."""
+    rng = np.random.default_rng(2)
+    n, K = 5, 4
+    if kind == "mse":
+        node, t = tg.MeanSquaredError(), rng.standard_normal((n, K))
+    else:
+        node = tg.CrossEntropy()
+        act = tg.Softmax() if kind == "categorical" else tg.Sigmoid()
+        node.fuse(act)
+        t = rng.integers(0, K, n) if kind == "categorical" else (rng.random((n, K)) > 0.5).astype(float)
+    standalone(node, (K,), rng=rng)
+    z, rz = 2 * rng.standard_normal((n, K)), rng.standard_normal((n, K))
+    w = rng.random(n) + 0.5
+
+    def run(r):
+        loss = node.forward(z + r * rz, t, w)
+        return loss, node.backward().copy()
+
+    (lp, gp), (lm, gm) = run(EPS), run(-EPS)
+    run(0.0)
+    rl = node.rforward(np.zeros(0), rz)
+    rdz = node.rbackward()
+    assert abs(rl - (lp - lm) / (2 * EPS)) < 1e-8 * max(1.0, abs(rl))
+    assert relative_error(rdz, (gp - gm) / (2 * EPS)) < 1e-8
+
+
+def test_base_node_names_its_class():
+    class Square(tg.Node):
+        def forward(self, x):
+            return x * x
+
+    with pytest.raises(NotImplementedError, match="Square"):
+        Square().rforward(np.zeros(0), None)
+    with pytest.raises(NotImplementedError, match="Square"):
+        Square().rbackward(np.zeros((1, 1)), None, np.zeros(0), np.zeros(0))
+
+
+def skip_graph(act, loss, hidden_softmax=False, l2=0.3):
+    """Dense-act-Dense-act with a skip connection (Add) and a second branch joined by Concat."""
+    x = tg.Input(5)
+    h1 = act()(tg.Dense(5, 6)(x))
+    h2 = act()(tg.Dense(6, 6)(h1))
+    a = tg.Add()(h1, h2)
+    side = (tg.Softmax() if hidden_softmax else tg.Sigmoid())(tg.Dense(5, 3)(x))
+    c = tg.Identity()(tg.Concat()(a, side))
+    if loss == "categorical":
+        out = tg.CrossEntropy()(tg.Softmax()(tg.Dense(9, 4)(c)))
+    elif loss == "binary":
+        out = tg.CrossEntropy()(tg.Sigmoid()(tg.Dense(9, 4)(c)))
+    else:
+        out = tg.MeanSquaredError()(tg.Dense(9, 4)(c))
+    return tg.Graph(x, out, l2=l2, random_state=0)
+
+
+def data(loss, n=7, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    if loss == "categorical":
+        y = rng.integers(0, 4, n)
+    elif loss == "binary":
+        y = (rng.random((n, 4)) > 0.5).astype(float)
+    else:
+        y = rng.standard_normal((n, 4))
+    return X, y
+
+
+GRAPHS = [(act, loss) for act in (tg.Tanh, tg.Sigmoid, tg.ReLU) for loss in ("categorical", "binary", "mse")]
+
+
+@pytest.mark.parametrize("act, loss", GRAPHS, ids=[f"{a.__name__}-{b}" for a, b in GRAPHS])
+def test_hvp_matches_finite_differences_of_the_gradient(act, loss):
+    model = skip_graph(act, loss, hidden_softmax=act is tg.Tanh)
+    X, y = data(loss)
+    rng = np.random.default_rng(3)
+    theta, v = model.theta.copy(), rng.standard_normal(model.n_params)
+    w = rng.random(X.shape[0]) + 0.5
+    for sw in (None, w):
+        hv = model.hvp(theta, v, X, y, sample_weight=sw)
+        gp = model.loss_and_grad(theta + EPS * v, X, y, sample_weight=sw)[1]
+        gm = model.loss_and_grad(theta - EPS * v, X, y, sample_weight=sw)[1]
+        assert hv.shape == theta.shape and hv is not model.grad
+        assert relative_error(hv, (gp - gm) / (2 * EPS)) < 1e-6
+
+
+def logits(model, theta, X):
+    model.theta[:] = theta
+    return model._forward(X, model._train_plan)[model._loss_index].copy()
+
+
+@pytest.mark.parametrize("loss", ["categorical", "binary", "mse"])
+def test_gnvp_equals_explicit_jacobian_product(loss):
+    """G v = Jᵀ H_L J v / N + (l2/N) v_W with J from central differences of the logits."""
+    model = skip_graph(tg.Tanh, loss)
+    X, y = data(loss)
+    N, P = X.shape[0], model.n_params
+    theta = model.theta.copy()
+    J = np.empty((N, 4, P))
+    for i in range(P):
+        e = np.zeros(P)
+        e[i] = EPS
+        J[:, :, i] = (logits(model, theta + e, X) - logits(model, theta - e, X)) / (2 * EPS)
+    z = logits(model, theta, X)
+    if loss == "categorical":
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        HL = np.einsum("nk,kl->nkl", p, np.eye(4)) - np.einsum("nk,nl->nkl", p, p)
+    elif loss == "binary":
+        p = 1 / (1 + np.exp(-z))
+        HL = np.einsum("nk,kl->nkl", p * (1 - p), np.eye(4))
+    else:
+        HL = np.broadcast_to(np.eye(4), (N, 4, 4))
+    reg = np.zeros(P)
+    for node in model.nodes:
+        for name in node.regularized:
+            node.views(reg)[name][...] = model.l2 / N
+    G = np.einsum("nkp,nkl,nlq->pq", J, HL, J) / N + np.diag(reg)
+    v = np.random.default_rng(4).standard_normal(P)
+    assert relative_error(model.gnvp(theta, v, X, y), G @ v) < 1e-6
+
+
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_linear_least_squares_hessian_is_gauss_newton(n_out):
+    rng = np.random.default_rng(5)
+    model = tg.Sequential([tg.Dense(4, n_out), tg.MeanSquaredError()], l2=0.5, random_state=0)
+    X, y = rng.standard_normal((9, 4)), rng.standard_normal((9, n_out))
+    v = rng.standard_normal(model.n_params)
+    H, G = model.hvp(model.theta, v, X, y), model.gnvp(model.theta, v, X, y)
+    assert relative_error(H, G) < 1e-12
+    A = np.hstack([X, np.ones((9, 1))])  # one output: G = AᵀA/N (+ l2/N on W), A = [X, 1]
+    if n_out == 1:
+        dense = A.T @ A / 9 + np.diag([0.5 / 9] * 4 + [0.0])
+        assert relative_error(G, dense @ v) < 1e-12
+
+
+def test_gauss_newton_is_symmetric_psd_and_hessian_symmetric():
+    model = skip_graph(tg.Sigmoid, "categorical")
+    X, y = data("categorical", n=11)
+    rng = np.random.default_rng(6)
+    for kind in ("gauss-newton", "hessian"):
+        op = CurvatureOperator(model, X, y, kind=kind)
+        for _ in range(3):
+            u, v = rng.standard_normal((2, model.n_params))
+            assert abs(u @ op.product(v) - v @ op.product(u)) < 1e-10 * np.linalg.norm(u) * np.linalg.norm(v)
+            if kind == "gauss-newton":
+                assert v @ op.product(v) > 0
+
+
+def test_operator_redoes_its_passes_after_another_forward():
+    model = skip_graph(tg.Tanh, "binary")
+    X, y = data("binary")
+    rng = np.random.default_rng(7)
+    theta, v = model.theta.copy(), rng.standard_normal(model.n_params)
+    for kind, product in (("gauss-newton", gnvp), ("hessian", hvp)):
+        op = CurvatureOperator(model, X, y, kind=kind)
+        expected = op.product(v)
+        model.loss_and_grad(theta + 1.0, X[:3], y[:3])  # other theta, other data
+        np.testing.assert_allclose(op.product(v), expected, rtol=1e-12)
+        np.testing.assert_allclose(product(model, theta, v, X, y), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gauss-newton", "hessian"])
+def test_top_eigenvalues_match_a_dense_matrix(kind):
+    model = skip_graph(tg.Tanh, "categorical", l2=0.0)
+    X, y = data("categorical", n=20)
+    op = CurvatureOperator(model, X, y, kind=kind)
+    dense = np.column_stack([op.product(e) for e in np.eye(model.n_params)])
+    np.testing.assert_allclose(dense, dense.T, atol=1e-10)
+    expected = np.sort(np.linalg.eigvalsh(dense))[::-1][:4]
+    top = model.curvature(X, y, k=4, kind=kind)
+    np.testing.assert_allclose(top, expected, rtol=1e-7, atol=1e-10)
+    if kind == "hessian":
+        low = curvature(model, X, y, k=2, kind=kind, which="SA")
+        np.testing.assert_allclose(low, np.sort(np.linalg.eigvalsh(dense))[:2], rtol=1e-6, atol=1e-9)
+
+
+def test_bad_arguments():
+    model = skip_graph(tg.Tanh, "mse")
+    X, y = data("mse")
+    with pytest.raises(ValueError, match="kind"):
+        CurvatureOperator(model, X, y, kind="fisher")
+    with pytest.raises(ValueError, match="shape"):
+        model.gnvp(model.theta, np.ones(3), X, y)
+    with pytest.raises(ValueError, match="k must"):
+        model.curvature(X, y, k=0)

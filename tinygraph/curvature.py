@@ -1,0 +1,161 @@
+"""Curvature without autodiff: Gauss-Newton and Hessian times a vector, and their top eigenvalues.
+
+Pearlmutter's R-operator, R{u} = d/dr u(θ + r v) at r = 0, written by hand in every node
+(``rforward``/``rbackward``, contract in ``tinygraph.node``). After one forward pass at θ:
+
+- ``rforward`` through the graph gives R{z} = J v (J: the Jacobian of the loss input z in θ;
+  for fused cross-entropy z are the logits);
+- the loss node applies its Hessian in z: R{dz} = H_L J v, with H_L = diag(p) − ppᵀ per row for
+  softmax + cross-entropy, diag(p(1 − p)) for sigmoid + cross-entropy, I for squared error, all
+  times the row weight 1/N (the losses are batch means);
+- ``rbackward`` with the network's own second-order terms dropped (``dy=None``) is the plain
+  backward of R{dz}: G v = Jᵀ H_L J v, the Gauss-Newton product (PSD, these losses being convex
+  in z); keeping the ordinary backward's dy gives the exact Hessian product H v.
+
+Both add the l2 term's Hessian, (l2/m) v on the regularised weights. No matrix is ever formed.
+``CurvatureOperator`` keeps the forward (and, for H, backward) values, so each further product
+costs one R-forward and one R-backward pass: about one more ``loss_and_grad``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from .validation import check_random_state, check_theta
+
+__all__ = ["CurvatureOperator", "gnvp", "hvp", "curvature"]
+
+KINDS = ("gauss-newton", "hessian")
+
+
+def _backward(model) -> list:
+    """The graph's backward pass (as in ``Graph.loss_and_grad``), keeping every node's dy."""
+    grads = [None] * len(model.nodes)
+    grads[model._loss_index] = model.loss.backward()
+    _propagate(model, grads, lambda node, i: node.backward(grads[i]), "dsum")
+    return grads
+
+
+def _rbackward(model, v: np.ndarray, dys, hv: np.ndarray) -> None:
+    """R-backward from the loss: writes R{grad} into ``hv`` (Gauss-Newton when ``dys`` is None)."""
+    hv[...] = 0.0
+    rgrads = [None] * len(model.nodes)
+    rgrads[model._loss_index] = model.loss.rbackward()
+    _propagate(model, rgrads, lambda node, i: node.rbackward(
+        rgrads[i], None if dys is None else dys[i], v, hv), "rdsum")
+
+
+def _propagate(model, grads: list, step, key: str) -> None:
+    """Walk the training plan backwards, summing what several consumers send to one node."""
+    owned = set()
+    for i, node, ins in reversed(model._train_plan):
+        if grads[i] is None or not (node.size or node.need_dx):
+            continue
+        dx = step(node, i)
+        if not node.need_dx:
+            continue
+        for j, d in zip(ins, (dx,) if len(ins) == 1 else dx):
+            if grads[j] is None:
+                grads[j] = d
+            elif j in owned:
+                grads[j] += d
+            else:  # never add into another node's buffer: it may be that node's own dy
+                acc = model.nodes[j].buffer(key, d.shape)
+                np.add(grads[j], d, out=acc)
+                grads[j] = acc
+                owned.add(j)
+
+
+class CurvatureOperator(LinearOperator):
+    """The Gauss-Newton matrix G or the Hessian H of ``model``'s loss at theta on (X, y), plus λI.
+
+    A symmetric ``scipy.sparse.linalg.LinearOperator`` of shape (n_params, n_params), matrix-free.
+    The forward pass (and for H the backward pass) runs once here; ``product(v)`` then costs one
+    R-forward and one R-backward. Another forward pass on the model (e.g. ``loss_and_grad``) or a
+    change of ``model.theta`` is detected and the cached passes are redone.
+
+    Parameters: ``kind`` "gauss-newton" or "hessian"; ``theta`` defaults to a copy of
+    ``model.theta``; ``damping`` λ ≥ 0 is added on the diagonal (Levenberg-Marquardt).
+    """
+
+    def __init__(self, model, X, y, *, theta=None, kind: str = "gauss-newton", sample_weight=None,
+                 damping: float = 0.0, check_input: bool = True):
+        if kind not in KINDS:
+            raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
+        if model.loss is None:
+            raise TypeError(f"CurvatureOperator: the graph ends in {model.output!r}, not a loss node")
+        n = model.n_params
+        super().__init__(dtype=model.dtype, shape=(n, n))
+        self.model, self.kind, self.damping = model, kind, float(damping)
+        theta = model.theta if theta is None else check_theta(theta, n, "CurvatureOperator")
+        self.theta = np.array(theta, dtype=model.dtype)
+        if check_input:
+            X, y, sample_weight = model._check_data(X, y, sample_weight)
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        m = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+        self.l2_over_m = model.l2 / m
+        self._prepare()
+
+    def _prepare(self) -> None:
+        model = self.model
+        model._load(self.theta)
+        vals = model._forward(self.X, model._train_plan)
+        self.loss = model.loss.forward(vals[model._loss_index], self.y, self.sample_weight)
+        self._dys = _backward(model) if self.kind == "hessian" else None
+        self._values = model._values
+
+    def product(self, v, out: np.ndarray | None = None) -> np.ndarray:
+        """(G or H + λI) v as a new array (or ``out``), v of shape (n_params,)."""
+        model = self.model
+        v = np.asarray(v, dtype=model.dtype).reshape(-1)
+        if v.shape != (model.n_params,):
+            raise ValueError(f"{self.kind} product: v must have shape ({model.n_params},), got {v.shape}")
+        if model._values is not self._values or not np.array_equal(model.theta, self.theta):
+            self._prepare()
+        out = np.empty(model.n_params, dtype=model.dtype) if out is None else out
+        rvals = [None] * len(model.nodes)
+        for i, node, ins in model._train_plan:
+            rvals[i] = node.rforward(v, *[rvals[j] for j in ins])
+        model.loss.rforward(v, rvals[model._loss_index])
+        _rbackward(model, v, self._dys, out)
+        if self.l2_over_m:
+            for node in model.nodes:
+                for p in node.regularized:
+                    node.views(out)[p] += self.l2_over_m * node.views(v)[p]
+        if self.damping:
+            out += self.damping * v
+        return out
+
+    def _matvec(self, v):
+        return self.product(v)
+
+    def _adjoint(self):
+        return self
+
+
+def gnvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
+    """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array."""
+    return CurvatureOperator(model, X, y, theta=theta, sample_weight=sample_weight).product(v)
+
+
+def hvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
+    """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array."""
+    op = CurvatureOperator(model, X, y, theta=theta, kind="hessian", sample_weight=sample_weight)
+    return op.product(v)
+
+
+def curvature(model, X, y, k: int = 5, *, kind: str = "gauss-newton", theta=None, sample_weight=None,
+              which: str = "LA", tol: float = 0.0, maxiter: int | None = None,
+              random_state=0) -> np.ndarray:
+    """The k largest eigenvalues (descending) of G or H at theta (default ``model.theta``).
+
+    Lanczos (``scipy.sparse.linalg.eigsh``) on a ``CurvatureOperator``: about 2k–3k products,
+    never a matrix. ``which="SA"`` gives the smallest instead (negative ones show a saddle).
+    """
+    op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
+    if not 0 < k < model.n_params:
+        raise ValueError(f"curvature: k must lie in [1, {model.n_params - 1}], got {k}")
+    # a seeded start vector makes the answer reproducible (ARPACK otherwise draws its own)
+    v0 = check_random_state(random_state).standard_normal(model.n_params)
+    vals = eigsh(op, k=k, which=which, v0=v0, tol=tol, maxiter=maxiter, return_eigenvectors=False)
+    return np.sort(vals)[::-1] if which != "SA" else np.sort(vals)
