@@ -7,7 +7,6 @@ per evaluation. Run: ``python examples/mnist_scipy.py``.
 """
 import time
 
-import numpy as np
 import scipy.optimize as so
 
 import tinygraph as tg

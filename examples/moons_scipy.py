@@ -3,7 +3,6 @@
 The older blog post called ``fmin_cg`` with cost and gradient as two functions, running the net
 forward twice; here ``loss_and_grad`` gives both from one pass. Run: ``python examples/moons_scipy.py``.
 """
-import numpy as np
 import scipy.optimize as so
 from sklearn.datasets import make_moons
 

@@ -63,10 +63,10 @@ def load_mnist(images=None, labels=None, *, dtype=np.float64) -> tuple:
     return X, y.astype(np.int64)
 
 
-def train_test_split(X, y, *, test_size: int | float = 0.2, random_state=0) -> tuple:
+def train_test_split(X, y, *, test_size: float = 0.2, random_state=0) -> tuple:
     """A shuffled split ``(X_train, X_test, y_train, y_test)``, like scikit-learn's."""
     n = len(X)
-    n_test = int(round(test_size * n)) if isinstance(test_size, float) else int(test_size)
+    n_test = round(test_size * n) if isinstance(test_size, float) else int(test_size)
     if not 0 < n_test < n:
         raise ValueError(f"train_test_split: test_size={test_size!r} leaves no train or test rows of {n}")
     order = check_random_state(random_state).permutation(n)

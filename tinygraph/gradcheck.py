@@ -12,7 +12,7 @@ import numpy as np
 from .node import Input, Node
 from .validation import check_random_state
 
-__all__ = ["relative_error", "numerical_gradient", "check_gradients", "check_node_gradients"]
+__all__ = ["check_gradients", "check_node_gradients", "numerical_gradient", "relative_error"]
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:

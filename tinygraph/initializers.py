@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["uniform", "glorot", "sigmoid", "he", "get_initializer"]
+__all__ = ["get_initializer", "glorot", "he", "sigmoid", "uniform"]
 
 
 def uniform(rng: np.random.Generator, W: np.ndarray, b: np.ndarray, epsilon: float = 0.12) -> None:

@@ -7,7 +7,7 @@ from scipy.special import expit
 from .initializers import get_initializer
 from .node import Node
 
-__all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax"]
+__all__ = ["Dense", "Identity", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
 
 class Dense(Node):

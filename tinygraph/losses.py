@@ -15,7 +15,7 @@ from scipy.special import expit
 from .layers import Sigmoid, Softmax
 from .node import Node
 
-__all__ = ["Loss", "CrossEntropy", "MeanSquaredError"]
+__all__ = ["CrossEntropy", "Loss", "MeanSquaredError"]
 
 
 class Loss(Node):

@@ -1,6 +1,8 @@
 """Nodes with several inputs, for skip connections and branches (contract in ``tinygraph.node``)."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from .node import Node
@@ -68,7 +70,7 @@ class Concat(Node):
         if any(len(s) != 1 for s in in_shapes):
             raise ValueError(f"{self.name}: inputs must be (N, D) arrays, got feature shapes {in_shapes}")
         bounds = np.cumsum([0] + [s[0] for s in in_shapes])
-        self.slices = tuple(slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]))
+        self.slices = tuple(slice(a, b) for a, b in pairwise(bounds))
         return (int(bounds[-1]),)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:

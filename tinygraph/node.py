@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Node", "Input"]
+__all__ = ["Input", "Node"]
 
 _MAX_BUFFERS = 16
 
@@ -63,7 +63,7 @@ class Node:
         self.dtype = np.dtype(np.float64)
         self._buffers: dict = {}
 
-    def __call__(self, *inputs: "Node") -> "Node":
+    def __call__(self, *inputs: Node) -> Node:
         if self.inputs:
             raise ValueError(f"{self!r} is already wired to {self.inputs}; a node sits in one place")
         if self.n_inputs is not None and len(inputs) != self.n_inputs:

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_random_state", "check_array", "check_theta", "check_sample_weight"]
+__all__ = ["check_array", "check_random_state", "check_sample_weight", "check_theta"]
 
 
 def check_random_state(random_state) -> np.random.Generator:
