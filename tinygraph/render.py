@@ -122,7 +122,8 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     """The model as a ``graphviz.Digraph`` (no ``dot`` needed; see the module docstring).
 
     rankdir : 'TB' (top to bottom), 'LR', 'BT' or 'RL'.
-    stats : overlay gradient norms and activation mean/std from the last ``loss_and_grad`` call.
+    stats : overlay gradient norms (``model.grad``) and activation mean/std (``model.activations``)
+        from the last ``loss_and_grad`` call; a later ``forward``/``predict`` replaces the activations.
     title : replaces the default title (model type and total parameter count).
     """
     if rankdir not in RANKDIRS:
