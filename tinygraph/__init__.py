@@ -2,6 +2,7 @@
 from . import datasets, initializers
 from .gradcheck import check_gradients, check_node_gradients
 from .graph import Graph, Sequential
+from .io import load, register_node, save
 from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
@@ -15,5 +16,6 @@ __all__ = [
     "Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax", "Add", "Concat",
     "Loss", "CrossEntropy", "MeanSquaredError",
     "check_gradients", "check_node_gradients", "datasets", "initializers",
+    "save", "load", "register_node",
     "to_graphviz", "render", "DotNotFoundError",
 ]

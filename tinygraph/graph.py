@@ -306,6 +306,11 @@ class Graph:
         y = y.reshape(pred.shape)
         return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
 
+    def save(self, path, **kwargs) -> str:
+        """Write the model to one ``.npz`` file, atomically; see ``tinygraph.io.save``."""
+        from .io import save
+        return save(self, path, **kwargs)
+
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_values"}
 
