@@ -282,3 +282,37 @@ def test_bad_arguments():
         model.gnvp(model.theta, np.ones(3), X, y)
     with pytest.raises(ValueError, match="k must"):
         model.curvature(X, y, k=0)
+
+
+def test_repeated_products_reuse_one_pass_and_follow_theta():
+    """model.gnvp at one (theta, X, y) reuses its forward pass; a new theta or data redoes it."""
+    model = skip_graph(tg.Sigmoid, "categorical")
+    X, y = data("categorical")
+    rng = np.random.default_rng(8)
+    theta, v = model.theta.copy(), rng.standard_normal(model.n_params)
+    other = theta + 0.1 * rng.standard_normal(theta.size)
+    first = model.gnvp(theta, v, X, y)
+    calls = []
+    forward = model._forward
+    model._forward = lambda *a: calls.append(1) or forward(*a)
+    np.testing.assert_array_equal(model.gnvp(theta, v, X, y), first)
+    assert calls == []
+    at_other = model.gnvp(other, v, X, y)
+    assert len(calls) == 1
+    del model._forward
+    np.testing.assert_allclose(at_other, CurvatureOperator(model, X, y, theta=other).product(v), rtol=1e-12)
+    np.testing.assert_allclose(model.gnvp(theta, v, X.copy(), y), first, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gauss-newton", "hessian"])
+def test_operator_from_the_last_forward_pass(kind):
+    model = skip_graph(tg.Tanh, "mse")
+    X, y = data("mse")
+    v = np.random.default_rng(9).standard_normal(model.n_params)
+    model.loss_and_grad(model.theta, X, y)
+    op = CurvatureOperator.from_last_forward(model, kind=kind)
+    np.testing.assert_allclose(op.product(v), CurvatureOperator(model, X, y, kind=kind).product(v),
+                               rtol=1e-12)
+    model.loss_and_grad(model.theta, X[:2], y[:2])
+    with pytest.raises(RuntimeError, match="another forward"):
+        op.product(v)

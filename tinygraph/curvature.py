@@ -18,6 +18,8 @@ costs one R-forward and one R-backward pass: about one more ``loss_and_grad``.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
@@ -96,7 +98,23 @@ class CurvatureOperator(LinearOperator):
         self.l2_over_m = model.l2 / m
         self._prepare()
 
+    @classmethod
+    def from_last_forward(cls, model, *, kind: str = "gauss-newton", damping: float = 0.0):
+        """The operator at ``model.theta`` on the batch of the model's last ``loss_and_grad``,
+        reusing that forward pass (no data needed); it refuses to run once another pass ran.
+        The l2 part uses m = the number of rows (exact without sample weights)."""
+        op = cls.__new__(cls)
+        LinearOperator.__init__(op, dtype=model.dtype, shape=(model.n_params,) * 2)
+        op.model, op.kind, op.damping = model, kind, float(damping)
+        op.theta, op.X, op._values = model.theta.copy(), None, model._values
+        op.l2_over_m = model.l2 / model._values[0].shape[0]
+        op._dys = _backward(model) if kind == "hessian" else None
+        return op
+
     def _prepare(self) -> None:
+        if self.X is None:
+            raise RuntimeError("CurvatureOperator.from_last_forward: the model ran another forward "
+                               "pass or changed theta since; build a new operator")
         model = self.model
         model._load(self.theta)
         vals = model._forward(self.X, model._train_plan)
@@ -133,15 +151,36 @@ class CurvatureOperator(LinearOperator):
         return self
 
 
+_last = weakref.WeakKeyDictionary()  # model -> its last operator, for repeated products at one point
+
+
+def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator:
+    """The model's last operator when theta and the data (the same objects) are unchanged.
+
+    scipy's trust-region methods call ``hessp(x, p, X, y)`` many times at one x: each call then
+    costs the R-passes only, not a fresh forward pass.
+    """
+    op = _last.get(model)
+    if op is not None and op.kind == kind and op.data == (id(X), id(y), id(sample_weight)):
+        theta = check_theta(theta, model.n_params, f"{kind} product")
+        if not np.array_equal(theta, op.theta):
+            op.theta[...] = theta
+            op._prepare()
+        return op
+    op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
+    op.data, op._raw = (id(X), id(y), id(sample_weight)), (X, y, sample_weight)  # _raw pins the ids
+    _last[model] = op
+    return op
+
+
 def gnvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array."""
-    return CurvatureOperator(model, X, y, theta=theta, sample_weight=sample_weight).product(v)
+    return _operator(model, theta, X, y, sample_weight, "gauss-newton").product(v)
 
 
 def hvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array."""
-    op = CurvatureOperator(model, X, y, theta=theta, kind="hessian", sample_weight=sample_weight)
-    return op.product(v)
+    return _operator(model, theta, X, y, sample_weight, "hessian").product(v)
 
 
 def curvature(model, X, y, k: int = 5, *, kind: str = "gauss-newton", theta=None, sample_weight=None,
