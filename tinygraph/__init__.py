@@ -1,5 +1,6 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
 from . import datasets, initializers
+from .checkpoint import Checkpoint, load_checkpoint
 from .gradcheck import check_gradients, check_node_gradients
 from .graph import Graph, Sequential
 from .io import load, register_node, save
@@ -16,6 +17,6 @@ __all__ = [
     "Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax", "Add", "Concat",
     "Loss", "CrossEntropy", "MeanSquaredError",
     "check_gradients", "check_node_gradients", "datasets", "initializers",
-    "save", "load", "register_node",
+    "save", "load", "register_node", "Checkpoint", "load_checkpoint",
     "to_graphviz", "render", "DotNotFoundError",
 ]

@@ -1,0 +1,117 @@
+"""Checkpoints during training, and resuming from them to the same result.
+
+``fit(..., callback=Checkpoint(path, every=N))`` writes, atomically (``tinygraph.io.save``), the
+model, the optimizer state (``get_state()``), the history so far and the next epoch after every N-th
+epoch, and again when training is interrupted (Ctrl-C). ``load_checkpoint(path)`` reads it back:
+
+    ck = tg.load_checkpoint(path)
+    opt = tg.optim.Adam(lr=1e-3); ck.restore(opt)
+    tg.fit(ck.model, X, y, opt, epochs=E, initial_epoch=ck.epoch, batch_size=..., random_state=seed)
+
+Since ``fit`` shuffles epoch k from (random_state, k) alone, a run resumed from an end-of-epoch
+checkpoint with the same seed is bit-for-bit the uninterrupted run. A checkpoint written on
+interrupt (``complete=False``) holds the weights of a partial epoch: resuming repeats that epoch
+from them, which keeps the work but is not the uninterrupted run.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .graph import Graph
+from .io import FormatError, read, save
+
+__all__ = ["Checkpoint", "Resume", "load_checkpoint"]
+
+
+def _split_state(state: dict) -> tuple:
+    """An optimizer state as (JSON scalars, arrays), each value restorable to its exact type."""
+    scalars, arrays = {}, {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            arrays[f"optimizer/{key}"] = value
+        elif isinstance(value, np.generic):  # a numpy scalar keeps its dtype through a 0-d array
+            arrays[f"optimizer_scalar/{key}"] = np.asarray(value)
+        elif value is None or isinstance(value, (bool, numbers.Integral, float, str)):
+            scalars[key] = value
+        else:
+            raise TypeError(f"Checkpoint: optimizer state {key!r} is a {type(value).__name__}; "
+                            "get_state() must return numbers, strings and numpy arrays")
+    return scalars, arrays
+
+
+class Checkpoint:
+    """``fit`` callback: save model + optimizer state + next epoch every ``every`` epochs and on interrupt.
+
+    Each write replaces ``path`` atomically, so the file always holds one whole checkpoint.
+    ``last_epoch`` is the epoch the last write would resume at.
+    """
+
+    def __init__(self, path, every: int = 1):
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"Checkpoint: every must be a positive integer, got {every!r}")
+        self.path, self.every, self.last_epoch = os.fspath(path), int(every), None
+
+    def __call__(self, info) -> None:
+        if info.event == "epoch" and (info.epoch + 1) % self.every == 0:
+            self.write(info.model, info.optimizer, info.epoch + 1, history=info.history, step=info.step)
+        elif info.event == "interrupt":
+            self.write(info.model, info.optimizer, info.epoch, history=info.history, step=info.step,
+                       complete=False)
+
+    def write(self, model: Graph, optimizer, epoch: int, *, history=None, step=None,
+              complete: bool = True) -> str:
+        """Save now; ``epoch`` is where training resumes (``initial_epoch``)."""
+        scalars, arrays = _split_state({} if optimizer is None else optimizer.get_state())
+        for key, values in (history or {}).items():
+            arrays[f"history/{key}"] = np.asarray(values, dtype=float)
+        meta = {"epoch": int(epoch), "step": step, "complete": complete,
+                "optimizer": None if optimizer is None else type(optimizer).__name__,
+                "optimizer_repr": repr(optimizer), "optimizer_scalars": scalars}
+        save(model, self.path, meta=meta, arrays=arrays, kind="checkpoint")
+        self.last_epoch = int(epoch)
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.path!r}, every={self.every})"
+
+
+class Resume(NamedTuple):
+    """What ``load_checkpoint`` returns; ``restore(optimizer)`` loads the saved optimizer state."""
+
+    model: Graph
+    optimizer_state: dict
+    epoch: int
+    history: dict
+    meta: dict
+
+    def restore(self, optimizer) -> None:
+        """Give ``optimizer`` (a new one of the saved class, same settings) the saved state."""
+        saved = self.meta["optimizer"]
+        if saved is None:
+            raise ValueError("the checkpoint holds no optimizer state (trained by a scipy method)")
+        if type(optimizer).__name__ != saved:
+            raise TypeError(f"the checkpoint holds the state of a {self.meta['optimizer_repr']}, "
+                            f"got a {type(optimizer).__name__}")
+        optimizer.set_state(self.optimizer_state)
+
+
+def load_checkpoint(path) -> Resume:
+    """Read a file written by ``Checkpoint``: the model, optimizer state, next epoch and history."""
+    saved = read(path)
+    if saved.kind != "checkpoint":
+        raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")
+    state = dict(saved.meta["optimizer_scalars"])
+    history = {}
+    for key, value in saved.arrays.items():
+        group, name = key.split("/", 1)
+        if group == "optimizer":
+            state[name] = value
+        elif group == "optimizer_scalar":
+            state[name] = value[()]
+        elif group == "history":
+            history[name] = value
+    return Resume(saved.model, state, int(saved.meta["epoch"]), history, saved.meta)
