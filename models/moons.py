@@ -1,0 +1,24 @@
+"""The moons net: 2-3-2 with sigmoid units, from the post that fitted ``make_moons(200, noise=0.2)``.
+
+Two sigmoid outputs (one per moon) with the course cross-entropy and λ = 0.001; the post trained it
+with ``scipy.optimize.fmin_cg`` to a cost of 0.132 and 98% training accuracy. Here one call
+returns cost and gradient together, so ``method="CG"`` runs the net forward once per evaluation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import tinygraph as tg
+
+DEFAULTS = {"hidden": 3, "l2": 0.001, "init": "sigmoid"}
+TRAINING = {"optimizer": "CG", "maxiter": 2000}
+
+
+def moons_net(hidden: int = DEFAULTS["hidden"], *, l2: float = DEFAULTS["l2"], init=DEFAULTS["init"],
+              random_state=None, dtype=np.float64) -> tg.Sequential:
+    """Dense(2, hidden) → Sigmoid → Dense(hidden, 2) → Sigmoid → CrossEntropy; labels 0/1."""
+    return tg.Sequential([
+        tg.Dense(2, hidden), tg.Sigmoid(),
+        tg.Dense(hidden, 2), tg.Sigmoid(),
+        tg.CrossEntropy(),
+    ], l2=l2, init=init, random_state=random_state, dtype=dtype)
