@@ -297,11 +297,11 @@ class Graph:
         return out[:, 0] if out.shape[1] == 1 else out
 
     def score(self, X, y) -> float:
-        """Accuracy for a cross-entropy model, R² for any other."""
+        """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
+        X, y, _ = self._check_data(X, y, None)
         pred = self.predict(X)
-        y = np.asarray(y)
         if isinstance(self.loss, CrossEntropy):
-            labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.ravel()
+            labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
             return float(np.mean(pred == labels))
         y = y.reshape(pred.shape)
         return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())

@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from .layers import Sigmoid, Softmax
 from .node import Node
+from .validation import as_array
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquaredError"]
 
@@ -29,7 +30,7 @@ class Loss(Node):
 
     def check_target(self, target, n: int) -> np.ndarray:
         K = self.in_shapes[0][0]
-        t = np.asarray(target)
+        t = as_array(target, self.name, "y")
         if t.shape[:1] != (n,):
             raise ValueError(f"{self.name}: X has {n} rows but y has shape {t.shape}")
         if t.ndim == 1 and K == 1:
@@ -76,7 +77,7 @@ class CrossEntropy(Loss):
                             f"got {type(activation).__name__} ({activation.name})")
 
     def check_target(self, target, n: int) -> np.ndarray:
-        t = np.asarray(target)
+        t = as_array(target, self.name, "y")
         K = self.in_shapes[0][0]
         if t.ndim == 1 and K > 1 and t.shape == (n,):
             if t.dtype.kind not in "biu":

@@ -19,15 +19,17 @@ def check_random_state(random_state) -> np.random.Generator:
     raise TypeError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
 
 
+def as_array(value, who: str, what: str) -> np.ndarray:
+    """``np.asarray(value)``, with numpy's complaint about ragged or odd input turned into ours."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{who}: {what} must be array-like of numbers: {e}") from None
+
+
 def check_array(X, n_features: int, dtype: np.dtype, who: str = "input") -> np.ndarray:
     """X as a finite 2-D array (N, n_features) of ``dtype``, N >= 1."""
-    if isinstance(X, np.ndarray):
-        arr = X
-    else:
-        try:
-            arr = np.asarray(X)
-        except (ValueError, TypeError) as e:
-            raise TypeError(f"{who}: X must be array-like of numbers: {e}") from None
+    arr = as_array(X, who, "X")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{who}: X must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1 and n_features == 1:
@@ -46,7 +48,7 @@ def check_array(X, n_features: int, dtype: np.dtype, who: str = "input") -> np.n
 
 def check_theta(theta, size: int, who: str = "model") -> np.ndarray:
     """theta as a finite real 1-D array of length ``size`` (dtype as given)."""
-    arr = np.asarray(theta)
+    arr = as_array(theta, who, "theta")
     if arr.dtype.kind != "f":
         raise TypeError(f"{who}: theta must be a real floating array, got dtype {arr.dtype}")
     if arr.shape != (size,):
@@ -60,7 +62,7 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "mode
     """None, or a finite non-negative (N,) array with a positive sum."""
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight)
+    w = as_array(sample_weight, who, "sample_weight")
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{who}: sample_weight must be numeric, got dtype {w.dtype}")
     if w.ndim == 0:
