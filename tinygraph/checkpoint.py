@@ -43,6 +43,15 @@ def _split_state(state: dict) -> tuple:
     return scalars, arrays
 
 
+def _join_state(scalars: dict, arrays: dict) -> dict:
+    """The inverse of ``_split_state`` (arrays keyed ``optimizer/…`` and ``optimizer_scalar/…``)."""
+    state = dict(scalars)
+    for key, value in arrays.items():
+        group, name = key.split("/", 1)
+        state[name] = value[()] if group == "optimizer_scalar" else value
+    return state
+
+
 class Checkpoint:
     """``fit`` callback: save model + optimizer state + next epoch every ``every`` epochs and on interrupt.
 
@@ -104,14 +113,7 @@ def load_checkpoint(path) -> Resume:
     saved = read(path)
     if saved.kind != "checkpoint":
         raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")
-    state = dict(saved.meta["optimizer_scalars"])
-    history = {}
-    for key, value in saved.arrays.items():
-        group, name = key.split("/", 1)
-        if group == "optimizer":
-            state[name] = value
-        elif group == "optimizer_scalar":
-            state[name] = value[()]
-        elif group == "history":
-            history[name] = value
+    arrays = {k: a for k, a in saved.arrays.items() if k.startswith("optimizer")}
+    state = _join_state(saved.meta["optimizer_scalars"], arrays)
+    history = {k.split("/", 1)[1]: a for k, a in saved.arrays.items() if k.startswith("history/")}
     return Resume(saved.model, state, int(saved.meta["epoch"]), history, saved.meta)

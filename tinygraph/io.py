@@ -161,11 +161,18 @@ def save(model: Graph, path, *, meta: dict | None = None, arrays: dict | None = 
          theta: np.ndarray | None = None, kind: str = "model") -> str:
     """Write ``model`` (graph, options and theta) to ``path`` atomically; returns the path.
 
+    ``model`` may also be a fitted estimator of ``tinygraph.estimators`` (``tinygraph.estimator_io``).
+
     ``meta`` (JSON types) and ``arrays`` (name -> numeric array) travel with the model, for
     estimators and checkpoints; ``theta`` saves another vector of the model's layout.
     The path is used as given (no ``.npz`` is appended).
     """
     path = os.fspath(path)
+    if not isinstance(model, Graph):
+        from .estimator_io import is_estimator, save_estimator
+        if is_estimator(model) and meta is None and arrays is None and theta is None:
+            return save_estimator(model, path)
+        raise TypeError(f"save: expects a Graph or a fitted tinygraph estimator, got {type(model).__name__}")
     theta = model.theta if theta is None else np.asarray(theta)
     if theta.shape != model.theta.shape or theta.dtype != model.dtype:
         raise ValueError(f"save: theta must be a {model.dtype} array of shape {model.theta.shape}, "
@@ -265,6 +272,10 @@ def read(path) -> Saved:
     return Saved(model, header.get("meta", {}), extra, header.get("kind", "model"))
 
 
-def load(path) -> Graph:
-    """The model saved at ``path`` (a ``Graph`` or ``Sequential`` with its theta)."""
-    return read(path).model
+def load(path):
+    """The model saved at ``path`` (a ``Graph`` or ``Sequential`` with its theta), or the estimator."""
+    saved = read(path)
+    if saved.kind == "estimator":
+        from .estimator_io import estimator_from_saved
+        return estimator_from_saved(saved, os.fspath(path))
+    return saved.model
