@@ -1,6 +1,7 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
 from . import datasets, initializers
 from .checkpoint import Checkpoint, load_checkpoint
+from .estimators import NeuralNetClassifier, NeuralNetRegressor
 from .gradcheck import check_gradients, check_node_gradients
 from .graph import Graph, Sequential
 from .io import load, register_node, save
@@ -19,4 +20,5 @@ __all__ = [
     "check_gradients", "check_node_gradients", "datasets", "initializers",
     "save", "load", "register_node", "Checkpoint", "load_checkpoint",
     "to_graphviz", "render", "DotNotFoundError",
+    "NeuralNetClassifier", "NeuralNetRegressor",
 ]
