@@ -144,21 +144,21 @@ class _NeuralNet(BaseEstimator):
     def _fit(self, X, y, sample_weight, *, partial: bool, classes=None):
         continuing = hasattr(self, "model_") and (partial or self.warm_start)
         X = check_X(X, self, n_features=self.n_features_in_ if continuing else None)
-        t, n_outputs, self._labels = self._targets(check_y(y, X.shape[0], self), classes, continuing, partial)
+        t, n_outputs, labels = self._targets(check_y(y, X.shape[0], self), classes, continuing, partial)
         # None becomes weights of one: sample_weight=None and all-ones weights then run exactly the
         # same arithmetic (same float results).
-        sw = self._weigh(t, check_weights(sample_weight, X.shape[0], self), partial)
+        sw = self._weigh(t, check_weights(sample_weight, X.shape[0], self), labels, partial)
         rng = check_random_state(self.random_state)
         if not continuing:
             self._build(X.shape[1], n_outputs, rng)
             if self._is_classifier:
-                self.classes_ = self._labels
+                self.classes_ = labels
             else:
                 self.n_outputs_ = n_outputs
         self._train(X, t, sw, rng, partial=partial)
         return self
 
-    def _weigh(self, t, sw, partial):
+    def _weigh(self, t, sw, labels, partial):
         return sw
 
     def _forward(self, X) -> np.ndarray:
@@ -234,18 +234,18 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         binary_sigmoid = self.output == "sigmoid" and labels.size == 2
         return np.searchsorted(labels, y), 1 if binary_sigmoid else labels.size, labels
 
-    def _weigh(self, t, sw, partial):
-        cw, K = self.class_weight, self._labels.size
+    def _weigh(self, t, sw, labels, partial):
+        cw, K = self.class_weight, labels.size
         if isinstance(cw, str) and cw == "balanced":
             if partial:
                 raise ValueError("class_weight='balanced' needs all the data; pass a dict to partial_fit")
             counts = np.bincount(t, minlength=K)
             sw = sw * (t.size / (K * np.maximum(counts, 1)))[t]
         elif isinstance(cw, dict):
-            unknown = set(cw) - set(self._labels.tolist())
+            unknown = set(cw) - set(labels.tolist())
             if unknown:
                 raise ValueError(f"class_weight has labels {sorted(unknown, key=str)} not among the classes")
-            sw = sw * np.array([cw.get(c, 1.0) for c in self._labels.tolist()], dtype=float)[t]
+            sw = sw * np.array([cw.get(c, 1.0) for c in labels.tolist()], dtype=float)[t]
         elif cw is not None:
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
         if not partial and np.unique(t[sw > 0]).size < 2:
