@@ -265,3 +265,45 @@ def test_a_corrupted_byte_is_reported_or_harmless(saved_bytes, tmp_path_factory,
         original = tg.load(path)
         assert model.theta.tobytes() == original.theta.tobytes()
         assert [repr(n) for n in model.nodes] == [repr(n) for n in original.nodes]
+
+
+def test_a_header_that_does_not_match_theta_is_refused_before_building(tmp_path):
+    path = chain().save(tmp_path / "h.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        header = json.loads(npz["header"].tobytes())
+    header["model"]["nodes"][1]["config"]["n_out"] = 10 ** 12  # a crafted file: 8 TB of weights
+    header["model"]["nodes"][1]["params"] = [["W", [5, 10 ** 12]], ["b", [10 ** 12]]]
+    rewrite(path, model=header["model"])
+    with pytest.raises(io.FormatError, match=rf"h.npz: the nodes declare \d+ parameters, theta has {chain().n_params}$"):
+        tg.load(path)
+
+
+CRASH = """
+import numpy as np, os, sys
+sys.path.insert(0, {tests!r})
+from test_io import chain
+real = np.savez
+def savez(f, **arrays):
+    real(f, **arrays)
+    f.truncate(f.tell() // 2)
+    f.flush()
+    os._exit(3)  # the process dies mid-save: no except, no finally runs
+np.savez = savez
+model = chain()
+model.theta += 1.0
+model.save({path!r})
+"""
+
+
+def test_a_process_killed_mid_save_leaves_the_old_file(tmp_path):
+    import subprocess
+    import sys
+    old = chain()
+    path = str(old.save(tmp_path / "m.npz"))
+    script = CRASH.format(tests=os.path.dirname(__file__), path=path)
+    done = subprocess.run([sys.executable, "-c", script], cwd=os.path.dirname(os.path.dirname(__file__)),
+                          check=False)
+    assert done.returncode == 3
+    assert tg.load(path).theta.tobytes() == old.theta.tobytes()
+    leftovers = [f for f in os.listdir(tmp_path) if f != "m.npz"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".m.npz.")  # the dead writer's temporary file

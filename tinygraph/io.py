@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -251,13 +252,17 @@ def read(path) -> Saved:
     path = os.fspath(path)
     arrays = _read_arrays(path)
     header = _check_header(path, arrays)
+    theta = arrays.pop("theta")
     try:
+        # The layout the header declares must fit theta before any node allocates anything.
+        declared = sum(math.prod(shape) for spec in header["model"]["nodes"] for _, shape in spec["params"])
+        if declared != theta.size:
+            raise FormatError(f"the nodes declare {declared} parameters, theta has {theta.size}")
         model = _build(header["model"])
     except FormatError as e:
         raise FormatError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, MemoryError) as e:
         raise FormatError(f"{path}: the model description does not rebuild ({type(e).__name__}: {e})") from None
-    theta = arrays.pop("theta")
     for node, spec in zip(model.nodes, header["model"]["nodes"]):
         saved = [(p, tuple(s)) for p, s in spec["params"]]
         if node.name != spec["config"]["name"] or list(node.params) != saved:
