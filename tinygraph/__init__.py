@@ -1,5 +1,5 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
-from . import datasets, initializers
+from . import datasets, initializers, optim, schedules
 from .checkpoint import Checkpoint, load_checkpoint
 from .estimators import NeuralNetClassifier, NeuralNetRegressor
 from .gradcheck import check_gradients, check_node_gradients
@@ -8,8 +8,11 @@ from .io import load, register_node, save
 from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
+from .monitor import OptimizeResult
 from .node import Input, Node
+from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz
+from .training import fit, minimize
 
 __version__ = "0.1.0"
 
@@ -21,4 +24,5 @@ __all__ = [
     "save", "load", "register_node", "Checkpoint", "load_checkpoint",
     "to_graphviz", "render", "DotNotFoundError",
     "NeuralNetClassifier", "NeuralNetRegressor",
+    "fit", "minimize", "OptimizeResult", "NonFiniteError", "optim", "schedules",
 ]

@@ -1,0 +1,178 @@
+"""Bookkeeping shared by every training loop: history, callbacks, validation, stopping, progress.
+
+``fit`` calls ``Monitor.after_step(loss, m)`` after each update (m examples used) and
+``Monitor.after_epoch(epoch)`` after each pass over the data (scipy's full-batch methods: after each
+iteration); both return True to stop. The monitor owns the result's ``history``, keeps a copy of the
+best theta for early stopping, and builds the ``OptimizeResult``.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.optimize
+
+from .losses import CrossEntropy
+
+__all__ = ["OptimizeResult", "TrainingInfo", "Monitor"]
+
+
+class OptimizeResult(scipy.optimize.OptimizeResult):
+    """The outcome of ``tg.fit`` or ``tg.minimize``: scipy's result plus training records.
+
+    x, fun, success, status, message, nit (updates or scipy iterations), nfev, njev (evaluations of
+    loss and gradient together), n_grad_evals, n_examples_seen, n_epochs, wall_time (s),
+    interrupted (KeyboardInterrupt), best_epoch (early stopping), and ``history``: a dict of arrays,
+    ``loss`` and ``time`` per step, ``epoch_loss`` and ``epoch_time`` per epoch, plus ``val_loss``
+    and ``val_score`` (accuracy, or R² for regression) per epoch when validation data is given.
+    """
+
+
+class TrainingInfo:
+    """What a callback receives: event ('step', 'epoch', 'interrupt', 'end'), epoch, step, loss,
+    theta (the model's own array: copy to keep), model, optimizer, history (lists so far),
+    val_loss and val_score (after an epoch with validation data, else None)."""
+
+    __slots__ = ("event", "epoch", "step", "loss", "theta", "model", "optimizer", "history",
+                 "val_loss", "val_score")
+
+    def __init__(self, **kwargs):
+        for k in self.__slots__:
+            setattr(self, k, kwargs.get(k))
+
+    def __repr__(self) -> str:
+        return (f"TrainingInfo(event={self.event!r}, epoch={self.epoch}, step={self.step}, "
+                f"loss={self.loss!r}, val_loss={self.val_loss!r})")
+
+
+def evaluate(model, X, y, sample_weight=None) -> tuple:
+    """(loss, score) of checked data in one forward pass: accuracy for cross-entropy, else R²."""
+    vals = model._forward(X, model._train_plan)
+    z = vals[model._loss_index]
+    loss = model.loss.forward(z, y, sample_weight)
+    loss += model.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
+    if isinstance(model.loss, CrossEntropy):
+        p = model.loss.p
+        pred = p.argmax(axis=1) if p.shape[1] > 1 else p[:, 0] > 0.5
+        labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5)
+        return loss, float(np.mean(pred == labels))
+    t = y.reshape(z.shape)
+    return loss, float(1.0 - ((t - z) ** 2).sum() / max(((t - t.mean(axis=0)) ** 2).sum(), 1e-300))
+
+
+class Monitor:
+    """Records, reports and decides when to stop; see the module docstring."""
+
+    def __init__(self, model, optimizer=None, *, callback=None, validation=None, early_stopping=False,
+                 patience=10, tol=None, verbose=0, progress=False, total=None):
+        self.model, self.callback, self.validation = model, callback, validation
+        self.early_stopping, self.patience, self.tol, self.verbose = early_stopping, patience, tol, verbose
+        self.history = {"loss": [], "time": [], "epoch_loss": [], "epoch_time": []}
+        if validation is not None:
+            self.history.update(val_loss=[], val_score=[])
+        self.info = TrainingInfo(theta=model.theta, model=model, optimizer=optimizer, history=self.history)
+        self.steps = self.epochs = 0
+        self.best, self.best_epoch, self.bad_epochs, self.best_theta = math.inf, None, 0, None
+        self._sum = self._seen = 0.0
+        self.message = None
+        self.bar = None
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                raise ImportError("progress=True needs tqdm: pip install 'tinygraph[progress]'") from None
+            self.bar = tqdm(total=total, unit="step", leave=False)
+        self.t0 = time.perf_counter()
+
+    def _call(self, event: str, **fields) -> bool:
+        if self.callback is None:
+            return False
+        info = self.info
+        info.event = event
+        for k, v in fields.items():
+            setattr(info, k, v)
+        return bool(self.callback(info))
+
+    def after_step(self, loss: float, m: int, epoch: int) -> bool:
+        self.steps += 1
+        self.history["loss"].append(loss)
+        self.history["time"].append(time.perf_counter() - self.t0)
+        self._sum += loss * m
+        self._seen += m
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.verbose >= 2:
+            print(f"step {self.steps}, loss = {loss:.6g}")
+        if self._call("step", epoch=epoch, step=self.steps, loss=loss):
+            self.message = "stopped by the callback"
+            return True
+        return False
+
+    def after_epoch(self, epoch: int, loss: float | None = None) -> bool:
+        """End of an epoch; ``loss`` defaults to the mean of this epoch's minibatch losses."""
+        loss = self._sum / self._seen if loss is None else loss
+        self._sum = self._seen = 0.0
+        self.epochs += 1
+        h = self.history
+        h["epoch_loss"].append(loss)
+        h["epoch_time"].append(time.perf_counter() - self.t0)
+        val_loss = val_score = None
+        if self.validation is not None:
+            val_loss, val_score = evaluate(self.model, *self.validation)
+            h["val_loss"].append(val_loss)
+            h["val_score"].append(val_score)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        if self.verbose >= 1:
+            extra = "" if val_loss is None else f", val_loss = {val_loss:.6g}, val_score = {val_score:.4f}"
+            print(f"epoch {epoch + 1}, loss = {loss:.6g}{extra}")
+        stop = self._check_stop(epoch, loss if val_loss is None else val_loss)
+        if self._call("epoch", epoch=epoch, step=self.steps, loss=loss, val_loss=val_loss,
+                      val_score=val_score):
+            self.message, stop = "stopped by the callback", True
+        return stop
+
+    def _check_stop(self, epoch: int, metric: float) -> bool:
+        """scikit-learn's rule: stop after ``patience`` epochs without improving by ``tol``."""
+        if not (self.early_stopping or self.tol is not None):
+            return False
+        if metric < self.best - (self.tol or 0.0):
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if metric < self.best:
+            self.best, self.best_epoch, self.best_index = metric, epoch, self.epochs - 1
+            if self.early_stopping:
+                if self.best_theta is None:
+                    self.best_theta = np.empty_like(self.model.theta)
+                np.copyto(self.best_theta, self.model.theta)
+        if self.bad_epochs >= self.patience:
+            what = "validation loss" if self.validation is not None else "training loss"
+            self.message = (f"{what} did not improve by more than tol={self.tol or 0.0} "
+                            f"for {self.patience} epochs")
+            return True
+        return False
+
+    def interrupted(self, epoch) -> None:
+        self.message = "interrupted (KeyboardInterrupt)"
+        self._call("interrupt", epoch=epoch, step=self.steps)
+
+    def restore_best(self) -> None:
+        if self.early_stopping and self.best_theta is not None:
+            np.copyto(self.model.theta, self.best_theta)
+
+    def result(self, *, fun, nit, nfev, n_examples_seen, success, message, interrupted=False,
+               epoch=None) -> OptimizeResult:
+        if self.bar is not None:
+            self.bar.close()
+        if self.early_stopping and self.best_theta is not None:
+            fun = self.history["epoch_loss"][self.best_index]  # the loss at the restored theta
+        self._call("end", epoch=epoch, step=self.steps, loss=fun)
+        res = OptimizeResult(
+            x=self.model.theta.copy(), fun=fun, nit=nit, nfev=nfev, njev=nfev, n_grad_evals=nfev,
+            n_examples_seen=int(n_examples_seen), n_epochs=self.epochs,
+            wall_time=time.perf_counter() - self.t0, success=bool(success), status=0 if success else 1,
+            message=self.message or message, interrupted=interrupted, best_epoch=self.best_epoch,
+            history={k: np.asarray(v, dtype=float) for k, v in self.history.items()})
+        return res

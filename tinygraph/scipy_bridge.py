@@ -1,0 +1,187 @@
+"""The bridge to ``scipy.optimize.minimize(jac=True)``: full-batch training with scipy's methods.
+
+One evaluation runs the model forward and backward once and hands scipy a *fresh* float64 gradient
+(scipy's BFGS and CG misbehave when given a buffer that a later call overwrites). A float32 model is
+cast at this boundary; its theta stays float32. Each scipy iteration is one step and one epoch of the
+``Monitor``: callbacks, validation history and early stopping work as for minibatches, stopping
+scipy by raising ``StopIteration`` from its ``callback(intermediate_result)`` (scipy >= 1.11). TNC
+only offers ``callback(xk)``; it is stopped by an exception of our own.
+Frozen nodes: L-BFGS-B gets bounds lb = ub on their slices; other methods see a zero gradient there.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.optimize
+
+from .monitor import OptimizeResult, TrainingInfo, evaluate
+from .optim import NonFiniteError
+
+__all__ = ["fit_scipy", "minimize_scipy", "diagnose"]
+
+_HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
+
+
+class _Stop(Exception):
+    """Raised from a ``callback(xk)`` (TNC) to stop scipy; caught right around the call."""
+
+
+def diagnose(model, X, y, sample_weight, step: int, what: str) -> NonFiniteError:
+    """The error for a non-finite ``what`` at ``step``, naming the first node that went non-finite.
+
+    Runs forward again at the current theta and checks each node's output in topological order, then
+    the loss, then (after a backward pass) each node's parameter gradient in backward order.
+    """
+    where = "every node's output and gradient is finite at this theta (the update itself overflowed)"
+    with np.errstate(all="ignore"):
+        vals = model._forward(X, model._train_plan)
+        bad = next((node for i, node, _ in model._train_plan if not np.isfinite(vals[i]).all()), None)
+        if bad is not None:
+            where = f"the output of node {bad.name!r} ({type(bad).__name__}) is the first non-finite value"
+        elif not math.isfinite(model._forward_backward(X, y, sample_weight)):
+            where = f"the loss node {model.loss.name!r} returned a non-finite value"
+        else:
+            bad = next((node for _, node, _ in reversed(model._train_plan)
+                        if node.size and not np.isfinite(model.grad[node.theta_slice]).all()), None)
+            if bad is not None:
+                where = f"the gradient of node {bad.name!r} ({type(bad).__name__}) is the first non-finite one"
+    return NonFiniteError(f"non-finite {what} at step {step}: {where}")
+
+
+def _options(method: str, maxiter, options) -> dict:
+    opts = dict(options or {})
+    if maxiter is not None:
+        opts["maxfun" if method.lower() == "tnc" else "maxiter"] = int(maxiter)
+    return opts
+
+
+def _scipy_callback(method: str, on_iterate):
+    """A scipy callback calling ``on_iterate(x, fun_or_None)``; stops scipy when it returns True."""
+    if method.lower() == "tnc":
+        def callback(xk):
+            if on_iterate(xk, None):
+                raise _Stop
+        return callback
+
+    def callback(intermediate_result):
+        if on_iterate(intermediate_result.x, getattr(intermediate_result, "fun", None)):
+            raise StopIteration
+    return callback
+
+
+def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_epoch: int = 0):
+    """Full-batch training of ``model`` with ``scipy.optimize.minimize(method)``; see ``tg.fit``."""
+    theta, n = model.theta, X.shape[0]
+    frozen = np.flatnonzero(~model.trainable_mask)
+    frozen = frozen if frozen.size else None
+    x0 = theta.astype(np.float64)
+    accepted = x0.copy()  # the last iterate scipy accepted: what an interrupt or an error keeps
+    gbuf = np.empty_like(theta)
+    last = {"x": None, "loss": math.nan, "g": None, "nfev": 0, "nhev": 0}
+
+    def fun(x):
+        np.copyto(theta, x)
+        loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
+        last["nfev"] += 1
+        if not (math.isfinite(loss) and math.isfinite(float(np.vdot(g, g)))):
+            err = diagnose(model, X, y, sw, mon.steps, "loss or gradient")
+            np.copyto(theta, accepted)
+            raise err
+        g = g.astype(np.float64)  # a fresh array for scipy, never our buffer
+        if frozen is not None:
+            g[frozen] = 0
+        last.update(x=x.copy(), loss=loss, g=g)
+        return loss, g
+
+    def on_iterate(x, loss):
+        np.copyto(accepted, x)
+        np.copyto(theta, x)
+        if loss is None:
+            same = last["x"] is not None and np.array_equal(last["x"], x)
+            loss = last["loss"] if same else evaluate(model, X, y, sw)[0]
+        epoch = initial_epoch + mon.steps
+        stop = mon.after_step(float(loss), n, epoch)
+        return mon.after_epoch(epoch, float(loss)) or stop
+
+    bounds = None
+    if frozen is not None and method.lower() == "l-bfgs-b":
+        lb, ub = np.full(theta.size, -np.inf), np.full(theta.size, np.inf)
+        lb[frozen] = ub[frozen] = x0[frozen]
+        bounds = scipy.optimize.Bounds(lb, ub)
+    hessp = _model_hessp(model, X, y, sw, fun, last, frozen) if method.lower() in _HESSP_METHODS else None
+    res, interrupted = None, False
+    try:
+        res = scipy.optimize.minimize(fun, x0, jac=True, method=method, hessp=hessp, bounds=bounds,
+                                      tol=tol, callback=_scipy_callback(method, on_iterate),
+                                      options=_options(method, maxiter, None))
+    except _Stop:
+        pass
+    except KeyboardInterrupt:
+        interrupted = True
+        mon.interrupted(initial_epoch + mon.steps)
+    if res is not None and not mon.message:
+        np.copyto(accepted, res.x)
+    np.copyto(theta, accepted)
+    mon.restore_best()
+    if frozen is not None:
+        theta[frozen] = x0[frozen]
+    fun_value = float(res.fun) if res is not None else (mon.history["loss"] or [last["loss"]])[-1]
+    message = "interrupted (KeyboardInterrupt)" if interrupted else (res.message if res is not None else "")
+    out = mon.result(fun=fun_value, nit=mon.steps, nfev=last["nfev"], n_examples_seen=last["nfev"] * n,
+                     success=not interrupted and (mon.message is not None or bool(res.success)),
+                     message=str(message), interrupted=interrupted, epoch=initial_epoch + mon.steps)
+    out.nhev = last["nhev"]
+    return out
+
+
+def _model_hessp(model, X, y, sw, fun, last, frozen):
+    """hessp(x, v) for Newton-CG and the trust-region methods: the model's Gauss-Newton product
+    when it has one, else a forward difference of the gradient, (g(x + h v) - g(x)) / h."""
+    theta, h0 = model.theta, math.sqrt(np.finfo(model.dtype).eps)
+
+    def hessp(x, v):
+        last["nhev"] += 1
+        v = np.array(v, dtype=np.float64)
+        if frozen is not None:
+            v[frozen] = 0
+        if hasattr(model, "gnvp"):
+            np.copyto(theta, x)
+            hv = np.asarray(model.gnvp(theta, v.astype(model.dtype), X, y, sample_weight=sw), np.float64)
+        else:
+            g0 = last["g"] if last["x"] is not None and np.array_equal(last["x"], x) else fun(x)[1]
+            h = h0 * (1.0 + np.linalg.norm(x)) / max(np.linalg.norm(v), 1e-300)
+            hv = (fun(x + h * v)[1] - g0) / h
+        if frozen is not None:
+            hv[frozen] = 0
+        return hv
+    return hessp
+
+
+def minimize_scipy(fun, x0, args, method, *, hessp=None, bounds=None, callback=None, maxiter=None,
+                   tol=None, options=None) -> OptimizeResult:
+    """``tg.minimize`` with a scipy method name; ``callback(info) -> bool`` after each iteration."""
+    state = {"x": np.array(x0, dtype=np.float64).ravel(), "nit": 0}
+
+    def on_iterate(x, loss):
+        state["x"], state["nit"] = np.array(x, dtype=np.float64), state["nit"] + 1
+        if callback is None:
+            return False
+        loss = fun(x, *args)[0] if loss is None else loss
+        return bool(callback(TrainingInfo(event="step", theta=x, loss=loss, step=state["nit"])))
+
+    try:
+        res = scipy.optimize.minimize(fun, state["x"], args=args, jac=True, method=method, hessp=hessp,
+                                      bounds=bounds, tol=tol, callback=_scipy_callback(method, on_iterate),
+                                      options=_options(method, maxiter, options))
+    except _Stop:
+        loss = fun(state["x"], *args)[0]
+        return OptimizeResult(x=state["x"], fun=float(loss), nit=state["nit"], success=True,
+                              message="stopped by the callback", interrupted=False)
+    except KeyboardInterrupt:
+        return OptimizeResult(x=state["x"], fun=math.nan, nit=state["nit"], success=False,
+                              message="interrupted (KeyboardInterrupt)", interrupted=True)
+    out = OptimizeResult(res)
+    out.interrupted = False
+    out.n_grad_evals = res.get("njev", res.get("nfev"))
+    return out

@@ -1,0 +1,211 @@
+"""Training: ``fit(model, X, y, optimizer)`` for models, ``minimize(fun, x0)`` for any objective.
+
+The optimizer is a scipy method name (full batch, through ``scipy.optimize.minimize(jac=True)``;
+see ``tinygraph.scipy_bridge``) or a ``tinygraph.optim.Optimizer`` (minibatches, this module's loop).
+Both return a ``tinygraph.OptimizeResult`` and share the callbacks, validation history, early
+stopping and interrupt handling of ``tinygraph.monitor.Monitor``.
+
+The minibatch loop is the hot path: data is checked once per ``fit``; each step gathers its rows into
+preallocated buffers, runs forward and backward once into a preallocated gradient, and updates
+``model.theta`` in place. The loss of an epoch is the mean of its minibatch losses (as
+scikit-learn's ``loss_curve_``): the full data is never re-evaluated just to report it.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .monitor import Monitor, OptimizeResult, TrainingInfo
+from .optim import NonFiniteError, Optimizer, Scipy
+from .scipy_bridge import diagnose, fit_scipy, minimize_scipy
+from .validation import check_random_state
+
+__all__ = ["fit", "minimize"]
+
+
+def _batch_size(batch_size, n: int) -> int:
+    if batch_size is None:
+        return n
+    if isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool) and batch_size >= 1:
+        return min(int(batch_size), n)
+    if isinstance(batch_size, numbers.Real) and 0 < batch_size <= 1 and not isinstance(batch_size, bool):
+        return max(1, round(batch_size * n))
+    raise ValueError(f"fit: batch_size must be a positive int or a fraction in (0, 1], got {batch_size!r}")
+
+
+def _seed(random_state) -> int:
+    """One integer seed per fit: the shuffle of epoch k then depends only on (seed, k)."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).integers(2 ** 63))
+
+
+def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | None = None,
+        maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
+        early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
+        verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
+        shuffle: bool = True) -> OptimizeResult:
+    """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
+
+    optimizer : str or Optimizer
+        A scipy method name ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG", "trust-ncg", ...) trains
+        full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. An
+        ``Optimizer`` keeps its state between calls (warm start).
+    batch_size : None (full batch), int, or a fraction of the rows in (0, 1].
+    epochs : passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
+    maxiter : the maximum number of updates (scipy: iterations). With neither: 200 iterations full
+        batch (scikit-learn's max_iter), 10 epochs on minibatches.
+    tol : stop once the epoch loss (validation loss with ``early_stopping`` and validation data) has
+        not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
+    early_stopping : keep the theta of the best epoch; stop after ``patience`` epochs without progress.
+    callback : ``callback(info) -> bool``: see ``TrainingInfo``; True stops training.
+    random_state : seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
+        resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
+    verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
+    """
+    X, y, sw = model._check_data(X, y, sample_weight)
+    validation = None
+    if validation_data is not None:
+        validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
+            model._check_data(*validation_data, None)
+    if int(patience) != patience or patience < 1:
+        raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
+    if isinstance(optimizer, str) and batch_size is not None:
+        optimizer = Scipy(optimizer)
+    n = X.shape[0]
+    bs = _batch_size(batch_size, n)
+    if isinstance(optimizer, str) or bs == n and epochs is None:
+        steps = maxiter if maxiter is not None else 200
+        epochs = initial_epoch + math.ceil(steps / math.ceil(n / bs)) if epochs is None else epochs
+    else:
+        steps = maxiter if maxiter is not None else math.inf
+        epochs = (initial_epoch + 10 if maxiter is None else math.inf) if epochs is None else epochs
+    total = min(steps, (epochs - initial_epoch) * math.ceil(n / bs))
+    mon = Monitor(model, None if isinstance(optimizer, str) else optimizer, callback=callback,
+                  validation=validation, early_stopping=early_stopping, patience=patience, tol=tol,
+                  verbose=verbose, progress=progress, total=None if math.isinf(total) else total)
+    # Non-finite values are detected and reported by name below; numpy's own warnings would only
+    # duplicate them (and turn into errors under pytest's warnings-as-errors).
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if isinstance(optimizer, str):
+            return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
+                             initial_epoch=initial_epoch)
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
+                            f"got {optimizer!r}")
+        return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
+                              _seed(random_state) if shuffle and bs < n else None)
+
+
+def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed):
+    n, theta = X.shape[0], model.theta
+    opt.freeze(model.trainable_mask)
+    gbuf = np.empty_like(theta)
+    if seed is not None:
+        order, perm = np.arange(n), np.empty(n, dtype=np.intp)
+        Xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
+        ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
+        swbuf = None if sw is None else np.empty(bs, sw.dtype)
+    nfev = seen = 0
+    loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
+    message = "reached the number of epochs"
+    try:
+        while epoch < epochs and not stop:
+            if seed is not None:
+                np.copyto(perm, order)
+                np.random.default_rng([seed, epoch]).shuffle(perm)
+            complete = True
+            for start in range(0, n, bs):
+                if seed is None:  # no shuffle: contiguous slices are views, nothing is copied
+                    Xb, yb = X[start:start + bs], y[start:start + bs]
+                    swb = None if sw is None else sw[start:start + bs]
+                else:
+                    idx = perm[start:start + bs]
+                    m = idx.size
+                    Xb = np.take(X, idx, axis=0, out=Xbuf[:m])
+                    yb = np.take(y, idx, axis=0, out=ybuf[:m])
+                    swb = None if sw is None else np.take(sw, idx, out=swbuf[:m])
+                m = Xb.shape[0]
+                if isinstance(opt, Scipy):
+                    res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps), theta)
+                    loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
+                else:
+                    loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False,
+                                                  out=gbuf)
+                    nfev, seen = nfev + 1, seen + m
+                    if not math.isfinite(loss):
+                        raise diagnose(model, Xb, yb, swb, mon.steps, "loss")
+                    try:
+                        opt.step(theta, g)
+                    except NonFiniteError:
+                        raise diagnose(model, Xb, yb, swb, mon.steps, "update") from None
+                if mon.after_step(loss, m, epoch):
+                    stop, complete = True, False
+                    break
+                if mon.steps >= maxiter:
+                    stop, message = True, f"reached maxiter={maxiter} updates"
+                    if start + bs < n:
+                        complete = False
+                        break
+            if complete:
+                stop = mon.after_epoch(epoch) or stop
+            message = mon.message or message
+            epoch += 1
+    except KeyboardInterrupt:
+        interrupted = True
+        mon.interrupted(epoch)
+    mon.restore_best()
+    return mon.result(fun=loss, nit=mon.steps, nfev=nfev, n_examples_seen=seen, success=not interrupted,
+                      message=message, interrupted=interrupted, epoch=epoch)
+
+
+def _batch_objective(model, Xb, yb, swb, step):
+    """fun(x) -> (loss, float64 grad) on one batch, for scipy; a fresh gradient array every call."""
+    theta = model.theta
+
+    def fun(x):
+        np.copyto(theta, x)
+        loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False)
+        if not (math.isfinite(loss) and np.isfinite(g).all()):
+            raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
+        return loss, g.astype(np.float64)
+    return fun
+
+
+def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, callback=None,
+             maxiter: int | None = None, tol: float | None = None, options: dict | None = None
+             ) -> OptimizeResult:
+    """Minimise ``fun(x, *args) -> (loss, grad)`` from ``x0``, like ``scipy.optimize.minimize(jac=True)``.
+
+    ``method`` is a scipy method name or a ``tinygraph.optim.Optimizer`` (full-batch steps; ``tol``
+    then stops once max|grad| <= tol; maxiter defaults to 1000). ``callback(info) -> bool`` as in
+    ``fit`` (event 'step', with ``info.theta`` the current x); True stops.
+    """
+    if isinstance(method, str):
+        return minimize_scipy(fun, x0, args, method, hessp=hessp, bounds=bounds, callback=callback,
+                              maxiter=maxiter, tol=tol, options=options)
+    if not isinstance(method, Optimizer):
+        raise TypeError(f"minimize: method must be a scipy method name or an Optimizer, got {method!r}")
+    x = np.array(x0, dtype=np.result_type(np.asarray(x0).dtype, np.float32), copy=True).ravel()
+    maxiter = 1000 if maxiter is None else int(maxiter)
+    info = {"x": x, "nfev": 0}
+    message, success, loss, nit = f"reached maxiter={maxiter}", False, math.nan, 0
+    try:
+        for nit in range(1, maxiter + 1):
+            loss, g = fun(x, *args)
+            info["nfev"] += 1
+            g = np.array(g, dtype=x.dtype)
+            if tol is not None and np.abs(g).max() <= tol:
+                message, success = f"max|grad| <= tol={tol}", True
+                break
+            method.step(x, g)
+            if callback is not None and callback(TrainingInfo(event="step", theta=x, loss=loss, step=nit, optimizer=method)):
+                message = "stopped by the callback"
+                break
+    except KeyboardInterrupt:
+        return OptimizeResult(x=x, fun=loss, nit=nit, nfev=info["nfev"], njev=info["nfev"],
+                              success=False, message="interrupted (KeyboardInterrupt)", interrupted=True)
+    return OptimizeResult(x=x, fun=float(loss), nit=nit, nfev=info["nfev"], njev=info["nfev"],
+                          success=success, message=message, interrupted=False)
