@@ -199,7 +199,8 @@ class Graph:
         if regularize and self.l2:
             loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
         if out is not None:
-            np.copyto(out, self.grad)
+            if out is not self.grad:  # out=model.grad: the minibatch loop's in-place step, no copy
+                np.copyto(out, self.grad)
             return loss, out
         dtype = theta.dtype if getattr(theta, "dtype", np.dtype("O")).kind == "f" else self.dtype
         return loss, self.grad.astype(dtype)
@@ -259,7 +260,8 @@ class Graph:
         owned = set()
         for i, node, ins in reversed(self._train_plan):
             dy = grads[i]
-            if dy is None or not (node.size or node.need_dx):
+            # stop > start: the node owns parameters (``size`` would re-sum its shapes every step)
+            if dy is None or not (node.stop > node.start or node.need_dx):
                 continue
             dx = node.backward(dy)
             if not node.need_dx:

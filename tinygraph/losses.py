@@ -9,6 +9,8 @@ form ``forward`` reads, or raises naming the node. Targets are integer labels (N
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import expit
 
@@ -17,6 +19,14 @@ from .node import Node
 from .validation import as_array
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquaredError"]
+
+
+@functools.lru_cache(maxsize=16)
+def _row_index(n: int) -> np.ndarray:
+    """0..n-1 (read-only), made once per batch size: picks each row's label entry z[n, y_n]."""
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
 
 
 class Loss(Node):
@@ -98,15 +108,15 @@ class CrossEntropy(Loss):
         n = z.shape[0]
         self.x, self.target = z, target
         self.weight = w = self._weights(sample_weight, n)
-        self.rows = rows = np.arange(n) if target.ndim == 1 else None
+        self.rows = rows = _row_index(n) if target.ndim == 1 else None
         if self.kind == "binary":
             self.p = expit(z, out=self.buffer("p", z.shape))
             partition = np.logaddexp(0.0, z, out=self.buffer("l", z.shape)).sum(axis=1)
         else:
-            zmax = z.max(axis=1, keepdims=True)
+            zmax = np.maximum.reduce(z, axis=1, keepdims=True)  # the ufunc: no Python wrapper per step
             p = np.subtract(z, zmax, out=self.buffer("p", z.shape))
             np.exp(p, out=p)
-            s = p.sum(axis=1, keepdims=True)
+            s = np.add.reduce(p, axis=1, keepdims=True)
             p /= s
             self.p = p
             partition = np.log(s[:, 0]) + zmax[:, 0]
