@@ -1,0 +1,351 @@
+"""Speed of one training epoch, side by side: tinygraph, PyTorch CPU and scikit-learn's MLPClassifier.
+
+One epoch of Adam (lr 1e-3, shuffled minibatches) over 60,000 MNIST-shaped synthetic rows (timing does
+not depend on the pixel values) for each net, batch size and dtype of ``CASES``; the median of several
+repeats in seconds, each peer's time divided by tinygraph's (above 1: tinygraph is faster), and the
+*matmul bound*: the floating-point operations of the step's matrix products (forward x·W, backward
+xᵀ·dy and dy·Wᵀ, no dy·Wᵀ for the first layer) divided by the rate this script measures for those very
+products. Then full-batch work on the 8,000 bundled MNIST training digits: one ``loss_and_grad`` and a
+200-iteration L-BFGS-B fit of the 784-25-10 sigmoid net against scikit-learn's ``lbfgs`` solver, and
+the peak memory of a minibatch fit (tracemalloc).
+
+Every library runs with the number of BLAS/OpenMP threads (1 or 2) that a short probe finds faster
+for it: on a small shared machine a second thread often costs more than it gains.
+Peers are optional (``pip install "tinygraph[bench]"``); a missing one is skipped.
+
+    python examples/benchmark.py            # the full run (several minutes)
+    python examples/benchmark.py --quick    # a smoke run on small data
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import tinygraph as tg
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # without threadpoolctl every library keeps its default thread count
+    threadpool_limits = None
+
+CASES = [((784, 25, 10), 100), ((784, 256, 256, 10), 128), ((784, 1024, 1024, 10), 512)]
+DTYPES = ("float64", "float32")
+OUTPUT = Path(__file__).resolve().parent / "output"
+
+
+def threads(n: int | None):
+    """Limit numpy's BLAS (and OpenMP) to ``n`` threads inside the block; None: leave as is."""
+    if n is None or threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
+
+
+def synthetic_mnist(n: int, dtype, random_state=0):
+    """MNIST-shaped data: X (n, 784) uniform in [0, 1), labels y (n,) in 0..9."""
+    rng = np.random.default_rng(random_state)
+    return rng.random((n, 784), dtype=np.dtype(dtype).type), rng.integers(0, 10, n)
+
+
+def mlp(sizes, dtype, hidden="relu", random_state=0) -> tg.Sequential:
+    """Dense layers of ``sizes`` with ``hidden`` activations and a softmax cross-entropy output."""
+    act = {"relu": tg.ReLU, "sigmoid": tg.Sigmoid}[hidden]
+    layers = []
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += [tg.Dense(n_in, n_out), act()]
+    layers += [tg.Dense(sizes[-2], sizes[-1]), tg.Softmax(), tg.CrossEntropy()]
+    return tg.Sequential(layers, dtype=dtype, random_state=random_state)
+
+
+def matmul_flops(sizes, n_rows: int) -> float:
+    """Forward and backward matrix-product FLOPs for n_rows examples (the first layer needs no dx)."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    per_row = sum(2 * a * b * (2 if i == 0 else 3) for i, (a, b) in enumerate(pairs))
+    return float(per_row) * n_rows
+
+
+def matmul_rate(sizes, batch: int, dtype, n_threads: int, seconds: float = 0.3) -> float:
+    """FLOP/s of exactly the products of one training step on these shapes (best of 3 runs)."""
+    rng = np.random.default_rng(0)
+    dt = np.dtype(dtype)
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers.append((rng.random((batch, a), dtype=dt.type), rng.random((a, b), dtype=dt.type),
+                       np.empty((batch, b), dt), rng.random((batch, b), dtype=dt.type),
+                       np.empty((a, b), dt), np.empty((batch, a), dt)))
+
+    def step():
+        for i, (x, W, y, dy, dW, dx) in enumerate(layers):
+            np.matmul(x, W, out=y)
+            np.matmul(x.T, dy, out=dW)
+            if i:
+                np.matmul(dy, W.T, out=dx)
+
+    with threads(n_threads):
+        step()
+        t0 = time.perf_counter()
+        step()
+        reps = max(1, int(seconds / max(time.perf_counter() - t0, 1e-6)))
+        best = min(_timed(lambda: [step() for _ in range(reps)]) for _ in range(3)) / reps
+    return matmul_flops(sizes, batch) / best
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _best_threads(run_probe, candidates) -> int:
+    """The thread count whose probe run is faster (each probed once after a warm-up)."""
+    if len(candidates) == 1:
+        return candidates[0]
+    run_probe(candidates[0])
+    return min(candidates, key=lambda n: _timed(lambda: run_probe(n)))
+
+
+class TinygraphRunner:
+    """One epoch of ``tg.fit`` with Adam; the model and the optimizer persist across repeats."""
+
+    name = "tinygraph"
+
+    def __init__(self, sizes, batch, X, y):
+        self.model = mlp(sizes, X.dtype)
+        self.opt = tg.optim.Adam(1e-3)
+        self.batch, self.X, self.y, self.seed = batch, X, y, 0
+
+    def epoch(self, n_threads, rows=None):
+        rows = slice(None) if rows is None else slice(rows)
+        self.seed += 1
+        with threads(n_threads):
+            tg.fit(self.model, self.X[rows], self.y[rows], self.opt, batch_size=self.batch, epochs=1,
+                   random_state=self.seed)
+
+
+class TorchRunner:
+    """``nn.Sequential`` + ``torch.optim.Adam``, starting from tinygraph's initial weights."""
+
+    name = "PyTorch"
+
+    def __init__(self, sizes, batch, X, y):
+        import torch
+        self.torch = torch
+        init = mlp(sizes, X.dtype)
+        mods = []
+        for i, node in enumerate(n for n in init.nodes if isinstance(n, tg.Dense)):
+            lin = torch.nn.Linear(node.n_in, node.n_out, dtype=getattr(torch, X.dtype.name))
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(node.W.T.copy()))
+                lin.bias.copy_(torch.from_numpy(node.b.copy()))
+            mods += [lin, torch.nn.ReLU()] if i < len(sizes) - 2 else [lin]
+        self.net = torch.nn.Sequential(*mods)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+        self.batch, self.gen = batch, torch.Generator().manual_seed(0)
+
+    def epoch(self, n_threads, rows=None):
+        torch = self.torch
+        torch.set_num_threads(n_threads or os.cpu_count())
+        n = self.X.shape[0] if rows is None else rows
+        perm = torch.randperm(n, generator=self.gen)
+        for s in range(0, n, self.batch):
+            j = perm[s:s + self.batch]
+            self.opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(self.net(self.X[j]), self.y[j])
+            loss.backward()
+            self.opt.step()
+
+
+class SklearnRunner:
+    """``MLPClassifier(solver='adam', max_iter=1)``: one epoch per ``fit`` (its dtype follows X)."""
+
+    name = "scikit-learn"
+
+    def __init__(self, sizes, batch, X, y):
+        from sklearn.neural_network import MLPClassifier
+        self.make = lambda: MLPClassifier(
+            hidden_layer_sizes=sizes[1:-1], activation="relu", solver="adam", alpha=0.0,
+            batch_size=batch, learning_rate_init=1e-3, max_iter=1, shuffle=True, random_state=0,
+            tol=0.0, n_iter_no_change=10 ** 9)  # exactly one epoch, no early stop
+        self.X, self.y = X, y
+
+    def epoch(self, n_threads, rows=None):
+        from sklearn.exceptions import ConvergenceWarning
+        rows = slice(None) if rows is None else slice(rows)
+        with threads(n_threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1 is the point
+            self.make().fit(self.X[rows], self.y[rows])
+
+
+def _available(peers):
+    runners = [TinygraphRunner]
+    for name, module, runner in (("torch", "torch", TorchRunner), ("sklearn", "sklearn", SklearnRunner)):
+        if name in peers:
+            try:
+                __import__(module)
+                runners.append(runner)
+            except ImportError:
+                print(f"({name} is not installed: skipped)")
+    return runners
+
+
+def epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices):
+    """Median epoch seconds per case and library, the ratios and the matmul bound."""
+    rows = []
+    runners = _available(peers)
+    for dtype in dtypes:
+        X, y = synthetic_mnist(n_rows, dtype)
+        for sizes, batch in cases:
+            rate, bound_threads = max((matmul_rate(sizes, batch, dtype, n), n) for n in thread_choices)
+            row = {"net": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype,
+                   "matmul_gflops": rate / 1e9, "matmul_threads": bound_threads,
+                   "bound_s": matmul_flops(sizes, n_rows) / rate}
+            for make in runners:
+                runner = make(sizes, batch, X, y)
+                probe_rows = max(batch, n_rows // 10)
+                n = _best_threads(lambda k: runner.epoch(k, probe_rows), thread_choices)
+                times = [_timed(lambda: runner.epoch(n)) for _ in range(repeats)]
+                row[runner.name] = statistics.median(times)
+                row[runner.name + " threads"] = n
+                del runner
+            tg_s = row["tinygraph"]
+            row["bound_fraction"] = row["bound_s"] / tg_s
+            for name in ("PyTorch", "scikit-learn"):
+                if name in row:
+                    row[name + " ratio"] = row[name] / tg_s
+            rows.append(row)
+            print(_format_row(row), flush=True)
+    return rows
+
+
+def _format_row(r) -> str:
+    def peer(name):
+        if name not in r:
+            return "– | –"
+        return f"{r[name]:.3f} ({r[name + ' threads']}t) | {r[name + ' ratio']:.2f}×"
+    return (f"| {r['net']}, {r['batch']}, {r['dtype']} | {r['tinygraph']:.3f} ({r['tinygraph threads']}t) | "
+            f"{peer('PyTorch')} | {peer('scikit-learn')} | {r['bound_s']:.3f} | "
+            f"{100 * r['bound_fraction']:.0f}% |")
+
+
+def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
+    """One loss_and_grad on the MNIST training split, and L-BFGS-B against scikit-learn's lbfgs."""
+    X, y = tg.datasets.load_mnist()
+    Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
+    Xtr, ytr = Xtr[:n_rows], ytr[:n_rows]
+    out = {"rows": Xtr.shape[0], "maxiter": maxiter}
+    model = mlp((784, 25, 10), np.float64, hidden="sigmoid")
+    model.l2 = 1e-4  # scikit-learn's default alpha: the same penalty alpha/(2m)·ΣW²
+    g = np.empty_like(model.theta)
+
+    def lg(n):
+        with threads(n):
+            model.loss_and_grad(model.theta, Xtr, ytr, out=g)
+    n = _best_threads(lg, thread_choices)
+    out["loss_and_grad_s"] = statistics.median(_timed(lambda: lg(n)) for _ in range(max(5, repeats)))
+    out["loss_and_grad_threads"] = n
+
+    def tg_lbfgs(k, iters):
+        model.initialize(0)
+        with threads(k):
+            return tg.fit(model, Xtr, ytr, "L-BFGS-B", maxiter=iters)
+    n = _best_threads(lambda k: tg_lbfgs(k, max(2, maxiter // 10)), thread_choices)
+    t0 = time.perf_counter()
+    res = tg_lbfgs(n, maxiter)
+    out.update(tinygraph_s=time.perf_counter() - t0, tinygraph_nit=int(res.nit), tinygraph_threads=n,
+               tinygraph_loss=float(res.fun))
+    if "sklearn" in peers:
+        try:
+            from sklearn.neural_network import MLPClassifier
+        except ImportError:
+            return out
+        from sklearn.exceptions import ConvergenceWarning
+
+        def sk_lbfgs(k, iters):
+            clf = MLPClassifier(hidden_layer_sizes=(25,), activation="logistic", solver="lbfgs",
+                                alpha=1e-4, max_iter=iters, tol=0.0, random_state=0)
+            with threads(k), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                return clf.fit(Xtr, ytr)
+        n = _best_threads(lambda k: sk_lbfgs(k, max(2, maxiter // 10)), thread_choices)
+        t0 = time.perf_counter()
+        clf = sk_lbfgs(n, maxiter)
+        out.update(sklearn_s=time.perf_counter() - t0, sklearn_nit=int(clf.n_iter_), sklearn_threads=n,
+                   sklearn_loss=float(clf.loss_))
+        # per iteration, in case one of them stopped early
+        out["ratio_per_iteration"] = (out["sklearn_s"] / out["sklearn_nit"]) / (out["tinygraph_s"] / out["tinygraph_nit"])
+    return out
+
+
+def fit_memory(n_rows, sizes=(784, 256, 256, 10), batch=128, dtype="float32", steps=50):
+    """Peak memory traced during a minibatch fit, next to the data, theta and one batch's activations."""
+    X, y = synthetic_mnist(n_rows, dtype)
+    model = mlp(sizes, dtype)
+    opt = tg.optim.Adam(1e-3)
+    tg.fit(model, X[:batch], y[:batch], opt, batch_size=batch, epochs=1)  # buffers exist; not counted
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tg.fit(model, X, y, opt, batch_size=batch, maxiter=steps, random_state=0)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    item = np.dtype(dtype).itemsize
+    act = batch * (sum(sizes[1:-1]) * 2 + sizes[-1] * 3) * item  # Dense out, ReLU out, logits/p/dz
+    return {"data_MB": X.nbytes / 1e6, "theta_MB": model.theta.nbytes / 1e6, "activations_MB": act / 1e6,
+            "peak_fit_MB": peak / 1e6, "net": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype}
+
+
+def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklearn"), cases=None,
+         dtypes=DTYPES) -> dict:
+    """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement)."""
+    n_rows = 2000 if quick else 60000
+    repeats = (1 if quick else 3) if repeats is None else repeats
+    thread_choices = (1,) if quick else (1, 2)
+    cases = ([((784, 25, 10), 100), ((784, 64, 64, 10), 128)] if quick else CASES) if cases is None else cases
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    print(f"one epoch of Adam, {n_rows} rows, median of {repeats}; load average {load:.1f} "
+          f"on {os.cpu_count()} cores")
+    print("| net, batch, dtype | tinygraph s | PyTorch s | PyTorch/tg | scikit-learn s | sklearn/tg "
+          "| matmul bound s | tg % of bound |\n|---|---|---|---|---|---|---|---|")
+    results = {"rows": n_rows, "repeats": repeats, "load_before": load,
+               "epochs": epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices)}
+    fb = full_batch(1000 if quick else 8000, 10 if quick else 200, repeats, peers, thread_choices)
+    results["full_batch"] = fb
+    print(f"\nfull batch, {fb['rows']} MNIST rows, 784-25-10 sigmoid/softmax, float64: "
+          f"loss_and_grad {1e3 * fb['loss_and_grad_s']:.1f} ms ({fb['loss_and_grad_threads']}t)")
+    line = f"L-BFGS-B, maxiter={fb['maxiter']}: tinygraph {fb['tinygraph_s']:.2f} s " \
+           f"({fb['tinygraph_nit']} it, {fb['tinygraph_threads']}t)"
+    if "sklearn_s" in fb:
+        line += f", scikit-learn lbfgs {fb['sklearn_s']:.2f} s ({fb['sklearn_nit']} it, " \
+                f"{fb['sklearn_threads']}t): {fb['ratio_per_iteration']:.2f}× per iteration"
+    print(line)
+    mem = fit_memory(n_rows, steps=10 if quick else 50)
+    results["memory"] = mem
+    print(f"peak memory of a fit ({mem['net']}, batch {mem['batch']}, {mem['dtype']}): "
+          f"{mem['peak_fit_MB']:.1f} MB above the data ({mem['data_MB']:.0f} MB); theta "
+          f"{mem['theta_MB']:.2f} MB, one batch's activations {mem['activations_MB']:.2f} MB")
+    results["load_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    print(f"load average after: {results['load_after']:.1f}")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / ("benchmark_quick.json" if quick else "benchmark.json")).write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data, one repeat (smoke test)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--case", type=int, action="append", help="only CASES[i] (repeatable)")
+    parser.add_argument("--dtype", action="append", choices=DTYPES)
+    parser.add_argument("--no-peers", action="store_true")
+    a = parser.parse_args()
+    main(quick=a.quick, repeats=a.repeats, peers=() if a.no_peers else ("torch", "sklearn"),
+         cases=None if a.case is None else [CASES[i] for i in a.case], dtypes=a.dtype or DTYPES)
