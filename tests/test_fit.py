@@ -205,3 +205,31 @@ def test_bad_arguments():
         tg.fit(mlp(), X, y, optim.SGD(), batch_size=0)
     with pytest.raises(TypeError, match="optimizer"):
         tg.fit(mlp(), X, y, object(), batch_size=10)
+
+
+class Square(tg.Node):
+    """y = x², dx = 2x dy: a custom node without rforward (no exact curvature products)."""
+
+    cached = ("x",)
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, dy):
+        return 2.0 * self.x * dy
+
+
+def second_order_net(custom):
+    """Logistic regression (Gauss-Newton = Hessian), or a net with a node lacking rforward."""
+    layers = [tg.Dense(5, 3), Square(), tg.Dense(3, 2)] if custom else [tg.Dense(5, 2)]
+    return tg.Sequential(layers + [tg.Softmax(), tg.CrossEntropy()], l2=1.0, random_state=0)
+
+
+@pytest.mark.parametrize("custom", [False, True])
+@pytest.mark.parametrize("method", ["Newton-CG", "trust-ncg", "trust-krylov"])
+def test_second_order_methods_get_hessp(method, custom):
+    best = tg.fit(second_order_net(custom), X, y, "L-BFGS-B", maxiter=500, tol=1e-12).fun
+    res = tg.fit(second_order_net(custom), X, y, method, maxiter=100, tol=1e-10)
+    assert res.nhev > 0 and res.fun == pytest.approx(best, rel=1e-4)
+    assert np.isfinite(res.x).all()

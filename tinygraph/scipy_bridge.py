@@ -6,6 +6,7 @@ cast at this boundary; its theta stays float32. Each scipy iteration is one step
 ``Monitor``: callbacks, validation history and early stopping work as for minibatches, stopping
 scipy by raising ``StopIteration`` from its ``callback(intermediate_result)`` (scipy >= 1.11). TNC
 only offers ``callback(xk)``; it is stopped by an exception of our own.
+Newton-CG and the trust-region methods get ``hessp`` from the model's Gauss-Newton product.
 Frozen nodes: L-BFGS-B gets bounds lb = ub on their slices; other methods see a zero gradient there.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ _HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
 
 
 class _Stop(Exception):
-    """Raised from a ``callback(xk)`` (TNC) to stop scipy; caught right around the call."""
+    """Stops scipy from inside (TNC's ``callback(xk)``, a NaN proposal); caught around the call."""
 
 
 def diagnose(model, X, y, sample_weight, step: int, what: str) -> NonFiniteError:
@@ -78,9 +79,13 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
     x0 = theta.astype(np.float64)
     accepted = x0.copy()  # the last iterate scipy accepted: what an interrupt or an error keeps
     gbuf = np.empty_like(theta)
-    last = {"x": None, "loss": math.nan, "g": None, "nfev": 0, "nhev": 0}
+    last = {"x": None, "loss": math.nan, "g": None, "nfev": 0, "nhev": 0, "bad": False}
 
     def fun(x):
+        if not np.isfinite(x).all():  # trust-krylov can propose NaN once the gradient vanishes
+            last["bad"] = True
+            mon.message = f"{method} proposed a non-finite theta; stopped at the last accepted iterate"
+            raise _Stop
         np.copyto(theta, x)
         loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
         last["nfev"] += 1
@@ -129,7 +134,7 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
     fun_value = float(res.fun) if res is not None else (mon.history["loss"] or [last["loss"]])[-1]
     message = "interrupted (KeyboardInterrupt)" if interrupted else (res.message if res is not None else "")
     out = mon.result(fun=fun_value, nit=mon.steps, nfev=last["nfev"], n_examples_seen=last["nfev"] * n,
-                     success=not interrupted and (mon.message is not None or bool(res.success)),
+                     success=not (interrupted or last["bad"]) and (mon.message is not None or bool(res.success)),
                      message=str(message), interrupted=interrupted, epoch=initial_epoch + mon.steps)
     out.nhev = last["nhev"]
     return out
@@ -137,23 +142,37 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
 
 def _model_hessp(model, X, y, sw, fun, last, frozen):
     """hessp(x, v) for Newton-CG and the trust-region methods: the model's Gauss-Newton product
-    when it has one, else a forward difference of the gradient, (g(x + h v) - g(x)) / h."""
+    (``tinygraph.curvature``: one forward per x, then an R-forward and an R-backward per product),
+    or, for nodes without ``rforward``, a forward difference of the gradient, (g(x + h v) - g(x)) / h."""
+    from .curvature import CurvatureOperator
+
     theta, h0 = model.theta, math.sqrt(np.finfo(model.dtype).eps)
+    state = {"op": None, "exact": True}
+
+    def gauss_newton(x, v):
+        op, xt = state["op"], x.astype(model.dtype)
+        if op is None or not np.array_equal(op.theta, xt):
+            op = state["op"] = CurvatureOperator(model, X, y, theta=xt, sample_weight=sw, check_input=False)
+        return op.product(v).astype(np.float64)
 
     def hessp(x, v):
         last["nhev"] += 1
         v = np.array(v, dtype=np.float64)
         if frozen is not None:
             v[frozen] = 0
-        if hasattr(model, "gnvp"):
-            np.copyto(theta, x)
-            hv = np.asarray(model.gnvp(theta, v.astype(model.dtype), X, y, sample_weight=sw), np.float64)
-        else:
+        hv = None
+        if state["exact"]:
+            try:
+                hv = gauss_newton(x, v)
+            except NotImplementedError:
+                state["exact"] = False
+        if hv is None:
             g0 = last["g"] if last["x"] is not None and np.array_equal(last["x"], x) else fun(x)[1]
             h = h0 * (1.0 + np.linalg.norm(x)) / max(np.linalg.norm(v), 1e-300)
             hv = (fun(x + h * v)[1] - g0) / h
         if frozen is not None:
             hv[frozen] = 0
+        np.copyto(theta, x)
         return hv
     return hessp
 
