@@ -12,6 +12,7 @@ from .monitor import OptimizeResult
 from .node import Input, Node
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz
+from .threads import blas_threads
 from .training import fit, minimize
 
 __version__ = "0.1.0"
@@ -24,5 +25,5 @@ __all__ = [
     "save", "load", "register_node", "Checkpoint", "load_checkpoint",
     "to_graphviz", "render", "DotNotFoundError",
     "NeuralNetClassifier", "NeuralNetRegressor",
-    "fit", "minimize", "OptimizeResult", "NonFiniteError", "optim", "schedules",
+    "fit", "minimize", "blas_threads", "OptimizeResult", "NonFiniteError", "optim", "schedules",
 ]

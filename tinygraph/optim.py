@@ -91,7 +91,11 @@ class Optimizer:
         d = self._direction(theta, grad, self._schedule(self.t))
         if self._frozen is not None:
             d[self._frozen] = 0
-        if not math.isfinite(float(np.vdot(d, d))):
+        # A plain sum is finite iff every entry is (barring overflow): one single-threaded pass, where
+        # BLAS's dot woke its threads on every step (and overflowed beyond |d| ~ 1e19 in float32).
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = math.isfinite(float(np.add.reduce(d)))
+        if not finite:
             raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
         theta -= d
         self.t += 1
@@ -278,11 +282,12 @@ class Adam(Optimizer):
         np.multiply(g, g, out=d)
         d *= 1.0 - b2
         self.v += d
-        np.multiply(self.v, 1.0 / (1.0 - b2 ** t), out=d)   # v̂
-        np.sqrt(d, out=d)
-        d += self.eps
+        # lr m̂/(√v̂ + eps) = a m/(√v + eps c) with c = √(1-β2^t), a = lr c/(1-β1^t): one pass fewer
+        c = math.sqrt(1.0 - b2 ** t)
+        np.sqrt(self.v, out=d)
+        d += self.eps * c
         np.divide(self.m, d, out=d)
-        d *= lr / (1.0 - b1 ** t)
+        d *= lr * c / (1.0 - b1 ** t)
         return d
 
     def _params(self) -> dict:

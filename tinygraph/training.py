@@ -20,6 +20,7 @@ import numpy as np
 from .monitor import Monitor, OptimizeResult, TrainingInfo
 from .optim import NonFiniteError, Optimizer, Scipy
 from .scipy_bridge import diagnose, fit_scipy, minimize_scipy
+from .threads import blas_threads
 from .validation import check_random_state
 
 __all__ = ["fit", "minimize"]
@@ -46,7 +47,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
         early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
         verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
-        shuffle: bool = True) -> OptimizeResult:
+        shuffle: bool = True, threads: int | None = None) -> OptimizeResult:
     """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
 
     optimizer : str or Optimizer
@@ -64,6 +65,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     random_state : seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
     verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
+    threads : at most this many BLAS threads while training (``tinygraph.threads``: on small or shared
+        machines 1 is often faster); None leaves numpy's default.
     """
     X, y, sw = model._check_data(X, y, sample_weight)
     validation = None
@@ -88,7 +91,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                   verbose=verbose, progress=progress, total=None if math.isinf(total) else total)
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
     # duplicate them (and turn into errors under pytest's warnings-as-errors).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads):
         if isinstance(optimizer, str):
             return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                              initial_epoch=initial_epoch)
@@ -102,7 +105,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed):
     n, theta = X.shape[0], model.theta
     opt.freeze(model.trainable_mask)
-    gbuf = np.empty_like(theta)
+    gbuf = model.grad  # the step reads (and may clip) the model's own gradient: no copy per step
     if seed is not None:
         order, perm = np.arange(n), np.empty(n, dtype=np.intp)
         Xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
