@@ -1,9 +1,11 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
 from . import datasets, initializers, optim, schedules
 from .checkpoint import Checkpoint, load_checkpoint
+from .curvature import CurvatureOperator
 from .estimators import NeuralNetClassifier, NeuralNetRegressor
 from .gradcheck import check_gradients, check_node_gradients
 from .graph import Graph, Sequential
+from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
 from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from .losses import CrossEntropy, Loss, MeanSquaredError
@@ -21,6 +23,7 @@ __all__ = [
     "Node", "Input", "Graph", "Sequential",
     "Dense", "Sigmoid", "Tanh", "ReLU", "Identity", "Softmax", "Add", "Concat",
     "Loss", "CrossEntropy", "MeanSquaredError",
+    "CurvatureOperator", "HessianFree", "LevenbergMarquardt",
     "check_gradients", "check_node_gradients", "datasets", "initializers",
     "save", "load", "register_node", "Checkpoint", "load_checkpoint",
     "to_graphviz", "render", "DotNotFoundError",

@@ -25,7 +25,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from .validation import check_random_state, check_theta
 
-__all__ = ["CurvatureOperator", "gnvp", "hvp", "curvature"]
+__all__ = ["CurvatureOperator", "curvature", "gnvp", "hvp"]
 
 KINDS = ("gauss-newton", "hessian")
 
@@ -88,7 +88,8 @@ class CurvatureOperator(LinearOperator):
             raise TypeError(f"CurvatureOperator: the graph ends in {model.output!r}, not a loss node")
         n = model.n_params
         super().__init__(dtype=model.dtype, shape=(n, n))
-        self.model, self.kind, self.damping = model, kind, float(damping)
+        self._model, self._keep = weakref.ref(model), model
+        self.kind, self.damping = kind, float(damping)
         theta = model.theta if theta is None else check_theta(theta, n, "CurvatureOperator")
         self.theta = np.array(theta, dtype=model.dtype)
         if check_input:
@@ -105,11 +106,15 @@ class CurvatureOperator(LinearOperator):
         The l2 part uses m = the number of rows (exact without sample weights)."""
         op = cls.__new__(cls)
         LinearOperator.__init__(op, dtype=model.dtype, shape=(model.n_params,) * 2)
-        op.model, op.kind, op.damping = model, kind, float(damping)
+        op._model, op._keep, op.kind, op.damping = weakref.ref(model), model, kind, float(damping)
         op.theta, op.X, op._values = model.theta.copy(), None, model._values
         op.l2_over_m = model.l2 / model._values[0].shape[0]
         op._dys = _backward(model) if kind == "hessian" else None
         return op
+
+    @property
+    def model(self):
+        return self._model()
 
     def _prepare(self) -> None:
         if self.X is None:
@@ -151,7 +156,7 @@ class CurvatureOperator(LinearOperator):
         return self
 
 
-_last = weakref.WeakKeyDictionary()  # model -> its last operator, for repeated products at one point
+_last = weakref.WeakKeyDictionary()  # model -> (its last operator, X, y, sample_weight)
 
 
 def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator:
@@ -160,16 +165,16 @@ def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator
     scipy's trust-region methods call ``hessp(x, p, X, y)`` many times at one x: each call then
     costs the R-passes only, not a fresh forward pass.
     """
-    op = _last.get(model)
-    if op is not None and op.kind == kind and op.data == (id(X), id(y), id(sample_weight)):
+    op, *data = _last.get(model, (None,))
+    if op is not None and op.kind == kind and all(a is b for a, b in zip(data, (X, y, sample_weight))):
         theta = check_theta(theta, model.n_params, f"{kind} product")
         if not np.array_equal(theta, op.theta):
             op.theta[...] = theta
             op._prepare()
         return op
     op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
-    op.data, op._raw = (id(X), id(y), id(sample_weight)), (X, y, sample_weight)  # _raw pins the ids
-    _last[model] = op
+    op._keep = None  # the cache must not keep the model alive (it is the cache's weak key)
+    _last[model] = (op, X, y, sample_weight)
     return op
 
 
