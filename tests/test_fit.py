@@ -45,15 +45,15 @@ def test_scipy_runs_forward_once_per_evaluation():
 
 
 @pytest.mark.parametrize("opt,kw", [
-    ("L-BFGS-B", dict(maxiter=50)),
-    (optim.SGD(lr=0.3), dict(batch_size=10, epochs=5)),
-    (optim.SGD(lr=0.1, momentum=0.9, nesterov=True), dict(batch_size=10)),
-    (optim.RMSProp(lr=1e-2), dict(batch_size=10)),
-    (optim.Adam(lr=1e-2), dict(batch_size=16)),
-    (optim.Scipy("CG", maxiter=3), dict(batch_size=20)),
-    (optim.Rprop(), dict(maxiter=50)),
-    ("Newton-CG", dict(maxiter=10)),
-    ("TNC", dict(maxiter=50)),
+    ("L-BFGS-B", {"maxiter": 50}),
+    (optim.SGD(lr=0.3), {"batch_size": 10, "epochs": 5}),
+    (optim.SGD(lr=0.1, momentum=0.9, nesterov=True), {"batch_size": 10}),
+    (optim.RMSProp(lr=1e-2), {"batch_size": 10}),
+    (optim.Adam(lr=1e-2), {"batch_size": 16}),
+    (optim.Scipy("CG", maxiter=3), {"batch_size": 20}),
+    (optim.Rprop(), {"maxiter": 50}),
+    ("Newton-CG", {"maxiter": 10}),
+    ("TNC", {"maxiter": 50}),
 ])
 def test_every_optimizer_trains_the_same_model(opt, kw):
     model = mlp()
@@ -94,9 +94,9 @@ def flipped_validation():
     return X, 1 - y
 
 
-@pytest.mark.parametrize("opt,kw", [(optim.SGD(lr=0.2), dict(batch_size=30, epochs=50)),
-                                    ("L-BFGS-B", dict(maxiter=50)), ("TNC", dict(maxiter=200)),
-                                    ("CG", dict(maxiter=50))])
+@pytest.mark.parametrize("opt,kw", [(optim.SGD(lr=0.2), {"batch_size": 30, "epochs": 50}),
+                                    ("L-BFGS-B", {"maxiter": 50}), ("TNC", {"maxiter": 200}),
+                                    ("CG", {"maxiter": 50})])
 def test_early_stopping_restores_the_best_theta(opt, kw):
     seen = {}
 

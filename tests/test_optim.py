@@ -168,8 +168,8 @@ def test_frozen_entries_never_move():
     assert theta[1] == 0.0 and theta[0] < 0 and theta[2] < 0
 
 
-@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(lr=0.1, momentum=1.5), dict(lr=0.1, nesterov=True),
-                                 dict(lr=0.1, clipnorm=0.0)])
+@pytest.mark.parametrize("bad", [{"lr": -1.0}, {"lr": 0.1, "momentum": 1.5}, {"lr": 0.1, "nesterov": True},
+                                 {"lr": 0.1, "clipnorm": 0.0}])
 def test_bad_hyperparameters(bad):
     with pytest.raises(ValueError):
         optim.SGD(**bad)

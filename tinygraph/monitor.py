@@ -15,7 +15,7 @@ import scipy.optimize
 
 from .losses import CrossEntropy
 
-__all__ = ["OptimizeResult", "TrainingInfo", "Monitor"]
+__all__ = ["Monitor", "OptimizeResult", "TrainingInfo"]
 
 
 class OptimizeResult(scipy.optimize.OptimizeResult):
@@ -34,8 +34,18 @@ class TrainingInfo:
     theta (the model's own array: copy to keep), model, optimizer, history (lists so far),
     val_loss and val_score (after an epoch with validation data, else None)."""
 
-    __slots__ = ("event", "epoch", "step", "loss", "theta", "model", "optimizer", "history",
-                 "val_loss", "val_score")
+    __slots__ = (
+        "epoch",
+        "event",
+        "history",
+        "loss",
+        "model",
+        "optimizer",
+        "step",
+        "theta",
+        "val_loss",
+        "val_score",
+    )
 
     def __init__(self, **kwargs):
         for k in self.__slots__:

@@ -26,8 +26,18 @@ import scipy.optimize
 
 from .schedules import as_schedule
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adadelta", "Adam", "AdamW", "Rprop", "Scipy",
-           "NonFiniteError"]
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adadelta",
+    "Adam",
+    "AdamW",
+    "NonFiniteError",
+    "Optimizer",
+    "RMSProp",
+    "Rprop",
+    "Scipy",
+]
 
 
 class NonFiniteError(FloatingPointError):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 
-__all__ = ["Constant", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay", "as_schedule"]
+__all__ = ["Constant", "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "StepDecay", "as_schedule"]
 
 
 class Schedule:
@@ -79,7 +80,7 @@ class CosineDecay(Schedule):
         return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1.0 + c)
 
 
-def as_schedule(lr) -> "callable":
+def as_schedule(lr) -> Callable[[int], float]:
     """A callable of t from a number (Constant) or a callable (returned as is)."""
     if callable(lr):
         return lr

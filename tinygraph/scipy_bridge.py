@@ -19,7 +19,7 @@ import scipy.optimize
 from .monitor import OptimizeResult, TrainingInfo, evaluate
 from .optim import NonFiniteError
 
-__all__ = ["fit_scipy", "minimize_scipy", "diagnose"]
+__all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
 _HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
 
