@@ -221,3 +221,20 @@ print("ok", type(clf).__mro__[-2].__module__)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "tinygraph.estimator_base"]
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"hidden_layers": (25, 0)}, ValueError, "hidden_layers"),
+    ({"activation": "swish"}, ValueError, "activation"),
+    ({"output": "linear"}, ValueError, "output"),
+    ({"optimizer": object()}, TypeError, "optimizer"),
+    ({"max_iter": 0}, ValueError, "max_iter"),
+    ({"early_stopping": True, "validation_fraction": 0.0}, ValueError, "validation_fraction"),
+    ({"class_weight": "even"}, ValueError, "class_weight"),
+])
+def test_bad_parameters_fail_in_fit_and_leave_it_unfitted(iris, params, error, match):
+    X, y = iris
+    clf = NeuralNetClassifier(**params)  # scikit-learn's rule: the constructor only stores them
+    with pytest.raises(error, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")

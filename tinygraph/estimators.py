@@ -69,13 +69,29 @@ class _NeuralNet(BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
 
-    def _build(self, n_features: int, n_outputs: int, rng) -> None:
+    def _check_params(self) -> tuple:
+        """Validate the parameters (before anything is built or trained); returns the hidden sizes."""
         sizes = (self.hidden_layers,) if isinstance(self.hidden_layers, numbers.Integral) \
             else tuple(self.hidden_layers)
         if any(not isinstance(h, numbers.Integral) or h < 1 for h in sizes):
             raise ValueError(f"hidden_layers must be positive integers, got {self.hidden_layers!r}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if not isinstance(self.optimizer, (str, Optimizer)):
+            raise TypeError(f"optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
+                            f"got {self.optimizer!r}")
+        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        frac = self.validation_fraction
+        if self.early_stopping and (not isinstance(frac, numbers.Real) or not 0 < frac < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got {frac!r}")
+        cw = getattr(self, "class_weight", None)
+        if not (cw is None or isinstance(cw, dict) or isinstance(cw, str) and cw == "balanced"):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
+        self._head()  # checks ``output``
+        return sizes
+
+    def _build(self, sizes: tuple, n_features: int, n_outputs: int, rng) -> None:
         layers = []
         for h in sizes:
             layers += [Dense(int(h)), _ACTIVATIONS[self.activation]()]
@@ -85,8 +101,6 @@ class _NeuralNet(BaseEstimator):
                                  random_state=int(rng.integers(2 ** 32)))
         self.coef_ = self.model_.theta
         opt = self.optimizer
-        if not isinstance(opt, (str, Optimizer)):
-            raise TypeError(f"optimizer must be a scipy method name or a tinygraph.optim.Optimizer, got {opt!r}")
         # A copy: fit must not change the optimizer object the user passed (clone, grid search).
         self.optimizer_ = opt
         if isinstance(opt, Optimizer):
@@ -97,16 +111,17 @@ class _NeuralNet(BaseEstimator):
     def _train(self, X, t, sw, rng, *, partial: bool):
         """One call of ``tg.fit``; updates ``loss_curve_`` and ``n_iter_``; returns the result."""
         opt, batch_size = self.optimizer_, self.batch_size
-        if partial and isinstance(opt, str):
-            opt = self.optimizer_ = Scipy(opt)
+        if isinstance(self.optimizer, str):  # fit: full batch; partial_fit: a few iterations per chunk
+            if not partial:
+                opt = self.optimizer_ = self.optimizer
+            elif not isinstance(opt, Scipy):
+                opt = self.optimizer_ = Scipy(self.optimizer)
         minibatch = isinstance(opt, Optimizer)
         if minibatch and batch_size is None and not partial:
             batch_size = min(200, X.shape[0])
         validation = None
         if self.early_stopping and not partial:
             X, t, sw, validation = self._split(X, t, sw, rng)
-        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         start = self.n_iter_ if minibatch else 0
         epochs = start + (1 if partial else int(self.max_iter)) if minibatch else None
         result = tg_fit(self.model_, X, t, opt, batch_size=batch_size, epochs=epochs,
@@ -127,10 +142,7 @@ class _NeuralNet(BaseEstimator):
 
     def _split(self, X, t, sw, rng):
         """Hold out ``validation_fraction`` of the rows (per class for a classifier) for early stopping."""
-        frac = self.validation_fraction
-        if not isinstance(frac, numbers.Real) or not 0 < frac < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {frac!r}")
-        n = X.shape[0]
+        frac, n = self.validation_fraction, X.shape[0]
         groups = [np.flatnonzero(t == k) for k in np.unique(t)] if t.ndim == 1 and self._is_classifier \
             else [np.arange(n)]
         held = np.concatenate([rng.permutation(g)[:round(frac * g.size)] for g in groups])
@@ -142,6 +154,7 @@ class _NeuralNet(BaseEstimator):
         return X[~mask], t[~mask], sw[~mask], (X[mask], t[mask], sw[mask])
 
     def _fit(self, X, y, sample_weight, *, partial: bool, classes=None):
+        sizes = self._check_params()
         continuing = hasattr(self, "model_") and (partial or self.warm_start)
         X = check_X(X, self, n_features=self.n_features_in_ if continuing else None)
         t, n_outputs, labels = self._targets(check_y(y, X.shape[0], self), classes, continuing, partial)
@@ -150,7 +163,7 @@ class _NeuralNet(BaseEstimator):
         sw = self._weigh(t, check_weights(sample_weight, X.shape[0], self), labels, partial)
         rng = check_random_state(self.random_state)
         if not continuing:
-            self._build(X.shape[1], n_outputs, rng)
+            self._build(sizes, X.shape[1], n_outputs, rng)
             if self._is_classifier:
                 self.classes_ = labels
             else:
@@ -246,8 +259,6 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             if unknown:
                 raise ValueError(f"class_weight has labels {sorted(unknown, key=str)} not among the classes")
             sw = sw * np.array([cw.get(c, 1.0) for c in labels.tolist()], dtype=float)[t]
-        elif cw is not None:
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
         if not partial and np.unique(t[sw > 0]).size < 2:
             raise ValueError("only one class has a positive sample_weight; a classifier needs 2 classes")
         return sw
