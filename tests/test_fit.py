@@ -233,3 +233,24 @@ def test_second_order_methods_get_hessp(method, custom):
     res = tg.fit(second_order_net(custom), X, y, method, maxiter=100, tol=1e-10)
     assert res.nhev > 0 and res.fun == pytest.approx(best, rel=1e-4)
     assert np.isfinite(res.x).all()
+
+
+def test_sample_weight_zero_rows_are_ignored_full_batch_and_minibatch():
+    w = (np.arange(len(X)) < 60).astype(float)
+    a, b = mlp(), mlp()
+    tg.fit(a, X, y, "L-BFGS-B", sample_weight=w, maxiter=15)
+    tg.fit(b, X[:60], y[:60], "L-BFGS-B", maxiter=15)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-9, atol=1e-12)
+    c, d = mlp(), mlp()
+    tg.fit(c, X, y, optim.SGD(lr=0.1), sample_weight=w, batch_size=10, epochs=2, shuffle=False)
+    tg.fit(d, X[:60], y[:60], optim.SGD(lr=0.1), batch_size=10, epochs=2, shuffle=False)
+    np.testing.assert_allclose(c.theta, d.theta, rtol=1e-12)
+
+
+def test_fit_twice_with_the_same_optimizer_continues_the_run():
+    a, b, opt = mlp(), mlp(), optim.Adam(lr=0.01)
+    tg.fit(a, X, y, optim.Adam(lr=0.01), batch_size=16, epochs=4, random_state=1)
+    tg.fit(b, X, y, opt, batch_size=16, epochs=2, random_state=1)
+    res = tg.fit(b, X, y, opt, batch_size=16, epochs=4, initial_epoch=2, random_state=1)
+    assert opt.t == 4 * 8 and res.n_epochs == 2
+    np.testing.assert_array_equal(a.theta, b.theta)

@@ -133,6 +133,8 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     yb = y.take(idx, axis=0, out=ybuf[:m], mode="clip")
                     swb = None if sw is None else sw.take(idx, out=swbuf[:m], mode="clip")
                 m = Xb.shape[0]
+                if swb is not None and not swb.any():
+                    continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
                 if isinstance(opt, Scipy):
                     res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps), theta)
                     loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
@@ -175,7 +177,7 @@ def _batch_objective(model, Xb, yb, swb, step):
         loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False)
         if not (math.isfinite(loss) and np.isfinite(g).all()):
             raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
-        return loss, g.astype(np.float64)
+        return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice
     return fun
 
 
