@@ -121,7 +121,8 @@ class Monitor:
 
     def after_epoch(self, epoch: int, loss: float | None = None) -> bool:
         """End of an epoch; ``loss`` defaults to the mean of this epoch's minibatch losses."""
-        loss = self._sum / self._seen if loss is None else loss
+        if loss is None:
+            loss = self._sum / self._seen if self._seen else math.nan
         self._sum = self._seen = 0.0
         self.epochs += 1
         h = self.history
@@ -137,7 +138,7 @@ class Monitor:
         if self.verbose >= 1:
             extra = "" if val_loss is None else f", val_loss = {val_loss:.6g}, val_score = {val_score:.4f}"
             print(f"epoch {epoch + 1}, loss = {loss:.6g}{extra}")
-        stop = self._check_stop(epoch, loss if val_loss is None else val_loss)
+        stop = self._check_stop(epoch, val_loss if self.early_stopping and val_loss is not None else loss)
         if self._call("epoch", epoch=epoch, step=self.steps, loss=loss, val_loss=val_loss,
                       val_score=val_score):
             self.message, stop = "stopped by the callback", True
@@ -158,7 +159,7 @@ class Monitor:
                     self.best_theta = np.empty_like(self.model.theta)
                 np.copyto(self.best_theta, self.model.theta)
         if self.bad_epochs >= self.patience:
-            what = "validation loss" if self.validation is not None else "training loss"
+            what = "validation loss" if self.early_stopping and self.validation is not None else "training loss"
             self.message = (f"{what} did not improve by more than tol={self.tol or 0.0} "
                             f"for {self.patience} epochs")
             return True

@@ -190,6 +190,8 @@ def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, ca
     then stops once max|grad| <= tol; maxiter defaults to 1000). ``callback(info) -> bool`` as in
     ``fit`` (event 'step', with ``info.theta`` the current x); True stops.
     """
+    if isinstance(method, Scipy):  # the per-batch wrapper on one objective is just the scipy method
+        method, options = method.method, {"maxiter": method.maxiter, **method.options, **(options or {})}
     if isinstance(method, str):
         return minimize_scipy(fun, x0, args, method, hessp=hessp, bounds=bounds, callback=callback,
                               maxiter=maxiter, tol=tol, options=options)
