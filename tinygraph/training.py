@@ -86,7 +86,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         steps = maxiter if maxiter is not None else math.inf
         epochs = (initial_epoch + 10 if maxiter is None else math.inf) if epochs is None else epochs
     total = min(steps, (epochs - initial_epoch) * math.ceil(n / bs))
-    mon = Monitor(model, optimizer, callback=callback,
+    # info.optimizer is None for scipy's methods: they keep no state between calls (checkpoints rely on it)
+    mon = Monitor(model, None if isinstance(optimizer, str) else optimizer, callback=callback,
                   validation=validation, early_stopping=early_stopping, patience=patience, tol=tol,
                   verbose=verbose, progress=progress, total=None if math.isinf(total) else total)
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
