@@ -1,5 +1,5 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
-from . import datasets, initializers, optim, schedules
+from . import dask, datasets, initializers, optim, schedules
 from .checkpoint import Checkpoint, load_checkpoint
 from .curvature import CurvatureOperator
 from .estimators import NeuralNetClassifier, NeuralNetRegressor
@@ -29,4 +29,5 @@ __all__ = [
     "to_graphviz", "render", "DotNotFoundError",
     "NeuralNetClassifier", "NeuralNetRegressor",
     "fit", "minimize", "blas_threads", "OptimizeResult", "NonFiniteError", "optim", "schedules",
+    "dask",
 ]

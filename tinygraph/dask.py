@@ -1,0 +1,414 @@
+"""Data-parallel loss and gradient on a Dask cluster: sums over row partitions.
+
+The loss of a model is a (weighted) mean over rows, so it splits over row partitions k with
+m_k rows (or sample-weight sum m_k) and M = Σ_k m_k:
+
+    L(θ)  = Σ_k m_k·L_k(θ) / M  +  l2/(2M)·ΣW²
+    ∇L(θ) = Σ_k m_k·∇L_k(θ) / M  +  l2/M·W
+
+Each worker runs ``model.loss_and_grad(θ, X_k, y_k, regularize=False)`` on the partitions it
+holds, and returns m_k·L_k and m_k·∇L_k; a tree of additions (partitions on the same worker first)
+leaves one sum, and the client adds the l2 term once with ``model.penalty(M)``.
+
+- ``objective(model, X, y)`` persists the validated partitions on the workers and ships one copy
+  of the model to every worker once; each call ``fun(θ) -> (loss, grad)`` then sends θ to every
+  worker and brings back one gradient: about 2 × θ bytes × workers per evaluation.
+- ``fit(model, X, y, "L-BFGS-B")`` drives it with ``tg.minimize`` (or scipy) and writes the result
+  into ``model.theta``. If the cluster loses data it cannot recompute, the evaluation raises
+  ``ClusterError`` and the model keeps the last accepted iterate.
+- ``batches(X, y, batch_size=...)`` streams minibatches for the minibatch optimizers, one partition
+  at a time (see its docstring for the shuffling semantics).
+
+Dask is imported lazily, so tinygraph imports without it (``pip install "tinygraph[dask]"``).
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import weakref
+
+import numpy as np
+
+__all__ = ["ClusterError", "Objective", "batches", "fit", "objective"]
+
+
+class ClusterError(RuntimeError):
+    """An evaluation failed on the cluster (data lost beyond Dask's retries, workers gone)."""
+
+
+def _dask():
+    try:
+        import dask.array as da
+        import distributed
+    except ImportError as e:  # pragma: no cover - the message is the point
+        raise ImportError('tinygraph.dask needs Dask: pip install "dask[distributed]"') from e
+    return da, distributed
+
+
+def _client(client):
+    _, distributed = _dask()
+    if client is not None:
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError:
+        raise ValueError("tinygraph.dask: no Dask client; start one first, e.g. Client() for a local "
+                         "cluster or Client('scheduler-address:8786')") from None
+
+
+def _as_rows(a, name: str, ndim: tuple):
+    """A dask array (from a dask array, DataFrame/Series or numpy array) with known row chunks."""
+    da, _ = _dask()
+    if hasattr(a, "to_dask_array"):  # Dask DataFrame or Series
+        a = a.to_dask_array(lengths=True)
+    if not isinstance(a, da.Array):
+        a = np.asarray(a)
+    if a.ndim not in ndim:
+        raise ValueError(f"tinygraph.dask: {name} must have {' or '.join(map(str, ndim))} dimensions, "
+                         f"got shape {a.shape}")
+    if isinstance(a, da.Array) and any(np.isnan(c) for c in a.chunks[0]):
+        a = a.compute_chunk_sizes()
+    return a
+
+
+def _align(X, y, sample_weight):
+    """X chunked by rows only; y and sample_weight chunked like X's rows."""
+    da, _ = _dask()
+    X = _as_rows(X, "X", (2,))
+    if not isinstance(X, da.Array):
+        raise TypeError("tinygraph.dask: X must be a dask array or DataFrame (chunked by rows); "
+                        "for a numpy array use model.loss_and_grad")
+    X = X.rechunk({1: -1})  # a row partition must hold whole rows
+    rows = X.chunks[0]
+    out = [X]
+    for name, a in (("y", y), ("sample_weight", sample_weight)):
+        if a is None:
+            out.append(None)
+            continue
+        a = _as_rows(a, name, (1, 2))
+        if a.shape[0] != X.shape[0]:
+            raise ValueError(f"tinygraph.dask: X has {X.shape[0]} rows but {name} has {a.shape[0]}")
+        if isinstance(a, da.Array):
+            a = a.rechunk({0: rows, **({1: -1} if a.ndim == 2 else {})})
+        else:
+            a = da.from_array(a, chunks=(rows,) + a.shape[1:])
+        out.append(a)
+    return out
+
+
+def _parts(a):
+    """One dask.delayed per row partition, in row order."""
+    return None if a is None else list(a.to_delayed().ravel())
+
+
+_local = threading.local()
+
+
+def _worker_model(model):
+    """This thread's private copy of the shipped model (tasks on other threads must not share theta)."""
+    cache = getattr(_local, "models", None)
+    if cache is None:
+        cache = _local.models = weakref.WeakKeyDictionary()
+    own = cache.get(model)
+    if own is None:
+        own = cache[model] = copy.deepcopy(model)
+    return own
+
+
+def _prepare(model, X, y, sample_weight):
+    """Validate one partition once, in the model's dtype: (X, y, sample_weight, m_k)."""
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=model.dtype)
+        if w.size and np.isfinite(w).all() and (w >= 0).all() and not w.any():
+            return None, None, None, 0.0  # all weights zero: the partition adds nothing
+    X, y, sample_weight = model._check_data(X, y, sample_weight)
+    return X, y, sample_weight, float(X.shape[0] if sample_weight is None else sample_weight.sum())
+
+
+def _partial(model, theta, part, k: int):
+    """m_k·L_k and m_k·∇L_k on partition k; the compute time per worker thread; where k lives."""
+    t0 = time.perf_counter()
+    X, y, sample_weight, m = part
+    address = _worker_address()
+    if m == 0:
+        return 0.0, np.zeros(model.n_params, dtype=model.dtype), {}, {k: address}
+    own = _worker_model(model)
+    loss, grad = own.loss_and_grad(theta, X, y, sample_weight=sample_weight, regularize=False,
+                                   check_input=False)
+    grad *= m
+    return loss * m, grad, {f"{address}/{threading.get_ident()}": time.perf_counter() - t0}, {k: address}
+
+
+def _worker_address() -> str:
+    from distributed import get_worker
+    try:
+        return get_worker().address
+    except ValueError:  # run outside a worker (e.g. dask's synchronous scheduler in a test)
+        return "local"
+
+
+def _add(*terms):
+    """Sum of (loss, grad, times, where) terms; inputs are never written (a retried task may read them)."""
+    loss, grad, times, where = terms[0][0], terms[0][1].copy(), dict(terms[0][2]), dict(terms[0][3])
+    for l_k, g_k, t_k, w_k in terms[1:]:
+        loss += l_k
+        grad += g_k
+        for key, t in t_k.items():
+            times[key] = times.get(key, 0.0) + t
+        where.update(w_k)
+    return loss, grad, times, where
+
+
+class Objective:
+    """``fun(theta) -> (loss, grad)`` of a model over row partitions held on a Dask cluster.
+
+    Parameters
+    ----------
+    model : Graph
+        A model ending in a loss node. It is copied: calls never change ``model.theta``.
+    X : dask array (N, n_features) chunked by rows, or a Dask DataFrame
+    y : dask array (N,) or (N, K) (rechunked like X's rows), Dask Series, or numpy array
+    sample_weight : like y, optional
+    client : distributed.Client, optional (default: the current client)
+    split_every : int
+        Fan-in of the reduction tree.
+    timeout : float, optional
+        Seconds an evaluation may take before it raises ``ClusterError`` (default: no limit; with
+        every worker gone Dask waits for new ones).
+    retries : int
+        Times an evaluation is repeated after a dropped connection to a worker (Dask itself
+        reschedules tasks of a dead worker and recomputes lost partitions from their recipe;
+        data with no recipe, e.g. scattered from the client, cannot come back: ``ClusterError``).
+
+    Attributes: ``n_partitions``, ``n_rows``, ``weight_sum`` (M), ``n_evaluations`` and
+    ``timings`` (seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker
+    thread's time in ``loss_and_grad``, ``communication`` = wall − compute: sending θ, moving
+    gradients, scheduling).
+    """
+
+    def __init__(self, model, X, y, sample_weight=None, *, client=None, split_every: int = 8,
+                 timeout: float | None = None, retries: int = 3):
+        _, distributed = _dask()
+        if model.loss is None:
+            raise TypeError(f"tinygraph.dask: the model ends in {model.output!r}, not a loss node")
+        if split_every < 2:
+            raise ValueError(f"tinygraph.dask: split_every must be >= 2, got {split_every}")
+        self.client = _client(client)
+        self.model = copy.deepcopy(model)  # holds theta and grad for the l2 term on the client
+        self.split_every, self.timeout, self.retries = split_every, timeout, retries
+        self._wait = {} if timeout is None else {"timeout": timeout}
+        X, y, sample_weight = _align(X, y, sample_weight)
+        self.n_rows, self.n_partitions = X.shape[0], len(X.chunks[0])
+        shipped = copy.deepcopy(model)
+        shipped.__dict__.pop("_values", None)
+        self._model_future = self.client.scatter(shipped, broadcast=True, hash=False)
+        data = [_parts(X), _parts(y), _parts(sample_weight) or [None] * self.n_partitions]
+        chunks = self.client.compute([d for d in data[0] + data[1] + data[2] if d is not None])
+        xs, ys = chunks[:self.n_partitions], chunks[self.n_partitions:2 * self.n_partitions]
+        ws = chunks[2 * self.n_partitions:] or [None] * self.n_partitions
+        self._parts = [self.client.submit(_prepare, self._model_future, xk, yk, wk, pure=False)
+                       for xk, yk, wk in zip(xs, ys, ws)]
+        del chunks, xs, ys, ws  # the prepared partitions replace the raw chunks in worker memory
+        sizes = self.client.gather(self.client.map(lambda part: part[3], self._parts, pure=False))
+        self.weight_sum = float(sum(sizes))
+        if not self.weight_sum > 0:
+            raise ValueError("tinygraph.dask: sample_weight sums to 0 over all partitions")
+        held = self.client.who_has(self._parts)
+        self._where = {k: held.get(part.key, ("?",))[0] for k, part in enumerate(self._parts)}
+        self.n_evaluations = 0
+        self.timings = {"wall": 0.0, "compute": 0.0, "communication": 0.0}
+        self._transient = (distributed.comm.CommClosedError, OSError)
+        self._permanent = (distributed.CancelledError, distributed.scheduler.KilledWorker, TimeoutError)
+
+    def _tree(self, terms: list):
+        """Add futures ``split_every`` at a time until one is left."""
+        while len(terms) > 1:
+            s = self.split_every
+            terms = [self.client.submit(_add, *terms[i:i + s]) if len(terms[i:i + s]) > 1 else terms[i]
+                     for i in range(0, len(terms), s)]
+        return terms[0]
+
+    def _evaluate(self, theta: np.ndarray) -> tuple:
+        """(Σ m_k·L_k, Σ m_k·∇L_k, compute seconds per worker thread) at ``theta``."""
+        # to one worker; the others fetch it from there (a broadcast scatter can hang on a dying worker)
+        theta_future = self.client.scatter(theta, hash=False, **self._wait)
+        groups = {}
+        for k, part in enumerate(self._parts):
+            term = self.client.submit(_partial, self._model_future, theta_future, part, k)
+            # partitions on one worker are added there first (last call's location: no extra RPC)
+            groups.setdefault(self._where.get(k), []).append(term)
+        total = self._tree([self._tree(terms) for terms in groups.values()])
+        loss, grad, times, self._where = total.result(timeout=self.timeout)
+        return loss, grad, times
+
+    def __call__(self, theta, *args):
+        """Loss and gradient at ``theta`` (a new array of theta's dtype); ``args`` are ignored."""
+        model = self.model
+        model._load(theta)  # validates theta before anything is sent
+        t0 = time.perf_counter()
+        for attempt in range(self.retries + 1):
+            try:
+                loss, grad, times = self._evaluate(model.theta)
+                break
+            except self._permanent as e:  # first: TimeoutError is an OSError too
+                raise self._failed(e) from e
+            except self._transient as e:
+                # a connection to a worker that died a moment ago: the scheduler is about to
+                # notice and move its tasks, so the same evaluation is tried again
+                if attempt == self.retries:
+                    raise self._failed(e) from e
+                time.sleep(0.5 * 2 ** attempt)
+        wall = time.perf_counter() - t0
+        compute = max(times.values(), default=0.0)
+        self.n_evaluations += 1
+        self.timings["wall"] += wall
+        self.timings["compute"] += compute
+        self.timings["communication"] += wall - compute
+        np.divide(grad, self.weight_sum, out=model.grad)
+        loss = loss / self.weight_sum + model.penalty(self.weight_sum, model.grad)
+        dtype = theta.dtype if getattr(theta, "dtype", np.dtype("O")).kind == "f" else model.dtype
+        return float(loss), model.grad.astype(dtype)
+
+    def _failed(self, e: Exception) -> ClusterError:
+        return ClusterError(f"tinygraph.dask: evaluation {self.n_evaluations + 1} failed on the cluster "
+                            f"and Dask could not recover it ({type(e).__name__}: {e})")
+
+    def close(self) -> None:
+        """Release the partitions and the model on the workers."""
+        self._parts, self._model_future = [], None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Objective(n_rows={self.n_rows}, n_partitions={self.n_partitions}, "
+                f"n_params={self.model.n_params}, evaluations={self.n_evaluations})")
+
+
+def objective(model, X, y, sample_weight=None, *, client=None, split_every: int = 8,
+              timeout: float | None = None, retries: int = 3) -> Objective:
+    """``fun(theta) -> (loss, grad)`` over data on a Dask cluster; see ``Objective``."""
+    return Objective(model, X, y, sample_weight, client=client, split_every=split_every, timeout=timeout,
+                     retries=retries)
+
+
+def _epoch_rng(seed, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch])
+
+
+def batches(X, y, sample_weight=None, *, batch_size: int, epoch: int = 0, random_state=None,
+            shuffle: bool = True, client=None):
+    """Yield minibatches ``(X_b, y_b, sample_weight_b)`` (numpy) of one epoch over dask arrays.
+
+    Every row is visited once per epoch, one partition at a time; at most two partitions are in the
+    client's memory (the next one is computed and fetched while the current one is consumed).
+    Shuffling (``shuffle=True``): the partitions are visited in a random order, the rows of each
+    partition are permuted, and consecutive ``batch_size`` rows form a batch, so **a batch never
+    spans two partitions** and the last batch of a partition may be smaller. Both permutations
+    come from ``default_rng([random_state, epoch])``: epoch k depends only on (random_state, k)
+    (``random_state`` an int; None draws fresh ones). ``shuffle=False``: partitions and rows in order.
+    Unpersisted arrays are recomputed each epoch: ``X = X.persist()`` keeps them on the workers.
+    """
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"batches: batch_size must be a positive int, got {batch_size!r}")
+    client = _client(client)
+    arrays = [a for a in _align(X, y, sample_weight) if a is not None]
+    n_parts = len(arrays[0].chunks[0])
+    rng = _epoch_rng(random_state, epoch) if shuffle and random_state is not None else \
+        np.random.default_rng() if shuffle else None
+    order = rng.permutation(n_parts) if shuffle else np.arange(n_parts)
+
+    def fetch(k):
+        return client.compute([a.blocks[k] for a in arrays])
+
+    pending = fetch(order[0])
+    for i in range(n_parts):
+        blocks = client.gather(pending)
+        if i + 1 < n_parts:
+            pending = fetch(order[i + 1])
+        rows = rng.permutation(blocks[0].shape[0]) if shuffle else None
+        for start in range(0, blocks[0].shape[0], batch_size):
+            if rows is None:
+                out = [b[start:start + batch_size] for b in blocks]
+            else:
+                out = [b[rows[start:start + batch_size]] for b in blocks]
+            yield out[0], out[1], (out[2] if sample_weight is not None else None)
+
+
+def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: int | None = None,
+        epochs: int | None = None, maxiter: int | None = None, tol: float | None = None,
+        callback=None, random_state=None, client=None, timeout: float | None = None):
+    """Train ``model`` on dask arrays; the final theta is written into ``model.theta``.
+
+    Full batch (``batch_size=None``): ``tg.minimize(objective(model, X, y), model.theta, optimizer)``
+    with a scipy method name (default L-BFGS-B, ``maxiter`` 200) or an ``Optimizer`` taking
+    full-batch steps; ``model.theta`` follows every accepted iterate, so after a ``ClusterError``
+    it holds the last good one. Minibatches (``batch_size`` an int, ``optimizer`` an ``Optimizer``):
+    ``epochs`` passes (default 10, or until ``maxiter`` updates) over ``batches(...)``, whose
+    docstring states the order; the result's history is that of ``tg.fit``.
+    Returns a ``tg.OptimizeResult``; full batch adds ``timings`` (see ``Objective``) and
+    ``n_evaluations``.
+    """
+    from .training import minimize
+
+    if batch_size is None:
+        fun = objective(model, X, y, sample_weight, client=client, timeout=timeout)
+        accepted = {"nit": 0}
+
+        def follow(info):  # keep the last accepted iterate in the model, whatever happens next
+            np.copyto(model.theta, info.theta)
+            accepted["nit"] += 1
+            return callback(info) if callback is not None else None
+
+        with fun:
+            try:
+                res = minimize(fun, model.theta.copy(), method=optimizer, callback=follow,
+                               maxiter=200 if maxiter is None else maxiter, tol=tol)
+            except ClusterError as e:
+                raise ClusterError(f"{e}; model.theta keeps the last accepted iterate "
+                                   f"(iteration {accepted['nit']})") from e
+        np.copyto(model.theta, res.x)
+        res.timings, res.n_evaluations = dict(fun.timings), fun.n_evaluations
+        return res
+    return _fit_minibatch(model, X, y, sample_weight, optimizer, batch_size, epochs, maxiter,
+                          callback, random_state, client)
+
+
+def _fit_minibatch(model, X, y, sample_weight, opt, batch_size, epochs, maxiter, callback,
+                   random_state, client):
+    from .monitor import Monitor
+    from .optim import NonFiniteError, Optimizer, Scipy
+    from .training import _seed
+
+    if not isinstance(opt, Optimizer) or isinstance(opt, Scipy):
+        raise TypeError("tinygraph.dask.fit: minibatches need a tinygraph.optim.Optimizer with a step "
+                        f"rule (SGD, Adam, ...), got {opt!r}")
+    epochs = (10 if maxiter is None else np.inf) if epochs is None else epochs
+    maxiter = np.inf if maxiter is None else maxiter
+    seed, theta = _seed(random_state), model.theta
+    opt.freeze(model.trainable_mask)
+    mon = Monitor(model, opt, callback=callback)
+    grad = np.empty_like(theta)
+    loss, epoch, seen, stop = np.nan, 0, 0, False
+    while epoch < epochs and not stop:
+        for Xb, yb, swb in batches(X, y, sample_weight, batch_size=batch_size, epoch=epoch,
+                                   random_state=seed, client=client):
+            if swb is not None and not swb.any():
+                continue  # a batch of zero weight has no loss to descend
+            loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, out=grad)
+            if not np.isfinite(loss):
+                raise NonFiniteError(f"step {mon.steps + 1}: the loss is {loss}; model.theta keeps "
+                                     "the last finite theta")
+            opt.step(theta, g)
+            seen += Xb.shape[0]
+            if mon.after_step(loss, Xb.shape[0], epoch) or mon.steps >= maxiter:
+                stop = True
+                break
+        stop = (not stop and mon.after_epoch(epoch)) or stop
+        epoch += 1
+    return mon.result(fun=loss, nit=mon.steps, nfev=mon.steps, n_examples_seen=seen, success=True,
+                      message=f"stopped after {epoch} epochs, {mon.steps} updates", epoch=epoch)
