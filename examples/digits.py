@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # models/ sits 
 from models import course_digits, linear
 
 
-def main(max_iter=250, random_state=0):
+def main(max_iter=250, threads=1, random_state=0):
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = tg.datasets.train_test_split(X / 16.0, y, test_size=500, random_state=0)
     print(f"load_digits: {len(Xtr)} train / {len(Xte)} held out, 64 inputs, max_iter={max_iter}")
@@ -31,7 +31,7 @@ def main(max_iter=250, random_state=0):
         print(f"{name:34} {seconds:8.2f} {train:9.3f} {test:9.3f}")
 
     clf = tg.NeuralNetClassifier((25,), "sigmoid", output="sigmoid", l2=1.0, init="uniform",
-                                 optimizer="TNC", max_iter=max_iter, random_state=random_state)
+                                 optimizer="TNC", max_iter=max_iter, threads=threads, random_state=random_state)
     t0 = time.perf_counter()
     clf.fit(Xtr, ytr + 1)  # the course's labels: 1..10
     report("course net, estimator, TNC", time.perf_counter() - t0, clf.score(Xtr, ytr + 1),
@@ -42,7 +42,7 @@ def main(max_iter=250, random_state=0):
             ("softmax regression, models/", linear.softmax_regression(64, 10, random_state=random_state),
              linear.TRAINING)]:
         t0 = time.perf_counter()
-        tg.fit(model, Xtr, ytr, **{**training, "maxiter": max_iter})
+        tg.fit(model, Xtr, ytr, **{**training, "maxiter": max_iter}, threads=threads)
         report(name, time.perf_counter() - t0, model.score(Xtr, ytr), model.score(Xte, yte))
     return results
 

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 import tinygraph as tg
 
 
-def main(optimizers=("L-BFGS-B", "TNC", "adam"), max_iter=200, random_state=0):
+def main(optimizers=("L-BFGS-B", "TNC", "adam"), max_iter=200, threads=1, random_state=0):
     iris = load_iris()
     labels = iris.target_names[iris.target]  # "setosa", "versicolor", "virginica"
     Xtr, Xte, ytr, yte = train_test_split(iris.data, labels, test_size=50, stratify=labels,
@@ -26,7 +26,7 @@ def main(optimizers=("L-BFGS-B", "TNC", "adam"), max_iter=200, random_state=0):
     for name in optimizers:
         optimizer = tg.optim.Adam(1e-2) if name == "adam" else name  # "adam": minibatches of 20
         clf = tg.NeuralNetClassifier((25,), optimizer=optimizer, batch_size=20 if name == "adam" else None,
-                                     max_iter=max_iter, random_state=random_state)
+                                     max_iter=max_iter, threads=threads, random_state=random_state)
         pipe = make_pipeline(StandardScaler(), clf)
         t0 = time.perf_counter()
         pipe.fit(Xtr, ytr)

@@ -35,7 +35,7 @@ def plot_boundary(ax, clf, X, y, title):
     ax.set_yticks([])
 
 
-def main(hidden_sizes=(1, 2, 3, 4, 5, 20, 50), max_iter=2000, out_dir=OUT):
+def main(hidden_sizes=(1, 2, 3, 4, 5, 20, 50), max_iter=2000, out_dir=OUT, threads=1):
     X, y = make_moons(200, noise=0.2, random_state=0)
     Xte, yte = make_moons(1000, noise=0.2, random_state=1)
     out_dir = Path(out_dir)
@@ -47,7 +47,8 @@ def main(hidden_sizes=(1, 2, 3, 4, 5, 20, 50), max_iter=2000, out_dir=OUT):
     results = {}
     for h, ax in zip(hidden_sizes, axes):
         clf = tg.NeuralNetClassifier((h,), "sigmoid", output="sigmoid", l2=0.001, init="sigmoid",
-                                     optimizer="CG", max_iter=max_iter, tol=None, random_state=0)
+                                     optimizer="CG", max_iter=max_iter, tol=None, threads=threads,
+                                     random_state=0)
         t0 = time.perf_counter()
         clf.fit(X, y)
         seconds = time.perf_counter() - t0

@@ -46,7 +46,7 @@ class _NeuralNet(BaseEstimator):
     def __init__(self, hidden_layers=(25,), activation="sigmoid", *, l2=1e-4, init=None,
                  optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, warm_start=False,
-                 verbose=0):
+                 verbose=0, threads=None):
         self.hidden_layers = hidden_layers
         self.activation = activation
         self.l2 = l2
@@ -61,6 +61,7 @@ class _NeuralNet(BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.threads = threads
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -128,7 +129,7 @@ class _NeuralNet(BaseEstimator):
                         maxiter=None if minibatch else int(self.max_iter), tol=self.tol,
                         sample_weight=sw, validation_data=validation, early_stopping=self.early_stopping
                         and not partial, patience=self.n_iter_no_change, random_state=int(rng.integers(2 ** 32)),
-                        verbose=self.verbose, initial_epoch=start)
+                        verbose=self.verbose, initial_epoch=start, threads=self.threads)
         history = result.history
         self.loss_curve_ = list(self.loss_curve_) + [float(v) for v in history["epoch_loss"]]
         self.n_iter_ += int(result.n_epochs)
@@ -207,6 +208,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     random_state : seeds the initial weights, the shuffles and the validation split.
     warm_start : fit again from the fitted theta and optimizer state (Adam's moments continue).
     verbose : printed progress, as ``tg.fit``.
+    threads : None, or at most this many BLAS threads while fitting (``tg.fit``'s ``threads``; 1 is
+        often faster on small or shared machines).
     """
 
     _is_classifier = True
@@ -214,11 +217,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", l2=1e-4, init=None,
                  optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None, random_state=None,
-                 warm_start=False, verbose=0):
+                 warm_start=False, verbose=0, threads=None):
         super().__init__(hidden_layers, activation, l2=l2, init=init, optimizer=optimizer,
                          batch_size=batch_size, max_iter=max_iter, tol=tol, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-                         random_state=random_state, warm_start=warm_start, verbose=verbose)
+                         random_state=random_state, warm_start=warm_start, verbose=verbose, threads=threads)
         self.output = output
         self.class_weight = class_weight
 
