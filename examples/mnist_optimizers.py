@@ -82,7 +82,7 @@ def plot_curves(curves: dict, out_dir: str) -> str | None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (t, loss) in curves.items():
         ax.plot(t, loss, label=name, lw=1.2)
-    ax.set(xlabel="wall time (s)", ylabel="training loss", yscale="log",
+    ax.set(xlabel="wall time (s)", ylabel="training loss", xscale="log", yscale="log",
            title="784-25-10 sigmoid net on MNIST: loss against time")
     ax.legend()
     fig.tight_layout()

@@ -254,3 +254,12 @@ def test_fit_twice_with_the_same_optimizer_continues_the_run():
     res = tg.fit(b, X, y, opt, batch_size=16, epochs=4, initial_epoch=2, random_state=1)
     assert opt.t == 4 * 8 and res.n_epochs == 2
     np.testing.assert_array_equal(a.theta, b.theta)
+
+
+def test_float32_model_with_scipy_on_minibatches():
+    model = mlp(np.float32)
+    theta = model.theta
+    before = model.loss_value(model.theta, X, y)
+    res = tg.fit(model, X, y, optim.Scipy("CG", maxiter=2), batch_size=30, epochs=3, random_state=0)
+    assert model.theta is theta and theta.dtype == np.float32
+    assert model.loss_value(model.theta, X, y) < 0.8 * before and res.nfev > res.nit

@@ -189,3 +189,25 @@ def test_schedules():
     for _ in range(3):
         opt.step(theta, np.ones(1))
     assert theta[0] == -(1 + 0.5 + 0.25)
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", optim.Adam(lr=0.1)])
+def test_minimize_result_records_and_interrupt(method):
+    fun, xstar = quadratic()
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return fun(x)
+
+    res = tg.minimize(counted, np.zeros(6), method=method, maxiter=30)
+    assert res.n_grad_evals == res.nfev == len(calls) and res.wall_time > 0 and not res.interrupted
+    assert res.history["loss"].shape == res.history["time"].shape == (res.nit,) and res.nit > 0
+    assert res.history["loss"][-1] < res.history["loss"][0]
+
+    def stop(info):
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    res = tg.minimize(fun, np.zeros(6), method=method, maxiter=30, callback=stop)
+    assert res.interrupted and not res.success and res.nit == 3 and np.isfinite(res.x).all()

@@ -403,12 +403,17 @@ class Scipy(Optimizer):
                 g[frozen] = 0
             return loss, g
 
-        res = scipy.optimize.minimize(masked, theta.astype(np.float64), jac=True, method=self.method,
-                                      bounds=bounds, options={"maxiter": self.maxiter, **self.options})
-        if not np.isfinite(res.x).all():
-            raise NonFiniteError(f"Scipy({self.method!r}): non-finite theta at step {self.t}")
+        x0 = theta.astype(np.float64)
+        try:
+            res = scipy.optimize.minimize(masked, x0.copy(), jac=True, method=self.method, bounds=bounds,
+                                          options={"maxiter": self.maxiter, **self.options})
+            if not np.isfinite(res.x).all():
+                raise NonFiniteError(f"Scipy({self.method!r}): non-finite theta at step {self.t}")
+        except BaseException:
+            theta[...] = x0  # Ctrl-C or an error mid-search: back to where this batch began, not a trial
+            raise
         if frozen is not None:
-            res.x[frozen] = theta[frozen]
+            res.x[frozen] = x0[frozen]
         theta[...] = res.x
         self.t += 1
         return res

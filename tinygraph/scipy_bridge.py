@@ -12,6 +12,7 @@ Frozen nodes: L-BFGS-B gets bounds lb = ub on their slices; other methods see a 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import scipy.optimize
@@ -180,27 +181,37 @@ def _model_hessp(model, X, y, sw, fun, last, frozen):
 def minimize_scipy(fun, x0, args, method, *, hessp=None, bounds=None, callback=None, maxiter=None,
                    tol=None, options=None) -> OptimizeResult:
     """``tg.minimize`` with a scipy method name; ``callback(info) -> bool`` after each iteration."""
-    state = {"x": np.array(x0, dtype=np.float64).ravel(), "nit": 0}
+    t0 = time.perf_counter()
+    state = {"x": np.array(x0, dtype=np.float64).ravel(), "nfev": 0, "loss": math.nan}
+    history = {"loss": [], "time": []}
+
+    def counted(x, *a):
+        state["nfev"] += 1
+        loss, g = fun(x, *a)
+        state["loss"] = float(loss)
+        return loss, g
 
     def on_iterate(x, loss):
-        state["x"], state["nit"] = np.array(x, dtype=np.float64), state["nit"] + 1
-        if callback is None:
-            return False
-        loss = fun(x, *args)[0] if loss is None else loss
-        return bool(callback(TrainingInfo(event="step", theta=x, loss=loss, step=state["nit"])))
+        state["x"] = np.array(x, dtype=np.float64)
+        loss = state["loss"] if loss is None else float(loss)  # TNC: the last evaluation's loss
+        history["loss"].append(loss)
+        history["time"].append(time.perf_counter() - t0)
+        info = TrainingInfo(event="step", theta=x, loss=loss, step=len(history["loss"]))
+        return callback is not None and bool(callback(info))
 
+    res, interrupted = None, False
     try:
-        res = scipy.optimize.minimize(fun, state["x"], args=args, jac=True, method=method, hessp=hessp,
+        res = scipy.optimize.minimize(counted, state["x"], args=args, jac=True, method=method, hessp=hessp,
                                       bounds=bounds, tol=tol, callback=_scipy_callback(method, on_iterate),
                                       options=_options(method, maxiter, options))
     except _Stop:
-        loss = fun(state["x"], *args)[0]
-        return OptimizeResult(x=state["x"], fun=float(loss), nit=state["nit"], success=True,
-                              message="stopped by the callback", interrupted=False)
+        pass
     except KeyboardInterrupt:
-        return OptimizeResult(x=state["x"], fun=math.nan, nit=state["nit"], success=False,
-                              message="interrupted (KeyboardInterrupt)", interrupted=True)
-    out = OptimizeResult(res)
-    out.interrupted = False
-    out.n_grad_evals = res.get("njev", res.get("nfev"))
+        interrupted = True
+    stopped = res is None and not interrupted
+    out = OptimizeResult(res) if res is not None else OptimizeResult(
+        x=state["x"], fun=history["loss"][-1] if history["loss"] else math.nan, nit=len(history["loss"]),
+        success=stopped, message="stopped by the callback" if stopped else "interrupted (KeyboardInterrupt)")
+    out.update(interrupted=interrupted, nfev=state["nfev"], njev=state["nfev"], n_grad_evals=state["nfev"],
+               wall_time=time.perf_counter() - t0, history={k: np.asarray(v) for k, v in history.items()})
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 
 import numpy as np
 
@@ -200,22 +201,25 @@ def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, ca
         raise TypeError(f"minimize: method must be a scipy method name or an Optimizer, got {method!r}")
     x = np.array(x0, dtype=np.result_type(np.asarray(x0).dtype, np.float32), copy=True).ravel()
     maxiter = 1000 if maxiter is None else int(maxiter)
-    info = {"x": x, "nfev": 0}
-    message, success, loss, nit = f"reached maxiter={maxiter}", False, math.nan, 0
+    t0, history = time.perf_counter(), {"loss": [], "time": []}
+    message, success, interrupted, loss, nit = f"reached maxiter={maxiter}", False, False, math.nan, 0
     try:
         for nit in range(1, maxiter + 1):
             loss, g = fun(x, *args)
-            info["nfev"] += 1
             g = np.array(g, dtype=x.dtype)
             if tol is not None and np.abs(g).max() <= tol:
                 message, success = f"max|grad| <= tol={tol}", True
                 break
             method.step(x, g)
-            if callback is not None and callback(TrainingInfo(event="step", theta=x, loss=loss, step=nit, optimizer=method)):
+            history["loss"].append(float(loss))
+            history["time"].append(time.perf_counter() - t0)
+            if callback is not None and callback(TrainingInfo(event="step", theta=x, loss=loss, step=nit,
+                                                              optimizer=method)):
                 message = "stopped by the callback"
                 break
     except KeyboardInterrupt:
-        return OptimizeResult(x=x, fun=loss, nit=nit, nfev=info["nfev"], njev=info["nfev"],
-                              success=False, message="interrupted (KeyboardInterrupt)", interrupted=True)
-    return OptimizeResult(x=x, fun=float(loss), nit=nit, nfev=info["nfev"], njev=info["nfev"],
-                          success=success, message=message, interrupted=False)
+        message, interrupted = "interrupted (KeyboardInterrupt)", True
+    return OptimizeResult(x=x, fun=float(loss), nit=len(history["loss"]), nfev=nit, njev=nit, n_grad_evals=nit,
+                          success=success, message=message, interrupted=interrupted,
+                          wall_time=time.perf_counter() - t0,
+                          history={k: np.asarray(v) for k, v in history.items()})
