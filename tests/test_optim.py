@@ -193,7 +193,7 @@ def test_schedules():
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", optim.Adam(lr=0.1)])
 def test_minimize_result_records_and_interrupt(method):
-    fun, xstar = quadratic()
+    fun, _ = quadratic()
     calls = []
 
     def counted(x):
