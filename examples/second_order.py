@@ -109,8 +109,8 @@ def run(method, model, X, y, iters, seconds, batch_size):
         tg.fit(model, X, y, optimizer=tg.optim.Adam(1e-2), batch_size=batch_size, epochs=iters,
                random_state=0, callback=lambda info: rec(info, exact=False) if info.event == "epoch" else None)
     else:
-        if method == "hessian-free":  # products on a fifth of the rows (Martens), CG at most 50 of them
-            method = tg.HessianFree(model, curvature_fraction=0.2, cg_maxiter=50)
+        if method == "hessian-free":  # products on a fifth of the rows (Martens), CG at most 20 of them
+            method = tg.HessianFree(model, damping=0.01, curvature_fraction=0.2, cg_maxiter=20)
         tg.fit(model, X, y, optimizer=method, maxiter=iters,
                callback=lambda info: rec(info) if info.event == "step" else None)
     rec.restore()

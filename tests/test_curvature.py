@@ -320,3 +320,19 @@ def test_operator_from_the_last_forward_pass(kind):
     model.loss_and_grad(model.theta, X[:2], y[:2])
     with pytest.raises(RuntimeError, match="another forward"):
         op.product(v)
+
+
+def test_float32_products_match_float64():
+    X, y = data("categorical")
+    v = np.random.default_rng(10).standard_normal(skip_graph(tg.Tanh, "categorical").n_params)
+    out = {}
+    for dtype in (np.float32, np.float64):
+        x = tg.Input(5)
+        h = tg.Tanh()(tg.Dense(5, 6)(x))
+        model = tg.Graph(x, tg.CrossEntropy()(tg.Softmax()(tg.Dense(6, 4)(tg.Add()(h, tg.Dense(6, 6)(h))))),
+                         dtype=dtype, random_state=0)
+        v = v[:model.n_params]
+        out[dtype] = model.gnvp(model.theta, v, X, y), model.hvp(model.theta, v, X, y)
+        assert out[dtype][0].dtype == out[dtype][1].dtype == dtype
+    for a, b in zip(out[np.float32], out[np.float64]):
+        assert relative_error(a, b) < 1e-5
