@@ -211,3 +211,16 @@ def test_minimize_result_records_and_interrupt(method):
 
     res = tg.minimize(fun, np.zeros(6), method=method, maxiter=30, callback=stop)
     assert res.interrupted and not res.success and res.nit == 3 and np.isfinite(res.x).all()
+
+
+def test_state_restored_into_a_float32_theta_is_cast_not_dropped():
+    a = optim.RMSProp(lr=0.01)
+    run(a)
+    b = optim.RMSProp(lr=0.01)
+    b.set_state(a.get_state())
+    theta = THETA0.astype(np.float32)
+    b.step(theta, GRADS[0].astype(np.float32))
+    assert b.E.dtype == np.float32 and b.t == 4
+    np.testing.assert_allclose(b.E, 0.9 * a.E + 0.1 * GRADS[0] ** 2, rtol=1e-6)
+    b.step(np.zeros(3), np.ones(3))                 # another shape: the state starts afresh
+    assert b.t == 1 and b.E.shape == (3,)

@@ -76,10 +76,15 @@ class Optimizer:
         self._d = None
 
     def _init(self, theta: np.ndarray) -> None:
+        if any(getattr(self, name) is not None and getattr(self, name).shape != theta.shape
+               for name in self.state_names):
+            self.reset()  # another model: its state means nothing here
         for name in self.state_names:
             arr = getattr(self, name)
-            if arr is None or arr.shape != theta.shape or arr.dtype != theta.dtype:
+            if arr is None:
                 setattr(self, name, np.zeros_like(theta))
+            elif arr.dtype != theta.dtype:  # e.g. restored from a float64 file into a float32 model
+                setattr(self, name, arr.astype(theta.dtype))
         for name in self.scratch_names:
             setattr(self, name, np.empty_like(theta))
         self._d = np.empty_like(theta)
@@ -93,7 +98,7 @@ class Optimizer:
         if self._d is None or self._d.shape != theta.shape or self._d.dtype != theta.dtype:
             self._init(theta)
         if self.clipnorm is not None:
-            norm = math.sqrt(float(np.vdot(grad, grad)))
+            norm = math.sqrt(float(np.einsum("i,i", grad, grad)))  # einsum: no BLAS threads to wake
             if norm > self.clipnorm:
                 grad *= self.clipnorm / norm
         if self._frozen is not None:
