@@ -71,6 +71,20 @@ def test_loss_and_grad_equal_single_process(client, weighted):
             np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
 
 
+def test_dask_dataframe_input(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, w = data(6)
+    model = softmax_net()
+    frame = dd.from_pandas(pd.DataFrame(X, columns=[f"px{j}" for j in range(D)]), npartitions=3)
+    with tgd.objective(model, frame, dd.from_pandas(pd.Series(y), npartitions=2), sample_weight=w) as fun:
+        assert fun.n_partitions == 3
+        loss, grad = fun(model.theta)
+    loss0, grad0 = model.loss_and_grad(model.theta, X, y, sample_weight=w)
+    assert abs(loss - loss0) <= 1e-10 * loss0
+    np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
+
+
 def test_objective_leaves_model_alone_and_returns_fresh_arrays(client):
     X, y, _ = data(1)
     model = softmax_net(dtype=np.float32)
