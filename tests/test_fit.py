@@ -205,6 +205,10 @@ def test_bad_arguments():
         tg.fit(mlp(), X, y, optim.SGD(), batch_size=0)
     with pytest.raises(TypeError, match="optimizer"):
         tg.fit(mlp(), X, y, object(), batch_size=10)
+    with pytest.raises(ValueError, match="epochs"):
+        tg.fit(mlp(), X, y, optim.SGD(), batch_size=10, epochs=2, initial_epoch=2)
+    with pytest.raises(ValueError, match="maxiter"):
+        tg.fit(mlp(), X, y, "CG", maxiter=0)
 
 
 class Square(tg.Node):

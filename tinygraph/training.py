@@ -55,17 +55,22 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         A scipy method name ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG", "trust-ncg", ...) trains
         full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. An
         ``Optimizer`` keeps its state between calls (warm start).
-    batch_size : None (full batch), int, or a fraction of the rows in (0, 1].
+    batch_size : None (full batch), int, or a fraction of the rows in (0, 1]; the last batch of an
+        epoch holds the remaining rows.
     epochs : passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
     maxiter : the maximum number of updates (scipy: iterations). With neither: 200 iterations full
         batch (scikit-learn's max_iter), 10 epochs on minibatches.
     tol : stop once the epoch loss (validation loss with ``early_stopping`` and validation data) has
         not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
+    sample_weight : (N,) non-negative row weights; each batch's loss is its weighted mean.
+    validation_data : (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
+        recorded after every epoch in ``result.history``.
     early_stopping : keep the theta of the best epoch; stop after ``patience`` epochs without progress.
     callback : ``callback(info) -> bool``: see ``TrainingInfo``; True stops training.
     random_state : seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
     verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
+    shuffle : False takes the rows in order (batches are then views: nothing is copied).
     threads : at most this many BLAS threads while training (``tinygraph.threads``: on small or shared
         machines 1 is often faster); None leaves numpy's default.
     """
@@ -78,6 +83,13 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
     if isinstance(optimizer, str) and batch_size is not None:
         optimizer = Scipy(optimizer)
+    if not isinstance(optimizer, (str, Optimizer)):
+        raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
+                        f"got {optimizer!r}")
+    for name, value, low in (("maxiter", maxiter, 1), ("epochs", epochs, initial_epoch + 1),
+                             ("initial_epoch", initial_epoch, 0)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < low):
+            raise ValueError(f"fit: {name} must be an integer >= {low}, got {value!r}")
     n = X.shape[0]
     bs = _batch_size(batch_size, n)
     if isinstance(optimizer, str) or bs == n and epochs is None:
@@ -97,9 +109,6 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         if isinstance(optimizer, str):
             return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                              initial_epoch=initial_epoch)
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
-                            f"got {optimizer!r}")
         return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
                               _seed(random_state) if shuffle and bs < n else None)
 
