@@ -9,6 +9,13 @@ pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """These nets are small: a second BLAS thread only spins (and slows a shared machine down)."""
+    with tg.blas_threads(1):
+        yield
+
+
 # Small max_iter keeps the ~60 checks per estimator fast; they still train to the accuracy the
 # checks demand (0.83 on their blobs, R² 0.5 on their regression data). No check is skipped or
 # expected to fail. scikit-learn itself skips two kinds: the pandas checks when pandas is missing

@@ -8,6 +8,13 @@ from models import autoencoders, course_digits, linear, mnist, moons
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """These nets are small: a second BLAS thread only spins (and slows a shared machine down)."""
+    with tg.blas_threads(1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def digits():
     X, y = sklearn_datasets.load_digits(return_X_y=True)
