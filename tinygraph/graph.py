@@ -112,6 +112,7 @@ class Graph:
             requires[node] = node.size > 0 or node.need_dx
         self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
         self._regularized_grad = [node.views(self.grad)[p] for node in self.nodes for p in node.regularized]
+        self._l2_scratch = np.empty(max((W.size for W in self._regularized), default=0), self.dtype)
 
     def _plan(self, output: Node) -> None:
         index = {node: i for i, node in enumerate(self.nodes)}
@@ -240,7 +241,8 @@ class Graph:
                 raise ValueError("penalty: grad must be the model's own grad array")
             c = self.l2 / m
             for W, dW in zip(self._regularized, self._regularized_grad):
-                dW += c * W
+                # c·W goes into a scratch array: no temporary the size of W on every training step
+                dW += np.multiply(W, c, out=self._l2_scratch[:W.size].reshape(W.shape))
         return 0.5 * self.l2 / m * total
 
     def _forward(self, X: np.ndarray, plan: list) -> list:
@@ -314,7 +316,7 @@ class Graph:
         return save(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_values"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
