@@ -112,6 +112,17 @@ def test_lbfgs_reaches_the_same_theta(client):
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-9)
 
 
+def test_fit_keeps_frozen_nodes_fixed(client):
+    X, y, _ = data(7)
+    model = softmax_net()
+    model["dense1"].trainable = False
+    before, mask, loss0 = model.theta.copy(), model.trainable_mask, model.loss_value(model.theta, X, y)
+    res = tgd.fit(model, da.from_array(X, chunks=200), y, maxiter=3)
+    assert res.nit == 3 and res.fun < loss0
+    np.testing.assert_array_equal(model.theta[~mask], before[~mask])
+    assert np.abs(model.theta[mask] - before[mask]).max() > 1e-3
+
+
 def test_batches_follow_the_documented_order(client):
     n, chunk, bs = 230, 60, 25
     X = np.arange(n, dtype=float)[:, None] * np.ones((1, 2))  # column 0: the row's index

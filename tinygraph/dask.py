@@ -357,7 +357,12 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
 
     if batch_size is None:
         fun = objective(model, X, y, sample_weight, client=client, timeout=timeout)
-        accepted = {"nit": 0}
+        accepted, frozen = {"nit": 0}, np.flatnonzero(~model.trainable_mask)
+
+        def masked(theta):  # frozen nodes: a zero gradient keeps their entries where they are
+            loss, g = fun(theta)
+            g[frozen] = 0
+            return loss, g
 
         def follow(info):  # keep the last accepted iterate in the model, whatever happens next
             np.copyto(model.theta, info.theta)
@@ -366,7 +371,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
 
         with fun:
             try:
-                res = minimize(fun, model.theta.copy(), method=optimizer, callback=follow,
+                res = minimize(masked, model.theta.copy(), method=optimizer, callback=follow,
                                maxiter=200 if maxiter is None else maxiter, tol=tol)
             except ClusterError as e:
                 raise ClusterError(f"{e}; model.theta keeps the last accepted iterate "
@@ -393,22 +398,27 @@ def _fit_minibatch(model, X, y, sample_weight, opt, batch_size, epochs, maxiter,
     opt.freeze(model.trainable_mask)
     mon = Monitor(model, opt, callback=callback)
     grad = np.empty_like(theta)
-    loss, epoch, seen, stop = np.nan, 0, 0, False
-    while epoch < epochs and not stop:
-        for Xb, yb, swb in batches(X, y, sample_weight, batch_size=batch_size, epoch=epoch,
-                                   random_state=seed, client=client):
-            if swb is not None and not swb.any():
-                continue  # a batch of zero weight has no loss to descend
-            loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, out=grad)
-            if not np.isfinite(loss):
-                raise NonFiniteError(f"step {mon.steps + 1}: the loss is {loss}; model.theta keeps "
-                                     "the last finite theta")
-            opt.step(theta, g)
-            seen += Xb.shape[0]
-            if mon.after_step(loss, Xb.shape[0], epoch) or mon.steps >= maxiter:
-                stop = True
-                break
-        stop = (not stop and mon.after_epoch(epoch)) or stop
-        epoch += 1
-    return mon.result(fun=loss, nit=mon.steps, nfev=mon.steps, n_examples_seen=seen, success=True,
-                      message=f"stopped after {epoch} epochs, {mon.steps} updates", epoch=epoch)
+    loss, epoch, seen, stop, interrupted = np.nan, 0, 0, False, False
+    try:
+        while epoch < epochs and not stop:
+            for Xb, yb, swb in batches(X, y, sample_weight, batch_size=batch_size, epoch=epoch,
+                                       random_state=seed, client=client):
+                if swb is not None and not swb.any():
+                    continue  # a batch of zero weight has no loss to descend
+                loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, out=grad)
+                if not np.isfinite(loss):
+                    raise NonFiniteError(f"step {mon.steps + 1}: the loss is {loss}; model.theta keeps "
+                                         "the last finite theta")
+                opt.step(theta, g)
+                seen += Xb.shape[0]
+                if mon.after_step(loss, Xb.shape[0], epoch) or mon.steps >= maxiter:
+                    stop = True
+                    break
+            stop = (not stop and mon.after_epoch(epoch)) or stop
+            epoch += 1
+    except KeyboardInterrupt:  # as tg.fit: return what was reached, theta stays in the model
+        interrupted = True
+        mon.interrupted(epoch)
+    return mon.result(fun=loss, nit=mon.steps, nfev=mon.steps, n_examples_seen=seen, success=not interrupted,
+                      message=f"stopped after {epoch} epochs, {mon.steps} updates", epoch=epoch,
+                      interrupted=interrupted)
