@@ -126,8 +126,11 @@ def test_scipy_methods_through_minimize_and_its_callback():
     for method in ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG"):
         res = tg.minimize(fun, np.zeros(6), method=method, tol=1e-10)
         np.testing.assert_allclose(res.x, xstar, atol=1e-5, err_msg=method)
-    res = tg.minimize(fun, np.zeros(6), method=optim.Scipy("CG", maxiter=3))
-    assert res.nit == 3 and not np.allclose(res.x, xstar, atol=1e-5)
+    res = tg.minimize(fun, np.zeros(6), method=optim.Scipy("CG", maxiter=2), maxiter=1)
+    assert res.nit == 1 and res.nfev >= 3 and not np.allclose(res.x, xstar, atol=1e-3)
+    res = tg.minimize(fun, np.zeros(6), method=optim.Scipy("CG", maxiter=2), maxiter=50, tol=1e-4)
+    assert res.success and res.nit < 50
+    np.testing.assert_allclose(res.x, xstar, atol=1e-4)
     seen = []
     res = tg.minimize(fun, np.zeros(6), method="CG", callback=lambda info: seen.append(info.loss) or len(seen) == 2)
     assert len(seen) == 2 and res.nit == 2

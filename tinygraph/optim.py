@@ -390,10 +390,11 @@ class Scipy(Optimizer):
     def step(self, theta, grad):
         raise TypeError("Scipy needs the objective, not one gradient: call minimize_batch(fun, theta)")
 
-    def minimize_batch(self, fun, theta: np.ndarray):
+    def minimize_batch(self, fun, theta: np.ndarray, hessp=None):
         """Run ``maxiter`` iterations of the method on ``fun(x) -> (loss, grad)``; update theta in place.
 
-        Returns scipy's result (``fun`` is evaluated ``res.nfev`` times).
+        ``hessp(x, v)`` goes to the methods that use it. Returns scipy's result (``fun`` is evaluated
+        ``res.nfev`` times).
         """
         bounds = None
         if self._frozen is not None and self.method.lower() == "l-bfgs-b":
@@ -411,7 +412,7 @@ class Scipy(Optimizer):
         x0 = theta.astype(np.float64)
         try:
             res = scipy.optimize.minimize(masked, x0.copy(), jac=True, method=self.method, bounds=bounds,
-                                          options={"maxiter": self.maxiter, **self.options})
+                                          hessp=hessp, options={"maxiter": self.maxiter, **self.options})
             if not np.isfinite(res.x).all():
                 raise NonFiniteError(f"Scipy({self.method!r}): non-finite theta at step {self.t}")
         except BaseException:
