@@ -267,3 +267,18 @@ def test_float32_model_with_scipy_on_minibatches():
     res = tg.fit(model, X, y, optim.Scipy("CG", maxiter=2), batch_size=30, epochs=3, random_state=0)
     assert model.theta is theta and theta.dtype == np.float32
     assert model.loss_value(model.theta, X, y) < 0.8 * before and res.nfev > res.nit
+
+
+@pytest.mark.parametrize("head", ["binary", "regression"])
+def test_validation_score_matches_model_score(head):
+    if head == "binary":
+        model = tg.Sequential([tg.Dense(5, 1), tg.Sigmoid(), tg.CrossEntropy()], random_state=0)
+        target = y
+    else:
+        model = tg.Sequential([tg.Dense(5, 3), tg.Tanh(), tg.Dense(3, 1), tg.MeanSquaredError()],
+                              random_state=0)
+        target = X @ np.linspace(-1, 1, 5)
+    res = tg.fit(model, X, target, optim.Adam(lr=0.05), batch_size=20, epochs=3, random_state=0,
+                 validation_data=(X[:50], target[:50]))
+    assert res.history["val_score"][-1] == pytest.approx(model.score(X[:50], target[:50]), abs=1e-12)
+    assert res.history["val_loss"][-1] == pytest.approx(model.loss_value(model.theta, X[:50], target[:50]))
