@@ -58,19 +58,24 @@ def away_from_kinks(model, X) -> bool:
 
 
 @settings(max_examples=SCALE or 40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=architectures())
-def test_random_graphs_pass_the_gradient_check(case):
+@given(case=architectures(), seed=st.integers(0, 2 ** 16))
+def test_random_graphs_pass_the_gradient_check(case, seed):
     model, X, y = case
     assume(away_from_kinks(model, X))
+    if model.n_params <= 300:  # small nets: every coordinate, the course's checkNNGradients
+        err = tg.check_gradients(model, X, y)
+        assert err < 1e-6, f"relative error {err:.2e} for\n{model}"
+    # Central differences resolve a derivative only to ~1e-10 (roundoff / eps), so a handful of
+    # random coordinates deep in a sigmoid stack (gradients ~1e-8) cannot be checked to 1e-6 on
+    # their own: probe the 8 largest coordinates, which set the norm, plus 16 random ones.
     _, grad = model.loss_and_grad(model.theta, X, y)
-    # Deep sigmoid stacks can have vanishing gradients: probe the largest coordinates too, where
-    # the relative error means something, plus random ones.
-    err = tg.check_gradients(model, X, y, n_checks=min(model.n_params, 24), random_state=0)
-    assert err < 1e-6, f"relative error {err:.2e} for\n{model}"
-    top = np.argsort(np.abs(grad))[-8:]
+    rng = np.random.default_rng(seed)
+    index = np.union1d(np.argsort(np.abs(grad))[-8:], rng.choice(model.n_params, min(16, model.n_params),
+                                                                  replace=False))
     num = tg.gradcheck.numerical_gradient(lambda: model.loss_value(model.theta, X, y), model.theta,
-                                          index=top)[top]
-    assert tg.gradcheck.relative_error(grad[top], num) < 1e-6
+                                          index=index)[index]
+    err = tg.gradcheck.relative_error(grad[index], num)
+    assert err < 1e-6, f"relative error {err:.2e} for\n{model}"
 
 
 def models():
