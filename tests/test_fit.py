@@ -282,3 +282,11 @@ def test_validation_score_matches_model_score(head):
                  validation_data=(X[:50], target[:50]))
     assert res.history["val_score"][-1] == pytest.approx(model.score(X[:50], target[:50]), abs=1e-12)
     assert res.history["val_loss"][-1] == pytest.approx(model.loss_value(model.theta, X[:50], target[:50]))
+
+
+def test_a_list_of_callbacks_all_run_and_any_stops():
+    seen_a, seen_b = [], []
+    res = tg.fit(mlp(), X, y, optim.SGD(lr=0.1), batch_size=40, epochs=5, random_state=0,
+                 callback=[lambda i: seen_a.append(i.event) or i.event == "epoch" and i.epoch == 1,
+                           lambda i: seen_b.append(i.event)])
+    assert seen_a == seen_b and res.n_epochs == 2 and seen_a.count("epoch") == 2

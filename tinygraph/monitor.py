@@ -76,7 +76,9 @@ class Monitor:
 
     def __init__(self, model, optimizer=None, *, callback=None, validation=None, early_stopping=False,
                  patience=10, tol=None, verbose=0, progress=False, total=None):
-        self.model, self.callback, self.validation = model, callback, validation
+        self.model, self.validation = model, validation
+        self.callbacks = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) \
+            else [callback]
         self.early_stopping, self.patience, self.tol, self.verbose = early_stopping, patience, tol, verbose
         self.history = {"loss": [], "time": [], "epoch_loss": [], "epoch_time": []}
         if validation is not None:
@@ -96,13 +98,14 @@ class Monitor:
         self.t0 = time.perf_counter()
 
     def _call(self, event: str, **fields) -> bool:
-        if self.callback is None:
+        if not self.callbacks:
             return False
         info = self.info
         info.event = event
         for k, v in fields.items():
             setattr(info, k, v)
-        return bool(self.callback(info))
+        stops = [bool(cb(info)) for cb in self.callbacks]  # every callback runs, even after a stop
+        return any(stops)
 
     def after_step(self, loss: float, m: int, epoch: int) -> bool:
         self.steps += 1

@@ -66,7 +66,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     validation_data : (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
         recorded after every epoch in ``result.history``.
     early_stopping : keep the theta of the best epoch; stop after ``patience`` epochs without progress.
-    callback : ``callback(info) -> bool``: see ``TrainingInfo``; True stops training.
+    callback : ``callback(info) -> bool`` or a list of them: see ``TrainingInfo``; True stops training.
     random_state : seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
     verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
