@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -197,6 +198,23 @@ def test_fit_recovers_from_a_crashed_worker(client):
                                   method="L-BFGS-B", options={"maxiter": 8})
     assert res.nit == 8 and res.n_evaluations >= 8
     np.testing.assert_allclose(model.theta, ref.x, rtol=0, atol=1e-9)
+
+
+def test_evaluations_survive_a_worker_killed_while_they_run(client):
+    X, y, _ = data(8)
+    model = softmax_net()
+    thetas = np.random.default_rng(8).normal(scale=0.5, size=(8, model.n_params))
+    client.wait_for_workers(2, timeout=60)  # another test may have killed one
+    with tgd.objective(model, da.from_array(X, chunks=50), y, timeout=60) as fun:
+        fun(thetas[0])
+        killer = threading.Timer(0.3, kill_one_worker, (client,))
+        killer.start()  # lands during one of the evaluations below (or between two)
+        results = [fun(theta) for theta in thetas]
+        killer.join()
+    for theta, (loss, grad) in zip(thetas, results):
+        loss0, grad0 = model.loss_and_grad(theta, X, y)
+        assert abs(loss - loss0) <= 1e-10 * loss0
+        np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
 
 
 def test_lost_data_fails_clearly_and_keeps_the_last_good_theta(client):

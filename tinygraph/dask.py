@@ -116,6 +116,10 @@ def _worker_model(model):
     return own
 
 
+def _ship(model):
+    return model
+
+
 def _prepare(model, X, y, sample_weight):
     """Validate one partition once, in the model's dtype: (X, y, sample_weight, m_k)."""
     if sample_weight is not None:
@@ -177,9 +181,9 @@ class Objective:
         Seconds an evaluation may take before it raises ``ClusterError`` (default: no limit; with
         every worker gone Dask waits for new ones).
     retries : int
-        Times an evaluation is repeated after a dropped connection to a worker (Dask itself
-        reschedules tasks of a dead worker and recomputes lost partitions from their recipe;
-        data with no recipe, e.g. scattered from the client, cannot come back: ``ClusterError``).
+        Times an evaluation is repeated after a dropped connection or a lost input. Dask itself
+        reschedules the tasks of a dead worker and recomputes lost partitions from their recipe;
+        data with no recipe (scattered from the client) cannot come back: ``ClusterError``.
 
     Attributes: ``n_partitions``, ``n_rows``, ``weight_sum`` (M), ``n_evaluations`` and
     ``timings`` (seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker
@@ -202,7 +206,9 @@ class Objective:
         self.n_rows, self.n_partitions = X.shape[0], len(X.chunks[0])
         shipped = copy.deepcopy(model)
         shipped.__dict__.pop("_values", None)
-        self._model_future = self.client.scatter(shipped, broadcast=True, hash=False)
+        # submitted, not scattered: the scheduler keeps the recipe, so the model survives losing
+        # every worker that held it; each worker fetches it once, on its first task
+        self._model_future = self.client.submit(_ship, shipped, pure=False)
         data = [_parts(X), _parts(y), _parts(sample_weight) or [None] * self.n_partitions]
         chunks = self.client.compute([d for d in data[0] + data[1] + data[2] if d is not None])
         xs, ys = chunks[:self.n_partitions], chunks[self.n_partitions:2 * self.n_partitions]
@@ -218,8 +224,10 @@ class Objective:
         self._where = {k: held.get(part.key, ("?",))[0] for k, part in enumerate(self._parts)}
         self.n_evaluations = 0
         self.timings = {"wall": 0.0, "compute": 0.0, "communication": 0.0}
-        self._transient = (distributed.comm.CommClosedError, OSError)
-        self._permanent = (distributed.CancelledError, distributed.scheduler.KilledWorker, TimeoutError)
+        # a dropped connection or a lost input (theta's worker died mid-evaluation) may clear up on
+        # the next try; a timeout or a task that killed several workers will not
+        self._transient = (distributed.comm.CommClosedError, OSError, distributed.CancelledError)
+        self._permanent = (distributed.scheduler.KilledWorker, TimeoutError)
 
     def _tree(self, terms: list):
         """Add futures ``split_every`` at a time until one is left."""
@@ -253,12 +261,10 @@ class Objective:
                 break
             except self._permanent as e:  # first: TimeoutError is an OSError too
                 raise self._failed(e) from e
-            except self._transient as e:
-                # a connection to a worker that died a moment ago: the scheduler is about to
-                # notice and move its tasks, so the same evaluation is tried again
+            except self._transient as e:  # let the scheduler notice the dead worker, then retry
                 if attempt == self.retries:
                     raise self._failed(e) from e
-                time.sleep(0.5 * 2 ** attempt)
+                time.sleep(0.25 * 2 ** attempt)
         wall = time.perf_counter() - t0
         compute = max(times.values(), default=0.0)
         self.n_evaluations += 1
