@@ -133,3 +133,21 @@ def test_every_must_be_a_positive_integer():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="every must be a positive integer"):
             Checkpoint("x.npz", every=bad)
+
+
+class Recorder:
+    """An optimizer stand-in whose state holds every kind of value get_state may return."""
+
+    def get_state(self):
+        return {"t": 3, "rate": np.float32(0.5), "flag": True, "name": "x", "none": None,
+                "v": np.arange(4.0), "mask": np.array([True, False])}
+
+
+def test_optimizer_state_values_keep_their_types(tmp_path):
+    Checkpoint(tmp_path / "ck.npz").write(model(), Recorder(), 3)
+    state = load_checkpoint(tmp_path / "ck.npz").optimizer_state
+    expected = Recorder().get_state()
+    assert state.keys() == expected.keys()
+    for key, value in expected.items():
+        assert type(state[key]) is type(value) and np.array_equal(state[key], value)
+    assert state["v"].dtype == np.float64 and state["rate"].dtype == np.float32
