@@ -176,10 +176,15 @@ class Monitor:
         if self.early_stopping and self.best_theta is not None:
             np.copyto(self.model.theta, self.best_theta)
 
-    def result(self, *, fun, nit, nfev, n_examples_seen, success, message, interrupted=False,
-               epoch=None) -> OptimizeResult:
+    def close(self) -> None:
+        """Close the progress bar (also when training ends in an exception)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def result(self, *, fun, nit, nfev, n_examples_seen, success, message, interrupted=False,
+               epoch=None) -> OptimizeResult:
+        self.close()
         if self.early_stopping and self.best_theta is not None:
             fun = self.history["epoch_loss"][self.best_index]  # the loss at the restored theta
         self._call("end", epoch=epoch, step=self.steps, loss=fun)

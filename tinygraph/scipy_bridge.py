@@ -90,7 +90,7 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
         np.copyto(theta, x)
         loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
         last["nfev"] += 1
-        if not (math.isfinite(loss) and math.isfinite(float(np.vdot(g, g)))):
+        if not (math.isfinite(loss) and math.isfinite(float(np.add.reduce(g)))):  # a sum: finite iff all are
             err = diagnose(model, X, y, sw, mon.steps, "loss or gradient")
             np.copyto(theta, accepted)
             raise err

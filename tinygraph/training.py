@@ -106,11 +106,14 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
     # duplicate them (and turn into errors under pytest's warnings-as-errors).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads):
-        if isinstance(optimizer, str):
-            return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
-                             initial_epoch=initial_epoch)
-        return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
-                              _seed(random_state) if shuffle and bs < n else None)
+        try:
+            if isinstance(optimizer, str):
+                return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
+                                 initial_epoch=initial_epoch)
+            return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
+                                  _seed(random_state) if shuffle and bs < n else None)
+        finally:
+            mon.close()
 
 
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed):
