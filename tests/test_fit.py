@@ -290,3 +290,16 @@ def test_a_list_of_callbacks_all_run_and_any_stops():
                  callback=[lambda i: seen_a.append(i.event) or i.event == "epoch" and i.epoch == 1,
                            lambda i: seen_b.append(i.event)])
     assert seen_a == seen_b and res.n_epochs == 2 and seen_a.count("epoch") == 2
+
+
+def test_progress_without_tqdm_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match=r"tinygraph\[progress\]"):
+        tg.fit(mlp(), X, y, optim.SGD(), batch_size=40, epochs=1, progress=True)
+
+
+def test_verbose_two_prints_every_step(capsys):
+    tg.fit(mlp(), X, y, optim.SGD(), batch_size=40, epochs=2, verbose=2, random_state=0)
+    out = capsys.readouterr().out
+    assert out.count("step ") == 6 and out.count("epoch ") == 2
