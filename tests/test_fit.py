@@ -310,3 +310,19 @@ def test_verbose_two_prints_every_step(capsys):
     tg.fit(mlp(), X, y, optim.SGD(), batch_size=40, epochs=2, verbose=2, random_state=0)
     out = capsys.readouterr().out
     assert out.count("step ") == 6 and out.count("epoch ") == 2
+
+
+def test_minibatch_loop_never_copies_the_data():
+    import tracemalloc
+
+    r = np.random.default_rng(0)
+    Xbig, ybig = r.normal(size=(20000, 50)), r.integers(0, 2, 20000)
+    model = tg.Sequential([tg.Dense(50, 4), tg.Tanh(), tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()])
+    opt = optim.Adam()
+    tg.fit(model, Xbig[:500], ybig[:500], opt, batch_size=100, epochs=1, random_state=0)  # warm buffers
+    tracemalloc.start()
+    tg.fit(model, Xbig, ybig, opt, batch_size=100, epochs=2, random_state=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # the input checks' boolean masks and the epoch permutation are O(N) once; a copy of X is not
+    assert peak < Xbig.nbytes / 4
