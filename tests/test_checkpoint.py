@@ -29,6 +29,7 @@ OPTIMIZERS = {
     "adam": lambda: tg.optim.Adam(0.01),
     "adamw": lambda: tg.optim.AdamW(0.01, clipnorm=1.0),
     "rprop": lambda: tg.optim.Rprop(0.01),
+    "scipy-cg": lambda: tg.optim.Scipy("CG", maxiter=2),
 }
 
 
