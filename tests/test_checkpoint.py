@@ -87,21 +87,44 @@ def test_every_n_epochs_and_history(tmp_path, data):
     assert resume.history["loss"].size == 4 * 3  # 3 minibatches of 20 per epoch
 
 
-def test_interrupt_writes_a_partial_checkpoint(tmp_path, data):
-    X, y = data
-    ck = Checkpoint(tmp_path / "ck.npz", every=100)
-    m = model()
-
+def interrupt_at(step, ck):
     def callback(info):
         ck(info)
-        if info.event == "step" and info.step == 6:
+        if info.event == "step" and info.step == step:
             raise KeyboardInterrupt
+    return callback
 
-    res = tg.fit(m, X, y, tg.optim.SGD(0.1), batch_size=16, epochs=5, random_state=0, callback=callback)
+
+def test_an_interrupt_saves_the_last_whole_epoch_and_resumes_exactly(tmp_path, data):
+    X, y = data
+    straight = model()
+    tg.fit(straight, X, y, tg.optim.Adam(0.01), batch_size=16, epochs=EPOCHS, random_state=SEED)
+    m = model()
+    ck = Checkpoint(tmp_path / "ck.npz", every=100)
+    # 4 steps per epoch: step 10 is in the third epoch, after two whole ones
+    res = tg.fit(m, X, y, tg.optim.Adam(0.01), batch_size=16, epochs=EPOCHS, random_state=SEED,
+                 callback=interrupt_at(10, ck))
     assert res.interrupted
     resume = load_checkpoint(tmp_path / "ck.npz")
-    assert resume.meta["complete"] is False and resume.meta["step"] == 6
-    assert resume.epoch == 1  # 4 steps per epoch: interrupted in the second epoch, which resumes
+    assert resume.epoch == 2 and resume.meta["step"] == 8
+    assert resume.meta["complete"] and resume.meta["interrupted"]
+    assert resume.history["loss"].size == 8 and not np.array_equal(resume.model.theta, m.theta)
+    opt = tg.optim.Adam(0.01)
+    resume.restore(opt)
+    tg.fit(resume.model, X, y, opt, batch_size=16, epochs=EPOCHS, initial_epoch=resume.epoch,
+           random_state=SEED)
+    assert resume.model.theta.tobytes() == straight.theta.tobytes()
+
+
+def test_an_interrupt_in_the_first_epoch_keeps_the_partial_work(tmp_path, data):
+    X, y = data
+    ck = Checkpoint(tmp_path / "ck.npz")
+    m = model()
+    res = tg.fit(m, X, y, tg.optim.SGD(0.1), batch_size=16, epochs=5, random_state=0,
+                 callback=interrupt_at(3, ck))
+    assert res.interrupted
+    resume = load_checkpoint(tmp_path / "ck.npz")
+    assert resume.meta["complete"] is False and resume.meta["step"] == 3 and resume.epoch == 0
     assert resume.model.theta.tobytes() == m.theta.tobytes()
 
 

@@ -9,9 +9,10 @@ epoch, and again when training is interrupted (Ctrl-C). ``load_checkpoint(path)`
     tg.fit(ck.model, X, y, opt, epochs=E, initial_epoch=ck.epoch, batch_size=..., random_state=seed)
 
 Since ``fit`` shuffles epoch k from (random_state, k) alone, a run resumed from an end-of-epoch
-checkpoint with the same seed is bit-for-bit the uninterrupted run. A checkpoint written on
-interrupt (``complete=False``) holds the weights of a partial epoch: resuming repeats that epoch
-from them, which keeps the work but is not the uninterrupted run.
+checkpoint with the same seed is bit-for-bit the uninterrupted run. On interrupt the checkpoint
+holds the last completed epoch (the partial one is lost, the result stays exact); only when no
+epoch completed yet does it hold the partial epoch (``complete=False``): resuming then repeats
+that epoch from its weights, which keeps the work but is not the uninterrupted run.
 """
 from __future__ import annotations
 
@@ -52,35 +53,69 @@ def _join_state(scalars: dict, arrays: dict) -> dict:
     return state
 
 
+class _Snapshot(NamedTuple):
+    theta: np.ndarray
+    state: dict
+    epoch: int
+    step: int | None
+    lengths: dict  # history list lengths at the snapshot (the lists keep growing)
+
+
 class Checkpoint:
     """``fit`` callback: save model + optimizer state + next epoch every ``every`` epochs and on interrupt.
 
-    Each write replaces ``path`` atomically, so the file always holds one whole checkpoint.
-    ``last_epoch`` is the epoch the last write would resume at.
+    Each write replaces ``path`` atomically, so the file always holds one whole checkpoint. On
+    interrupt it writes the state at the end of the last completed epoch (kept in memory), so the
+    resumed run is still the uninterrupted one; only an interrupt within the first epoch of a
+    ``fit`` call writes the partial epoch (``meta["complete"]`` False). ``last_epoch`` is the epoch
+    the last write resumes at.
     """
 
     def __init__(self, path, every: int = 1):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"Checkpoint: every must be a positive integer, got {every!r}")
         self.path, self.every, self.last_epoch = os.fspath(path), int(every), None
+        self._boundary = None
 
     def __call__(self, info) -> None:
-        if info.event == "epoch" and (info.epoch + 1) % self.every == 0:
-            self.write(info.model, info.optimizer, info.epoch + 1, history=info.history, step=info.step)
+        if info.event == "epoch":
+            self._boundary = self._snapshot(info, info.epoch + 1)
+            if (info.epoch + 1) % self.every == 0:
+                self._save(info, self._boundary, complete=True)
         elif info.event == "interrupt":
-            self.write(info.model, info.optimizer, info.epoch, history=info.history, step=info.step,
-                       complete=False)
+            if self._boundary is None:  # nothing completed in this fit call: keep the partial work
+                self._save(info, self._snapshot(info, info.epoch), complete=False, interrupted=True)
+            else:
+                self._save(info, self._boundary, complete=True, interrupted=True)
+        elif info.event == "end":
+            self._boundary = None  # the next fit call starts its own epochs
 
-    def write(self, model: Graph, optimizer, epoch: int, *, history=None, step=None,
-              complete: bool = True) -> str:
-        """Save now; ``epoch`` is where training resumes (``initial_epoch``)."""
-        scalars, arrays = _split_state({} if optimizer is None else optimizer.get_state())
+    @staticmethod
+    def _snapshot(info, epoch: int) -> _Snapshot:
+        state = {} if info.optimizer is None else info.optimizer.get_state()
+        return _Snapshot(np.array(info.theta, dtype=info.model.dtype), state, epoch, info.step,
+                         {k: len(v) for k, v in (info.history or {}).items()})
+
+    def _save(self, info, snap: _Snapshot, **flags) -> None:
+        history = {k: v[:snap.lengths.get(k, len(v))] for k, v in (info.history or {}).items()}
+        self.write(info.model, info.optimizer, snap.epoch, history=history, step=snap.step,
+                   theta=snap.theta, state=snap.state, **flags)
+
+    def write(self, model: Graph, optimizer, epoch: int, *, history=None, step=None, theta=None,
+              state=None, complete: bool = True, interrupted: bool = False) -> str:
+        """Save now; ``epoch`` is where training resumes (``initial_epoch``).
+
+        ``theta`` and ``state`` default to the model's theta and ``optimizer.get_state()``.
+        """
+        if state is None:
+            state = {} if optimizer is None else optimizer.get_state()
+        scalars, arrays = _split_state(state)
         for key, values in (history or {}).items():
             arrays[f"history/{key}"] = np.asarray(values, dtype=float)
-        meta = {"epoch": int(epoch), "step": step, "complete": complete,
+        meta = {"epoch": int(epoch), "step": step, "complete": complete, "interrupted": interrupted,
                 "optimizer": None if optimizer is None else type(optimizer).__name__,
                 "optimizer_repr": repr(optimizer), "optimizer_scalars": scalars}
-        save(model, self.path, meta=meta, arrays=arrays, kind="checkpoint")
+        save(model, self.path, meta=meta, arrays=arrays, theta=theta, kind="checkpoint")
         self.last_epoch = int(epoch)
         return self.path
 
