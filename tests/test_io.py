@@ -171,6 +171,15 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch, data, fa
     assert np.array_equal(tg.load(path).theta, old.theta)
 
 
+def test_missing_directory_and_directory_target(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the directory .*nowhere does not exist"):
+        chain().save(tmp_path / "nowhere" / "m.npz")
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(IsADirectoryError):
+        chain().save(tmp_path / "d.npz")
+    assert sorted(os.listdir(tmp_path)) == ["d.npz"]
+
+
 def test_non_finite_theta_is_never_written(tmp_path):
     model = chain()
     path = model.save(tmp_path / "m.npz")

@@ -135,6 +135,8 @@ def _digest(a: np.ndarray) -> str:
 def _atomic_write(path: str, arrays: dict) -> None:
     """``np.savez`` into a temporary file next to ``path``, fsync it, then rename it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path}: the directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
