@@ -42,16 +42,16 @@ def test_steady_state_steps_allocate_no_arrays(dtype, l2):
         Xb, yb = np.empty((batch, 64), dtype), np.empty(batch, y.dtype)
         batches = np.resize(order, (k, batch))  # k shuffled batches, cycling through the rows
 
-        def steps():
-            for idx in batches:
+        def steps(n=k):
+            for idx in batches[:n]:
                 X.take(idx, axis=0, out=Xb, mode="clip")  # the gather, into a buffer (as fit does)
                 y.take(idx, out=yb, mode="clip")
                 _, g = model.loss_and_grad(model.theta, Xb, yb, check_input=False, out=model.grad)
                 opt.step(model.theta, g)
-        steps()  # node buffers, the optimizer's state and the scratch arrays exist from here on
+        steps(3)  # node buffers, the optimizer's state and the scratch arrays exist from here on
         return traced(steps)
 
-    for batch in (300, 1200):
+    for batch in (200, 800):
         with tg.blas_threads(1):  # BLAS threads spinning on a shared machine only make this slow
             held, peak = run(batch, 100)
         # numpy keeps a small cache of freed small blocks (traced as held): bounded, far below a batch.
@@ -65,11 +65,11 @@ def test_steady_state_steps_allocate_no_arrays(dtype, l2):
 def test_fit_memory_does_not_grow_with_the_number_of_steps():
     X, y = data()
     model = mlp(1e-3)
-    tg.fit(model, X[:200], y[:200], tg.optim.Adam(1e-3), batch_size=100, epochs=1)  # node buffers
+    tg.fit(model, X[:200], y[:200], tg.optim.Adam(1e-3), batch_size=100, epochs=1, threads=1)  # node buffers
 
     def fit(steps):
         return traced(lambda: tg.fit(model, X, y, tg.optim.Adam(1e-3), batch_size=100, maxiter=steps,
-                                     random_state=0))
+                                     random_state=0, threads=1))
     (held_short, peak_short), (held_long, peak_long) = fit(20), fit(120)
     # The history keeps two floats per step; everything else is allocated once per fit.
     per_step = (peak_long - peak_short) / 100
@@ -84,7 +84,7 @@ def test_fit_does_not_copy_or_mask_the_data():
     # The finite check of X used to build an N×D boolean array: the largest allocation of a fit.
     X, y = data(20000, np.float32)
     model = mlp(dtype=np.float32)
-    tg.fit(model, X[:500], y[:500], tg.optim.SGD(0.01), batch_size=500, epochs=1)  # node buffers
-    _, peak = traced(lambda: tg.fit(model, X, y, tg.optim.SGD(0.01), batch_size=500, maxiter=5))
+    tg.fit(model, X[:500], y[:500], tg.optim.SGD(0.01), batch_size=500, epochs=1, threads=1)  # node buffers
+    _, peak = traced(lambda: tg.fit(model, X, y, tg.optim.SGD(0.01), batch_size=500, maxiter=5, threads=1))
     # What remains: the shuffle order (two N-vectors of indices) and the batch buffers.
     assert peak < X.nbytes / 4, f"fit allocated {peak} bytes for data of {X.nbytes} bytes"
