@@ -27,6 +27,7 @@ import statistics
 import time
 import tracemalloc
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def mlp(sizes, dtype, hidden="relu", random_state=0) -> tg.Sequential:
     """Dense layers of ``sizes`` with ``hidden`` activations and a softmax cross-entropy output."""
     act = {"relu": tg.ReLU, "sigmoid": tg.Sigmoid}[hidden]
     layers = []
-    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+    for n_in, n_out in pairwise(sizes[:-1]):
         layers += [tg.Dense(n_in, n_out), act()]
     layers += [tg.Dense(sizes[-2], sizes[-1]), tg.Softmax(), tg.CrossEntropy()]
     return tg.Sequential(layers, dtype=dtype, random_state=random_state)
@@ -68,7 +69,7 @@ def mlp(sizes, dtype, hidden="relu", random_state=0) -> tg.Sequential:
 
 def matmul_flops(sizes, n_rows: int) -> float:
     """Forward and backward matrix-product FLOPs for n_rows examples (the first layer needs no dx)."""
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(pairwise(sizes))
     per_row = sum(2 * a * b * (2 if i == 0 else 3) for i, (a, b) in enumerate(pairs))
     return float(per_row) * n_rows
 
@@ -78,7 +79,7 @@ def matmul_rate(sizes, batch: int, dtype, n_threads: int, seconds: float = 0.3) 
     rng = np.random.default_rng(0)
     dt = np.dtype(dtype)
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in pairwise(sizes):
         layers.append((rng.random((batch, a), dtype=dt.type), rng.random((a, b), dtype=dt.type),
                        np.empty((batch, b), dt), rng.random((batch, b), dtype=dt.type),
                        np.empty((a, b), dt), np.empty((batch, a), dt)))
@@ -126,9 +127,8 @@ class TinygraphRunner:
     def epoch(self, n_threads, rows=None):
         rows = slice(None) if rows is None else slice(rows)
         self.seed += 1
-        with threads(n_threads):
-            tg.fit(self.model, self.X[rows], self.y[rows], self.opt, batch_size=self.batch, epochs=1,
-                   random_state=self.seed)
+        tg.fit(self.model, self.X[rows], self.y[rows], self.opt, batch_size=self.batch, epochs=1,
+               random_state=self.seed, threads=n_threads)
 
 
 class TorchRunner:
@@ -209,14 +209,20 @@ def epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices):
             row = {"net": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype,
                    "matmul_gflops": rate / 1e9, "matmul_threads": bound_threads,
                    "bound_s": matmul_flops(sizes, n_rows) / rate}
+            chosen = []
             for make in runners:
                 runner = make(sizes, batch, X, y)
                 probe_rows = max(batch, n_rows // 10)
-                n = _best_threads(lambda k: runner.epoch(k, probe_rows), thread_choices)
-                times = [_timed(lambda: runner.epoch(n)) for _ in range(repeats)]
-                row[runner.name] = statistics.median(times)
+                probe = lambda k, r=runner, rows=probe_rows: r.epoch(k, rows)
+                chosen.append((runner, _best_threads(probe, thread_choices)))
+            times = {runner.name: [] for runner, _ in chosen}
+            for _ in range(repeats):  # interleaved, so that a change in the machine's load hits every library
+                for runner, n in chosen:
+                    times[runner.name].append(_timed(lambda r=runner, k=n: r.epoch(k)))
+            for runner, n in chosen:
+                row[runner.name] = statistics.median(times[runner.name])
                 row[runner.name + " threads"] = n
-                del runner
+            del chosen
             tg_s = row["tinygraph"]
             row["bound_fraction"] = row["bound_s"] / tg_s
             for name in ("PyTorch", "scikit-learn"):
@@ -256,8 +262,7 @@ def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
 
     def tg_lbfgs(k, iters):
         model.initialize(0)
-        with threads(k):
-            return tg.fit(model, Xtr, ytr, "L-BFGS-B", maxiter=iters)
+        return tg.fit(model, Xtr, ytr, "L-BFGS-B", maxiter=iters, threads=k)
     n = _best_threads(lambda k: tg_lbfgs(k, max(2, maxiter // 10)), thread_choices)
     t0 = time.perf_counter()
     res = tg_lbfgs(n, maxiter)
@@ -281,8 +286,15 @@ def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
         clf = sk_lbfgs(n, maxiter)
         out.update(sklearn_s=time.perf_counter() - t0, sklearn_nit=int(clf.n_iter_), sklearn_threads=n,
                    sklearn_loss=float(clf.loss_))
+        if n != os.cpu_count():  # also what a user gets by default (all BLAS threads)
+            t0 = time.perf_counter()
+            clf = sk_lbfgs(None, maxiter)
+            out.update(sklearn_default_s=time.perf_counter() - t0, sklearn_default_nit=int(clf.n_iter_))
         # per iteration, in case one of them stopped early
-        out["ratio_per_iteration"] = (out["sklearn_s"] / out["sklearn_nit"]) / (out["tinygraph_s"] / out["tinygraph_nit"])
+        per_it = out["tinygraph_s"] / out["tinygraph_nit"]
+        out["ratio_per_iteration"] = out["sklearn_s"] / out["sklearn_nit"] / per_it
+        if "sklearn_default_s" in out:
+            out["ratio_default_per_iteration"] = out["sklearn_default_s"] / out["sklearn_default_nit"] / per_it
     return out
 
 
@@ -326,6 +338,9 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
     if "sklearn_s" in fb:
         line += f", scikit-learn lbfgs {fb['sklearn_s']:.2f} s ({fb['sklearn_nit']} it, " \
                 f"{fb['sklearn_threads']}t): {fb['ratio_per_iteration']:.2f}× per iteration"
+    if "sklearn_default_s" in fb:
+        line += f"; scikit-learn with its default threads {fb['sklearn_default_s']:.2f} s " \
+                f"({fb['sklearn_default_nit']} it): {fb['ratio_default_per_iteration']:.2f}×"
     print(line)
     mem = fit_memory(n_rows, steps=10 if quick else 50)
     results["memory"] = mem

@@ -70,7 +70,7 @@ def test_fit_memory_does_not_grow_with_the_number_of_steps():
     def fit(steps):
         return traced(lambda: tg.fit(model, X, y, tg.optim.Adam(1e-3), batch_size=100, maxiter=steps,
                                      random_state=0, threads=1))
-    (held_short, peak_short), (held_long, peak_long) = fit(20), fit(120)
+    (_, peak_short), (_, peak_long) = fit(20), fit(120)
     # The history keeps two floats per step; everything else is allocated once per fit.
     per_step = (peak_long - peak_short) / 100
     assert per_step < 200, f"{per_step:.0f} bytes more peak memory per step"

@@ -22,9 +22,8 @@ def test_blas_threads_limits_inside_and_restores_after():
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
 def test_blas_threads_rejects_non_positive_integers(bad):
-    with pytest.raises(ValueError, match="threads"):
-        with tg.blas_threads(bad):
-            pass
+    with pytest.raises(ValueError, match="threads"), tg.blas_threads(bad):
+        pass
 
 
 def test_fit_with_one_thread_gives_the_same_theta():
