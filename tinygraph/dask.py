@@ -10,9 +10,9 @@ Each worker runs ``model.loss_and_grad(θ, X_k, y_k, regularize=False)`` on the 
 holds, and returns m_k·L_k and m_k·∇L_k; a tree of additions (partitions on the same worker first)
 leaves one sum, and the client adds the l2 term once with ``model.penalty(M)``.
 
-- ``objective(model, X, y)`` persists the validated partitions on the workers and ships one copy
-  of the model to every worker once; each call ``fun(θ) -> (loss, grad)`` then sends θ to every
-  worker and brings back one gradient: about 2 × θ bytes × workers per evaluation.
+- ``objective(model, X, y)`` persists the validated partitions on the workers and ships the model
+  to each worker once; each call ``fun(θ) -> (loss, grad)`` then moves θ to every worker and one
+  gradient back per worker: about 2 × θ bytes × workers per evaluation, whatever the rows.
 - ``fit(model, X, y, "L-BFGS-B")`` drives it with ``tg.minimize`` (or scipy) and writes the result
   into ``model.theta``. If the cluster loses data it cannot recompute, the evaluation raises
   ``ClusterError`` and the model keeps the last accepted iterate.
