@@ -1,6 +1,6 @@
 """Bookkeeping shared by every training loop: history, callbacks, validation, stopping, progress.
 
-``fit`` calls ``Monitor.after_step(loss, m)`` after each update (m examples used) and
+``fit`` calls ``Monitor.after_step(loss, m, epoch)`` after each update (m examples used) and
 ``Monitor.after_epoch(epoch)`` after each pass over the data (scipy's full-batch methods: after each
 iteration); both return True to stop. The monitor owns the result's ``history``, keeps a copy of the
 best theta for early stopping, and builds the ``OptimizeResult``.
@@ -117,7 +117,7 @@ class Monitor:
             self.bar.update(1)
         if self.verbose >= 2:
             print(f"step {self.steps}, loss = {loss:.6g}")
-        if self._call("step", epoch=epoch, step=self.steps, loss=loss):
+        if self._call("step", epoch=epoch, step=self.steps, loss=loss, val_loss=None, val_score=None):
             self.message = "stopped by the callback"
             return True
         return False
