@@ -204,24 +204,22 @@ class Objective:
         self._wait = {} if timeout is None else {"timeout": timeout}
         X, y, sample_weight = _align(X, y, sample_weight)
         self.n_rows, self.n_partitions = X.shape[0], len(X.chunks[0])
-        shipped = copy.deepcopy(model)
-        shipped.__dict__.pop("_values", None)
         # submitted, not scattered: the scheduler keeps the recipe, so the model survives losing
         # every worker that held it; each worker fetches it once, on its first task
-        self._model_future = self.client.submit(_ship, shipped, pure=False)
-        data = [_parts(X), _parts(y), _parts(sample_weight) or [None] * self.n_partitions]
-        chunks = self.client.compute([d for d in data[0] + data[1] + data[2] if d is not None])
-        xs, ys = chunks[:self.n_partitions], chunks[self.n_partitions:2 * self.n_partitions]
-        ws = chunks[2 * self.n_partitions:] or [None] * self.n_partitions
-        self._parts = [self.client.submit(_prepare, self._model_future, xk, yk, wk, pure=False)
-                       for xk, yk, wk in zip(xs, ys, ws)]
-        del chunks, xs, ys, ws  # the prepared partitions replace the raw chunks in worker memory
+        # (a copy of its own: the client's copy changes theta on every call)
+        self._model_future = self.client.submit(_ship, copy.deepcopy(model), pure=False)
+        n = self.n_partitions
+        chunks = self.client.compute(_parts(X) + _parts(y) + (_parts(sample_weight) or []))
+        ws = chunks[2 * n:] or [None] * n
+        self._parts = [self.client.submit(_prepare, self._model_future, chunks[k], chunks[n + k], ws[k],
+                                          pure=False) for k in range(n)]
+        del chunks, ws  # the prepared partitions replace the raw chunks in worker memory
         sizes = self.client.gather(self.client.map(lambda part: part[3], self._parts, pure=False))
         self.weight_sum = float(sum(sizes))
         if not self.weight_sum > 0:
             raise ValueError("tinygraph.dask: sample_weight sums to 0 over all partitions")
         held = self.client.who_has(self._parts)
-        self._where = {k: held.get(part.key, ("?",))[0] for k, part in enumerate(self._parts)}
+        self._where = {k: (held.get(part.key) or ["?"])[0] for k, part in enumerate(self._parts)}
         self.n_evaluations = 0
         self.timings = {"wall": 0.0, "compute": 0.0, "communication": 0.0}
         # a dropped connection or a lost input (theta's worker died mid-evaluation) may clear up on
