@@ -54,15 +54,15 @@ def kill_one_worker(client, address=None):
     os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_loss_and_grad_equal_single_process(client, weighted):
+@pytest.mark.parametrize("weighted, split_every", [(False, 8), (True, 2)])  # 2: a deeper reduction tree
+def test_loss_and_grad_equal_single_process(client, weighted, split_every):
     X, y, w = data()
     model = softmax_net()
     sw = w if weighted else None
     # uneven row chunks; y chunked differently and sample_weight as numpy: both get aligned to X
     Xd = da.from_array(X, chunks=((50, 150, 100, 300), (5, 7)))
     yd = da.from_array(y, chunks=200)
-    with tgd.objective(model, Xd, yd, sample_weight=sw) as fun:
+    with tgd.objective(model, Xd, yd, sample_weight=sw, split_every=split_every) as fun:
         assert fun.n_partitions == 4 and fun.weight_sum == pytest.approx(N if sw is None else w.sum())
         for seed in range(2):
             theta = np.random.default_rng(seed).normal(scale=0.5, size=model.n_params)
