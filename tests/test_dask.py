@@ -72,6 +72,22 @@ def test_loss_and_grad_equal_single_process(client, weighted, split_every):
             np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
 
 
+def test_threads_of_one_worker_do_not_share_theta():
+    # 4 threads run partitions at once: each needs its own copy of the model (theta, buffers)
+    X, y, _ = data(9)
+    model = softmax_net()
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False,
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with cluster, distributed.Client(cluster, set_as_default=False) as threads, \
+            tgd.objective(model, da.from_array(X, chunks=25), y, client=threads) as fun:
+        for seed in range(3):
+            theta = np.random.default_rng(seed).normal(size=model.n_params)
+            loss, grad = fun(theta)
+            loss0, grad0 = model.loss_and_grad(theta, X, y)
+            assert abs(loss - loss0) <= 1e-10 * loss0
+            np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
+
+
 def test_dask_dataframe_input(client):
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
