@@ -112,6 +112,8 @@ def test_objective_leaves_model_alone_and_returns_fresh_arrays(client):
         fun(theta0 * 3)
     np.testing.assert_array_equal(model.theta, theta0)
     np.testing.assert_array_equal(g1, kept)
+    with pytest.raises(ValueError, match="closed"):
+        fun(theta0)
     assert g1.dtype == np.float32 and isinstance(loss1, float)
     assert abs(loss1 - model.loss_and_grad(theta0 * 2, X, y)[0]) < 1e-5
 

@@ -250,6 +250,8 @@ class Objective:
 
     def __call__(self, theta, *args):
         """Loss and gradient at ``theta`` (a new array of theta's dtype); ``args`` are ignored."""
+        if self._model_future is None:
+            raise ValueError("tinygraph.dask: this objective is closed (its partitions were released)")
         model = self.model
         model._load(theta)  # validates theta before anything is sent
         t0 = time.perf_counter()
