@@ -1,5 +1,7 @@
 """Hessian-free and Levenberg-Marquardt: CG against a dense solve, one step against its formula,
 convergence on small real problems, state round trip, frozen nodes, and scipy's hessp methods."""
+import io
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_moons
@@ -101,17 +103,22 @@ def test_levenberg_marquardt_fits_a_sine(sine):
         LevenbergMarquardt(moons_net())
 
 
-def test_state_round_trip_resumes_exactly(sine):
+@pytest.mark.parametrize("cls, keys", [(HessianFree, {"t", "d_prev", "damping"}),
+                                       (LevenbergMarquardt, {"t", "d_prev", "damping", "nu"})])
+def test_state_round_trip_resumes_exactly(sine, cls, keys):
     X, y = sine
     a, b = sine_net(), sine_net()
-    opt_a = HessianFree(a)
+    opt_a = cls(a)
     tg.fit(a, X, y, optimizer=opt_a, maxiter=6)
-    opt_b = HessianFree(b)
+    opt_b = cls(b)
     tg.fit(b, X, y, optimizer=opt_b, maxiter=3)
     state = opt_b.get_state()
-    assert set(state) == {"t", "d_prev", "damping"}
-    resumed = HessianFree(b)
-    resumed.set_state(state)
+    assert set(state) == keys
+    buf = io.BytesIO()
+    np.savez(buf, **state)  # numbers and arrays only: a checkpoint can hold them
+    buf.seek(0)
+    resumed = cls(b)
+    resumed.set_state(dict(np.load(buf)))
     tg.fit(b, X, y, optimizer=resumed, maxiter=3)
     np.testing.assert_allclose(b.theta, a.theta, rtol=1e-10)
     assert resumed.damping == pytest.approx(opt_a.damping)
