@@ -336,3 +336,50 @@ def test_float32_products_match_float64():
         assert out[dtype][0].dtype == out[dtype][1].dtype == dtype
     for a, b in zip(out[np.float32], out[np.float64]):
         assert relative_error(a, b) < 1e-5
+
+
+def random_graph(seed):
+    """A random DAG: 1-4 hidden blocks of random width and activation, each block possibly joined to
+    an earlier one by Add (same width) or Concat; a random loss."""
+    rng = np.random.default_rng(seed)
+    acts = [tg.Tanh, tg.Sigmoid, tg.ReLU, tg.Identity, tg.Softmax]
+    x = tg.Input(4)
+    outs = [(x, 4)]
+    for _ in range(rng.integers(1, 5)):
+        src, n_in = outs[rng.integers(len(outs))]
+        width = int(rng.integers(2, 6))
+        h = acts[rng.integers(len(acts))]()(tg.Dense(n_in, width)(src))
+        joinable = [(o, n) for o, n in outs[1:] if o is not src]
+        if joinable and rng.random() < 0.7:
+            other, n_other = joinable[rng.integers(len(joinable))]
+            if n_other == width and rng.random() < 0.5:
+                h = tg.Add()(h, other)
+            else:
+                h, width = tg.Concat()(h, other), width + n_other
+        outs.append((h, width))
+    h, width = outs[-1]
+    loss = ["categorical", "binary", "mse"][rng.integers(3)]
+    z = tg.Dense(width, 3)(h)
+    head = {"categorical": lambda: tg.CrossEntropy()(tg.Softmax()(z)),
+            "binary": lambda: tg.CrossEntropy()(tg.Sigmoid()(z)),
+            "mse": lambda: tg.MeanSquaredError()(z)}[loss]()
+    n = 6
+    y = {"categorical": rng.integers(0, 3, n), "binary": (rng.random((n, 3)) > 0.5).astype(float),
+         "mse": rng.standard_normal((n, 3))}[loss]
+    model = tg.Graph(x, head, l2=float(rng.random()), random_state=seed)
+    return model, rng.standard_normal((n, 4)), y
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graphs_hvp_and_gnvp(seed):
+    model, X, y = random_graph(seed)
+    rng = np.random.default_rng(100 + seed)
+    theta = model.theta + 0.3 * rng.standard_normal(model.n_params)
+    v = rng.standard_normal(model.n_params)
+    hv = model.hvp(theta, v, X, y)
+    gp, gm = (model.loss_and_grad(theta + s * EPS * v, X, y)[1] for s in (1, -1))
+    assert relative_error(hv, (gp - gm) / (2 * EPS)) < 1e-6
+    u = rng.standard_normal(model.n_params)
+    gv, gu = model.gnvp(theta, v, X, y), model.gnvp(theta, u, X, y)
+    assert abs(u @ gv - v @ gu) <= 1e-10 * np.linalg.norm(u) * np.linalg.norm(v)
+    assert v @ gv >= -1e-12 * (v @ v)
