@@ -285,6 +285,8 @@ def test_bad_arguments():
         model.gnvp(model.theta, np.ones(3), X, y)
     with pytest.raises(ValueError, match="k must"):
         model.curvature(X, y, k=0)
+    with pytest.raises(RuntimeError, match="no loss_and_grad"):
+        CurvatureOperator.from_last_forward(skip_graph(tg.Tanh, "mse"))
 
 
 def test_repeated_products_reuse_one_pass_and_follow_theta():

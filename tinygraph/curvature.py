@@ -104,6 +104,10 @@ class CurvatureOperator(LinearOperator):
         """The operator at ``model.theta`` on the batch of the model's last ``loss_and_grad``,
         reusing that forward pass (no data needed); it refuses to run once another pass ran.
         The l2 part uses m = the number of rows (exact without sample weights)."""
+        if kind not in KINDS:
+            raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
+        if getattr(model, "_values", None) is None or model.loss is None:
+            raise RuntimeError("CurvatureOperator.from_last_forward: the model has run no loss_and_grad")
         op = cls.__new__(cls)
         LinearOperator.__init__(op, dtype=model.dtype, shape=(model.n_params,) * 2)
         op._model, op._keep, op.kind, op.damping = weakref.ref(model), model, kind, float(damping)
