@@ -13,8 +13,8 @@ leaves one sum, and the client adds the l2 term once with ``model.penalty(M)``.
 - ``objective(model, X, y)`` persists the validated partitions on the workers and ships the model
   to each worker once; each call ``fun(θ) -> (loss, grad)`` then moves θ to every worker and one
   gradient back per worker: about 2 × θ bytes × workers per evaluation, whatever the rows.
-- ``fit(model, X, y, "L-BFGS-B")`` drives it with ``tg.minimize`` (or scipy) and writes the result
-  into ``model.theta``. If the cluster loses data it cannot recompute, the evaluation raises
+- ``fit(model, X, y, "L-BFGS-B")`` drives it with ``tg.minimize`` and writes the result into
+  ``model.theta`` (``scipy.optimize.minimize(fun, x0, jac=True)`` works on it unchanged too). If the cluster loses data it cannot recompute, the evaluation raises
   ``ClusterError`` and the model keeps the last accepted iterate.
 - ``batches(X, y, batch_size=...)`` streams minibatches for the minibatch optimizers, one partition
   at a time (see its docstring for the shuffling semantics).
