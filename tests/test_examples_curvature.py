@@ -31,12 +31,3 @@ def test_second_order_small_run(tmp_path, monkeypatch):
     assert results["784-25-10", "hessian-free"]["trace"][-1, 1] > 3
     assert (tmp_path / "second_order.png").stat().st_size > 10_000
 
-
-def test_one_product_costs_at_most_about_three_gradients():
-    """The issue's bound: one curvature product costs at most ~3 loss_and_grad on the same batch
-    (the fastest of 9 runs each, in turns; measured figures are in the README)."""
-    import tinygraph as tg
-    module = load("second_order")
-    X, y = tg.datasets.load_mnist()
-    base, ratios = module.product_cost(module.build((50, 50)), X[:1000], y[:1000], repeats=9)
-    assert max(ratios.values()) < 3.5, (base, ratios)
