@@ -253,7 +253,9 @@ class Graph:
         self._values = vals
         return vals
 
-    def _forward_backward(self, X, y, sample_weight) -> float:
+    def _forward_backward(self, X, y, sample_weight, inspect=None) -> float:
+        """One forward and one backward pass; ``inspect(node, dx)``, if given, sees every node's
+        input gradient right after its backward (``tinygraph.scipy_bridge.diagnose`` uses it)."""
         vals = self._forward(X, self._train_plan)
         li = self._loss_index
         loss = self.loss.forward(vals[li], y, sample_weight)
@@ -266,6 +268,8 @@ class Graph:
             if dy is None or not (node.stop > node.start or node.need_dx):
                 continue
             dx = node.backward(dy)
+            if inspect is not None:
+                inspect(node, dx)
             if not node.need_dx:
                 continue
             for j, d in zip(ins, (dx,) if len(ins) == 1 else dx):

@@ -53,6 +53,26 @@ def _check(name: str, value, lo: float, hi: float = math.inf, *, closed_hi=False
     return float(value)
 
 
+def _finite(a: np.ndarray) -> bool:
+    """Whether every entry is finite, by a plain sum: one single-threaded pass (BLAS's dot woke its
+    threads on every step); only when the sum overflows does the exact elementwise test run."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.add.reduce(a))):
+            return True
+    return bool(np.isfinite(a).all())
+
+
+def _norm(g: np.ndarray) -> float:
+    """Euclidean norm; einsum wakes no BLAS threads, and the rescaled retry survives |g| > 1e154."""
+    with np.errstate(over="ignore"):
+        norm = math.sqrt(float(np.einsum("i,i", g, g)))
+    if math.isfinite(norm):
+        return norm
+    scale = float(np.abs(g).max())
+    h = g / scale
+    return scale * math.sqrt(float(np.einsum("i,i", h, h)))
+
+
 class Optimizer:
     """Base class: clipping, freezing, the finite check and the state; see the module docstring."""
 
@@ -97,8 +117,11 @@ class Optimizer:
         """One in-place update of theta from the gradient at theta."""
         if self._d is None or self._d.shape != theta.shape or self._d.dtype != theta.dtype:
             self._init(theta)
+        # Checked before the rule runs, so a refused step leaves the moments/momentum as they were.
+        if not _finite(grad):
+            raise NonFiniteError(f"{type(self).__name__}: non-finite gradient at step {self.t}")
         if self.clipnorm is not None:
-            norm = math.sqrt(float(np.einsum("i,i", grad, grad)))  # einsum: no BLAS threads to wake
+            norm = _norm(grad)
             if norm > self.clipnorm:
                 grad *= self.clipnorm / norm
         if self._frozen is not None:
@@ -106,11 +129,7 @@ class Optimizer:
         d = self._direction(theta, grad, self._schedule(self.t))
         if self._frozen is not None:
             d[self._frozen] = 0
-        # A plain sum is finite iff every entry is (barring overflow): one single-threaded pass, where
-        # BLAS's dot woke its threads on every step (and overflowed beyond |d| ~ 1e19 in float32).
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = math.isfinite(float(np.add.reduce(d)))
-        if not finite:
+        if not _finite(d):
             raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
         theta -= d
         self.t += 1

@@ -33,21 +33,27 @@ def diagnose(model, X, y, sample_weight, step: int, what: str) -> NonFiniteError
     """The error for a non-finite ``what`` at ``step``, naming the first node that went non-finite.
 
     Runs forward again at the current theta and checks each node's output in topological order, then
-    the loss, then (after a backward pass) each node's parameter gradient in backward order.
+    the loss, then, during a backward pass, each node's parameter and input gradients in backward order.
     """
     where = "every node's output and gradient is finite at this theta (the update itself overflowed)"
+    first = []
+
+    def inspect(node, dx):
+        dxs = () if dx is None else (dx,) if len(node.inputs) == 1 else dx
+        params_ok = not node.size or np.isfinite(model.grad[node.theta_slice]).all()
+        if not first and not (params_ok and all(np.isfinite(d).all() for d in dxs)):
+            first.append(node)
+
     with np.errstate(all="ignore"):
         vals = model._forward(X, model._train_plan)
         bad = next((node for i, node, _ in model._train_plan if not np.isfinite(vals[i]).all()), None)
         if bad is not None:
             where = f"the output of node {bad.name!r} ({type(bad).__name__}) is the first non-finite value"
-        elif not math.isfinite(model._forward_backward(X, y, sample_weight)):
+        elif not math.isfinite(model._forward_backward(X, y, sample_weight, inspect)):
             where = f"the loss node {model.loss.name!r} returned a non-finite value"
-        else:
-            bad = next((node for _, node, _ in reversed(model._train_plan)
-                        if node.size and not np.isfinite(model.grad[node.theta_slice]).all()), None)
-            if bad is not None:
-                where = f"the gradient of node {bad.name!r} ({type(bad).__name__}) is the first non-finite one"
+        elif first:
+            bad = first[0]
+            where = f"the gradient of node {bad.name!r} ({type(bad).__name__}) is the first non-finite one"
     return NonFiniteError(f"non-finite {what} at step {step}: {where}")
 
 
