@@ -385,3 +385,15 @@ def test_random_graphs_hvp_and_gnvp(seed):
     gv, gu = model.gnvp(theta, v, X, y), model.gnvp(theta, u, X, y)
     assert abs(u @ gv - v @ gu) <= 1e-10 * np.linalg.norm(u) * np.linalg.norm(v)
     assert v @ gv >= -1e-12 * (v @ v)
+
+
+@pytest.mark.parametrize("v,exc,msg", [
+    (lambda n: np.full(n, np.nan), ValueError, "gauss-newton product: v contains NaN or inf"),
+    (lambda n: np.array(["a"] * n), TypeError, "gauss-newton product: v must be a real floating array"),
+    (lambda n: np.ones(n + 1), ValueError, r"gauss-newton product: v must have shape"),
+])
+def test_bad_directions_are_named(v, exc, msg):
+    X, y = np.random.default_rng(0).standard_normal((6, 3)), np.arange(6) % 2
+    model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    with pytest.raises(exc, match=msg):
+        model.gnvp(model.theta, v(model.n_params), X, y)

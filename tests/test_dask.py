@@ -256,3 +256,14 @@ def test_lost_data_fails_clearly_and_keeps_the_last_good_theta(client):
         tgd.fit(model, Xd, y, "L-BFGS-B", maxiter=10, callback=crash_at_2, timeout=60)
     assert len(seen) == 2
     np.testing.assert_array_equal(model.theta, seen[-1])
+
+
+def test_tg_fit_takes_dask_arrays(client):
+    X, y, _ = data(3)
+    a, b = softmax_net(), softmax_net()
+    res = tg.fit(a, da.from_array(X, chunks=150), y, "L-BFGS-B", maxiter=5)
+    ref = tg.fit(b, X, y, "L-BFGS-B", maxiter=5)
+    assert res.nit == ref.nit == 5
+    np.testing.assert_allclose(a.theta, b.theta, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="not available for dask arrays"):
+        tg.fit(a, da.from_array(X, chunks=150), y, "L-BFGS-B", validation_data=(X, y))

@@ -326,3 +326,20 @@ def test_minibatch_loop_never_copies_the_data():
     tracemalloc.stop()
     # the input checks' boolean masks and the epoch permutation are O(N) once; a copy of X is not
     assert peak < Xbig.nbytes / 4
+
+
+@pytest.mark.parametrize("tol", [-1.0, float("nan"), "small"])
+def test_bad_tol_is_refused(tol):
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+    model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    with pytest.raises(ValueError, match="fit: tol must be a non-negative number"):
+        tg.fit(model, X, y, "L-BFGS-B", tol=tol)
+
+
+def test_unknown_scipy_method_is_named():
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+    model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    with pytest.raises(ValueError, match="fit: unknown scipy method 'LBFGS'; use one of CG, BFGS"):
+        tg.fit(model, X, y, "LBFGS")
+    with pytest.raises(ValueError, match="minimize: unknown scipy method 'Nelder-Mead'"):
+        tg.minimize(lambda x: (float(x @ x), 2 * x), np.ones(2), method="Nelder-Mead")

@@ -134,9 +134,7 @@ class CurvatureOperator(LinearOperator):
     def product(self, v, out: np.ndarray | None = None) -> np.ndarray:
         """(G or H + λI) v as a new array (or ``out``), v of shape (n_params,)."""
         model = self.model
-        v = np.asarray(v, dtype=model.dtype).reshape(-1)
-        if v.shape != (model.n_params,):
-            raise ValueError(f"{self.kind} product: v must have shape ({model.n_params},), got {v.shape}")
+        v = check_theta(v, model.n_params, f"{self.kind} product", name="v")
         if model._values is not self._values or not np.array_equal(model.theta, self.theta):
             self._prepare()
         out = np.empty(model.n_params, dtype=model.dtype) if out is None else out

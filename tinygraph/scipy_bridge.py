@@ -57,6 +57,19 @@ def diagnose(model, X, y, sample_weight, step: int, what: str) -> NonFiniteError
     return NonFiniteError(f"non-finite {what} at step {step}: {where}")
 
 
+# The methods of scipy.optimize.minimize that use the gradient (and, for some, hessp) we pass.
+SCIPY_METHODS = ("CG", "BFGS", "L-BFGS-B", "TNC", "SLSQP", "Newton-CG", "trust-ncg", "trust-krylov",
+                 "trust-constr")
+
+
+def check_method(method: str, who: str) -> str:
+    """``method`` if scipy has it as a gradient-based method, else a ValueError listing them."""
+    if method.lower() not in {m.lower() for m in SCIPY_METHODS}:
+        raise ValueError(f"{who}: unknown scipy method {method!r}; use one of {', '.join(SCIPY_METHODS)} "
+                         "or a tinygraph.optim.Optimizer")
+    return method
+
+
 def _options(method: str, maxiter, options) -> dict:
     opts = dict(options or {})
     if maxiter is not None:
@@ -187,6 +200,7 @@ def _model_hessp(model, X, y, sw, fun, last, frozen):
 def minimize_scipy(fun, x0, args, method, *, hessp=None, bounds=None, callback=None, maxiter=None,
                    tol=None, options=None) -> OptimizeResult:
     """``tg.minimize`` with a scipy method name; ``callback(info) -> bool`` after each iteration."""
+    check_method(method, "minimize")
     t0 = time.perf_counter()
     state = {"x": np.array(x0, dtype=np.float64).ravel(), "nfev": 0, "loss": math.nan}
     history = {"loss": [], "time": []}

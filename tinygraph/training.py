@@ -20,7 +20,7 @@ import numpy as np
 
 from .monitor import Monitor, OptimizeResult, TrainingInfo
 from .optim import NonFiniteError, Optimizer, Scipy
-from .scipy_bridge import diagnose, fit_scipy, minimize_scipy
+from .scipy_bridge import check_method, diagnose, fit_scipy, minimize_scipy
 from .threads import blas_threads
 from .validation import check_random_state
 
@@ -74,6 +74,14 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     threads : at most this many BLAS threads while training (``tinygraph.threads``: on small or shared
         machines 1 is often faster); None leaves numpy's default.
     """
+    if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
+        if validation_data is not None or early_stopping or initial_epoch or verbose or progress:
+            raise ValueError("fit: validation_data, early_stopping, initial_epoch, verbose and progress "
+                             "are not available for dask arrays (see tinygraph.dask.fit)")
+        from . import dask as tg_dask
+        return tg_dask.fit(model, X, y, optimizer, sample_weight=sample_weight, batch_size=batch_size,
+                           epochs=epochs, maxiter=maxiter, tol=tol, callback=callback,
+                           random_state=random_state)
     X, y, sw = model._check_data(X, y, sample_weight)
     validation = None
     if validation_data is not None:
@@ -81,6 +89,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
             model._check_data(*validation_data, None)
     if int(patience) != patience or patience < 1:
         raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
+    if tol is not None and not (isinstance(tol, numbers.Real) and tol >= 0):
+        raise ValueError(f"fit: tol must be a non-negative number, got {tol!r}")
+    if isinstance(optimizer, str):
+        check_method(optimizer, "fit")
     if isinstance(optimizer, str) and batch_size is not None:
         optimizer = Scipy(optimizer)
     if not isinstance(optimizer, (str, Optimizer)):

@@ -57,15 +57,15 @@ def _all_finite(arr: np.ndarray) -> bool:
         return bool(np.isfinite(np.add.reduce(arr, axis=None)) or np.isfinite(arr).all())
 
 
-def check_theta(theta, size: int, who: str = "model") -> np.ndarray:
-    """theta as a finite real 1-D array of length ``size`` (dtype as given)."""
-    arr = as_array(theta, who, "theta")
+def check_theta(theta, size: int, who: str = "model", name: str = "theta") -> np.ndarray:
+    """theta (or a direction ``name`` in its space) as a finite real 1-D array of length ``size``."""
+    arr = as_array(theta, who, name)
     if arr.dtype.kind != "f":
-        raise TypeError(f"{who}: theta must be a real floating array, got dtype {arr.dtype}")
+        raise TypeError(f"{who}: {name} must be a real floating array, got dtype {arr.dtype}")
     if arr.shape != (size,):
-        raise ValueError(f"{who}: theta must have shape ({size},), got {arr.shape}")
+        raise ValueError(f"{who}: {name} must have shape ({size},), got {arr.shape}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{who}: theta contains NaN or inf at index {int(np.argmin(np.isfinite(arr)))}")
+        raise ValueError(f"{who}: {name} contains NaN or inf at index {int(np.argmin(np.isfinite(arr)))}")
     return arr
 
 
