@@ -34,7 +34,7 @@ def _backward(model) -> list:
     """The graph's backward pass (as in ``Graph.loss_and_grad``), keeping every node's dy."""
     grads = [None] * len(model.nodes)
     grads[model._loss_index] = model.loss.backward()
-    _propagate(model, grads, lambda node, i: node.backward(grads[i]), "dsum")
+    model._propagate(grads)
     return grads
 
 
@@ -43,29 +43,8 @@ def _rbackward(model, v: np.ndarray, dys, hv: np.ndarray) -> None:
     hv[...] = 0.0
     rgrads = [None] * len(model.nodes)
     rgrads[model._loss_index] = model.loss.rbackward()
-    _propagate(model, rgrads, lambda node, i: node.rbackward(
+    model._propagate(rgrads, lambda node, i: node.rbackward(
         rgrads[i], None if dys is None else dys[i], v, hv), "rdsum")
-
-
-def _propagate(model, grads: list, step, key: str) -> None:
-    """Walk the training plan backwards, summing what several consumers send to one node."""
-    owned = set()
-    for i, node, ins in reversed(model._train_plan):
-        if grads[i] is None or not (node.size or node.need_dx):
-            continue
-        dx = step(node, i)
-        if not node.need_dx:
-            continue
-        for j, d in zip(ins, (dx,) if len(ins) == 1 else dx):
-            if grads[j] is None:
-                grads[j] = d
-            elif j in owned:
-                grads[j] += d
-            else:  # never add into another node's buffer: it may be that node's own dy
-                acc = model.nodes[j].buffer(key, d.shape)
-                np.add(grads[j], d, out=acc)
-                grads[j] = acc
-                owned.add(j)
 
 
 class CurvatureOperator(LinearOperator):

@@ -261,13 +261,23 @@ class Graph:
         loss = self.loss.forward(vals[li], y, sample_weight)
         grads = [None] * len(self.nodes)
         grads[li] = self.loss.backward()
+        self._propagate(grads, inspect=inspect)
+        return loss
+
+    def _propagate(self, grads: list, step=None, key: str = "dsum", inspect=None) -> None:
+        """Walk the training plan backwards from ``grads`` (node index -> gradient of its output).
+
+        ``step(node, i)`` runs a node's backward (default ``node.backward(grads[i])``; the curvature
+        products pass their R-backward); what several consumers send to one node is summed in a
+        buffer of that node's own (``key``), never into another node's array.
+        """
         owned = set()
         for i, node, ins in reversed(self._train_plan):
             dy = grads[i]
             # stop > start: the node owns parameters (``size`` would re-sum its shapes every step)
             if dy is None or not (node.stop > node.start or node.need_dx):
                 continue
-            dx = node.backward(dy)
+            dx = node.backward(dy) if step is None else step(node, i)
             if inspect is not None:
                 inspect(node, dx)
             if not node.need_dx:
@@ -277,12 +287,11 @@ class Graph:
                     grads[j] = d
                 elif j in owned:
                     grads[j] += d
-                else:  # a node read by several consumers: sum their gradients in a buffer of its own
-                    acc = self.nodes[j].buffer("dsum", d.shape)
+                else:
+                    acc = self.nodes[j].buffer(key, d.shape)
                     np.add(grads[j], d, out=acc)
                     grads[j] = acc
                     owned.add(j)
-        return loss
 
     def forward(self, X, theta=None) -> np.ndarray:
         """The output (the loss node's input, e.g. probabilities) for X, as a new array."""

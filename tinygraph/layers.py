@@ -110,10 +110,7 @@ class Sigmoid(Node):
         return self.y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx = np.subtract(1.0, self.y, out=self.buffer("dx", dy.shape))
-        dx *= self.y
-        dx *= dy
-        return dx
+        return self._slope("dx", dy)
 
     def rforward(self, v: np.ndarray, rx):
         self.ry = None if rx is None else self._slope("ry", rx)
@@ -153,10 +150,7 @@ class Tanh(Node):
         return self.y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx = np.multiply(self.y, self.y, out=self.buffer("dx", dy.shape))
-        np.subtract(1.0, dx, out=dx)
-        dx *= dy
-        return dx
+        return self._slope("dx", dy)
 
     def rforward(self, v: np.ndarray, rx):
         self.ry = None if rx is None else self._slope("ry", rx)
