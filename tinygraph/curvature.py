@@ -113,7 +113,9 @@ class CurvatureOperator(LinearOperator):
     def product(self, v, out: np.ndarray | None = None) -> np.ndarray:
         """(G or H + λI) v as a new array (or ``out``), v of shape (n_params,)."""
         model = self.model
-        v = check_theta(v, model.n_params, f"{self.kind} product", name="v")
+        v = np.asarray(v, dtype=model.dtype).reshape(-1)  # scipy's trust-krylov may probe NaN: no check
+        if v.shape != (model.n_params,):
+            raise ValueError(f"{self.kind} product: v must have shape ({model.n_params},), got {v.shape}")
         if model._values is not self._values or not np.array_equal(model.theta, self.theta):
             self._prepare()
         out = np.empty(model.n_params, dtype=model.dtype) if out is None else out
@@ -161,11 +163,13 @@ def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator
 
 def gnvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array."""
+    v = check_theta(v, model.n_params, "gauss-newton product", name="v")
     return _operator(model, theta, X, y, sample_weight, "gauss-newton").product(v)
 
 
 def hvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array."""
+    v = check_theta(v, model.n_params, "hessian product", name="v")
     return _operator(model, theta, X, y, sample_weight, "hessian").product(v)
 
 
