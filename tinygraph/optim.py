@@ -18,12 +18,16 @@ The optimizer protocol, stated once:
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.optimize
 
+from . import threads
 from .schedules import as_schedule
 
 __all__ = [
@@ -73,6 +77,38 @@ def _norm(g: np.ndarray) -> float:
     return scale * math.sqrt(float(np.einsum("i,i", h, h)))
 
 
+# A step on a large theta is ~14 elementwise passes over arrays far bigger than the caches (Adam on
+# 1.86M float64 parameters: 17 ms, 16% of a 784-1024-1024-10 epoch). Run block by block (1 MiB of
+# each array), the rule's passes after the first find the block in cache (10-20% faster), and the
+# blocks can be shared among threads, since numpy's ufuncs release the GIL (whole arrays gained
+# nothing from a second thread: memory-bound). Each entry sees the same arithmetic as in one
+# whole-array pass, so the result is bit-identical whatever the blocks and threads.
+# Below 4 MiB (784-256-256-10: 1 MiB in float32) handing blocks to a thread cost more than it saved.
+_BLOCK_BYTES = 1 << 20
+_SPLIT_BYTES = 4 << 20
+_pool: ThreadPoolExecutor | None = None
+
+
+def _in_parallel(fn, items: list) -> list:
+    """``[fn(x) for x in items]``, in contiguous runs on up to ``tg.blas_threads``' limit of threads
+    (all cores when unlimited): the first run here, the others in a pool kept between steps."""
+    global _pool
+    k = min(threads.limit or os.cpu_count() or 1, len(items))
+    if k < 2:
+        return [fn(x) for x in items]
+    if _pool is None:  # k <= os.cpu_count(): enough workers for any later k
+        _pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="tinygraph-step")
+    runs = [items[len(items) * i // k:len(items) * (i + 1) // k] for i in range(k)]
+    futures = [_pool.submit(lambda run=run: [fn(x) for x in run]) for run in runs[1:]]
+    try:
+        out = [fn(x) for x in runs[0]]
+    finally:
+        wait(futures)  # never leave a thread writing into the state after we return or raise
+    for f in futures:
+        out += f.result()
+    return out
+
+
 class Optimizer:
     """Base class: clipping, freezing, the finite check and the state; see the module docstring."""
 
@@ -94,6 +130,7 @@ class Optimizer:
         for name in self.state_names:
             setattr(self, name, None)
         self._d = None
+        self._blocks = None
 
     def _init(self, theta: np.ndarray) -> None:
         if any(getattr(self, name) is not None and getattr(self, name).shape != theta.shape
@@ -108,10 +145,12 @@ class Optimizer:
         for name in self.scratch_names:
             setattr(self, name, np.empty_like(theta))
         self._d = np.empty_like(theta)
+        self._blocks = None
 
     def freeze(self, mask: np.ndarray | None) -> None:
         """Keep the entries where ``mask`` is False fixed (None: everything trains)."""
         self._frozen = None if mask is None or mask.all() else np.flatnonzero(~np.asarray(mask))
+        self._blocks = None
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
         """One in-place update of theta from the gradient at theta."""
@@ -126,16 +165,49 @@ class Optimizer:
                 grad *= self.clipnorm / norm
         if self._frozen is not None:
             grad[self._frozen] = 0
-        d = self._direction(theta, grad, self._schedule(self.t))
-        if self._frozen is not None:
-            d[self._frozen] = 0
-        if not _finite(d):
-            raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
-        theta -= d
+        if self._blocks is None:
+            self._blocks = self._split(theta)
+        lr = self._schedule(self.t)
+
+        def direction(block):
+            b, rule = block
+            rule.t = self.t
+            d = rule._direction(theta[b], grad[b], lr)
+            if self._frozen is not None:
+                d[self._frozen] = 0
+            if not _finite(d):
+                raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
+            return d
+
+        steps = _in_parallel(direction, self._blocks)
+        # only once every block's step is finite does theta move
+        _in_parallel(lambda i: theta[self._blocks[i][0]].__isub__(steps[i]), range(len(steps)))
         self.t += 1
 
     def _direction(self, theta, g, lr):
         raise NotImplementedError(f"{type(self).__name__} must define _direction")
+
+    def _split(self, theta: np.ndarray) -> list:
+        """``[(slice, rule)]``: contiguous blocks of theta and, for each, a shallow copy of this
+        optimizer whose flat state and scratch arrays are views of that block, so the rule runs on
+        it unchanged and writes into this optimizer's arrays. One block (self) when small or frozen."""
+        n = theta.size
+        size = max(1, _BLOCK_BYTES // theta.itemsize)
+        if theta.nbytes < _SPLIT_BYTES or self._frozen is not None or theta.ndim != 1:
+            return [(slice(0, n), self)]
+        blocks = []
+        for start in range(0, n, size):
+            b = slice(start, min(start + size, n))
+            part = copy.copy(self)
+            for name, value in vars(self).items():
+                if isinstance(value, np.ndarray) and value.shape == theta.shape:
+                    setattr(part, name, value[b])
+            blocks.append((b, part))
+        return blocks
+
+    def __getstate__(self) -> dict:
+        # the blocks hold views of the state: a copy or pickle rebuilds its own on its first step
+        return {**self.__dict__, "_blocks": None}
 
     def get_state(self) -> dict:
         """``{"t": int, name: array}``; arrays are copies (absent before the first step)."""

@@ -7,12 +7,15 @@ scipy run, and the products of a minibatch or of a small net are too small to sp
 784-25-10 net about 2× slower. ``tg.fit(..., threads=1)`` or ``with tg.blas_threads(1):`` limits
 them; ``examples/benchmark.py`` measures 1 against 2 threads for each case and keeps the faster.
 The thread count never changes which products are computed, only how they are split.
+The same limit applies to the optimizers' blocked elementwise steps (``tinygraph.optim``).
 """
 from __future__ import annotations
 
 import contextlib
 
 __all__ = ["blas_threads"]
+
+limit: int | None = None  # the innermost blas_threads(n) in force; None: no limit
 
 
 @contextlib.contextmanager
@@ -30,5 +33,10 @@ def blas_threads(n: int | None):
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise ImportError("limiting BLAS threads needs threadpoolctl: pip install threadpoolctl") from None
-    with threadpool_limits(limits=int(n)):
-        yield
+    global limit
+    outer, limit = limit, int(n)
+    try:
+        with threadpool_limits(limits=int(n)):
+            yield
+    finally:
+        limit = outer
