@@ -1,4 +1,4 @@
-"""Optimizers step large thetas block by block (tinygraph/optim.py, _BLOCK_BYTES): same bits as one
+"""Optimizers step large thetas block by block (tinygraph/optimizer.py, _BLOCK_BYTES): same bits as one
 whole-array pass, for every rule, through copies and pickles, with frozen entries."""
 import copy
 import pickle
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import optim, threads
+from tinygraph import optimizer, threads
 
 RULES = [
     lambda: tg.optim.SGD(0.1),
@@ -22,8 +22,8 @@ RULES = [
 
 
 def _run(make, block_bytes, monkeypatch, dtype=np.float64, steps=6, mask=None, roundtrip=None):
-    monkeypatch.setattr(optim, "_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(optim, "_SPLIT_BYTES", 0)
+    monkeypatch.setattr(optimizer, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(optimizer, "_SPLIT_BYTES", 0)
     rng = np.random.default_rng(0)
     theta = rng.standard_normal(1003).astype(dtype)  # not a multiple of the block size
     grads = rng.standard_normal((steps, theta.size)).astype(dtype)
@@ -42,7 +42,7 @@ def _run(make, block_bytes, monkeypatch, dtype=np.float64, steps=6, mask=None, r
 def test_blocks_give_the_whole_array_step(make, dtype, n_threads, monkeypatch):
     theta, state = _run(make, 1 << 40, monkeypatch, dtype)
     monkeypatch.setattr(threads, "limit", n_threads)
-    monkeypatch.setattr(optim, "_CPUS", 3)
+    monkeypatch.setattr(optimizer, "_CPUS", 3)
     theta_b, state_b = _run(make, 64 * np.dtype(dtype).itemsize, monkeypatch, dtype)  # 16 blocks
     np.testing.assert_array_equal(theta_b, theta)
     assert state_b.keys() == state.keys()
@@ -68,8 +68,8 @@ def test_frozen_entries_stay_put_with_small_blocks(monkeypatch):
 
 
 def test_a_non_finite_gradient_in_a_late_block_leaves_theta_and_state(monkeypatch):
-    monkeypatch.setattr(optim, "_BLOCK_BYTES", 512)
-    monkeypatch.setattr(optim, "_SPLIT_BYTES", 0)
+    monkeypatch.setattr(optimizer, "_BLOCK_BYTES", 512)
+    monkeypatch.setattr(optimizer, "_SPLIT_BYTES", 0)
     theta = np.ones(1003)
     opt = tg.optim.Adam(0.1)
     opt.step(theta, np.ones(1003))
