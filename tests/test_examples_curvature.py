@@ -1,21 +1,11 @@
 """examples/second_order.py runs with small settings, every method lowers the loss, the PNG is written."""
-import importlib.util
-import pathlib
 
 import numpy as np
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _examples import load_example
 
 
 def test_second_order_small_run(tmp_path, monkeypatch):
-    module = load("second_order")
+    module = load_example("second_order")
     monkeypatch.setattr(module, "OUTPUT", tmp_path)
     results = module.main(n_train=500, iters=3, nets=((25,),))
     assert set(results) == {("784-25-10", m) for m in (*module.METHODS, "cost")}

@@ -1,23 +1,13 @@
 """examples/dask_lbfgs.py runs end to end on a small LocalCluster and reports a consistent time split."""
-import importlib.util
-import pathlib
 
 import pytest
+from _examples import load_example
 
 pytest.importorskip("distributed")
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_dask_lbfgs_trains_and_splits_the_time(capsys):
-    out = load("dask_lbfgs").main(n_rows=4000, hidden=16, chunk_rows=1000, maxiter=4)
+    out = load_example("dask_lbfgs").main(n_rows=4000, hidden=16, chunk_rows=1000, maxiter=4)
     assert out["loss"] < 0.9 * out["loss0"]  # the teacher's labels are learnable
     assert out["nit"] == 4 and out["n_evaluations"] >= 5
     assert out["compute_per_eval"] > 0 and out["communication_per_eval"] > 0

@@ -1,35 +1,25 @@
 """The estimator examples run with small settings and reach the figures their docstrings describe."""
-import importlib.util
-import pathlib
 
 import pytest
+from _examples import load_example
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_iris_held_out_accuracy():
-    results = load("iris").main(optimizers=("L-BFGS-B", "adam"), max_iter=100)
+    results = load_example("iris").main(optimizers=("L-BFGS-B", "adam"), max_iter=100)
     assert set(results) == {"L-BFGS-B", "adam"}
     assert min(results.values()) >= 0.9  # measured 0.94 and 0.98 (full run)
 
 
 def test_digits_course_net_and_baseline():
-    results = load("digits").main(max_iter=60)
+    results = load_example("digits").main(max_iter=60)
     assert len(results) == 3 and min(results.values()) >= 0.93  # measured 0.956-0.970 at max_iter=250
 
 
 def test_moons_contours_and_overfitting(tmp_path):
-    results = load("moons").main(hidden_sizes=(1, 3, 20), max_iter=1500, out_dir=tmp_path)
+    results = load_example("moons").main(hidden_sizes=(1, 3, 20), max_iter=1500, out_dir=tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"moons_h1.png", "moons_h3.png", "moons_h20.png",
                                                     "moons_boundaries.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in tmp_path.iterdir())
@@ -39,13 +29,13 @@ def test_moons_contours_and_overfitting(tmp_path):
 
 
 def test_mnist_estimator_small():
-    results = load("mnist_estimator").main(n_train=2000, max_iter=40, epochs=5, passes=1)
+    results = load_example("mnist_estimator").main(n_train=2000, max_iter=40, epochs=5, passes=1)
     full, adam, stream, sklearn_mlp = results.values()
     assert full >= 0.85 and adam >= 0.85 and stream >= 0.7  # measured 0.90, 0.89, 0.77
     assert full >= sklearn_mlp - 0.03  # the same objective trains as well as scikit-learn's
 
 
 def test_l2_sweep_finds_both_ends():
-    out = load("l2_sweep").main(l2_grid=(1e-2, 1.0, 100.0), hidden_sizes=(10,), cv=3, max_iter=50, n_jobs=2)
+    out = load_example("l2_sweep").main(l2_grid=(1e-2, 1.0, 100.0), hidden_sizes=(10,), cv=3, max_iter=50, n_jobs=2)
     assert out["best_params"]["l2"] != 100.0 and out["best_cv"] >= 0.9 and out["test"] >= 0.9
     assert out["cv"][(10, 100.0)] < 0.5  # l2=100 leaves the net unable to fit: it underfits
