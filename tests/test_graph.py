@@ -68,7 +68,7 @@ def test_out_buffer():
     X, y = data()
     model = course_net()
     out = np.empty_like(model.theta)
-    loss, g = model.loss_and_grad(model.theta, X, y, out=out)
+    _, g = model.loss_and_grad(model.theta, X, y, out=out)
     assert g is out and np.array_equal(out, model.grad)
 
 
@@ -155,7 +155,7 @@ def test_per_layer_init_overrides_model():
 
 
 def test_pickle_keeps_views():
-    X, y = data()
+    X, _ = data()
     model = course_net()
     clone = pickle.loads(pickle.dumps(model))
     assert np.shares_memory(clone.layers[0].W, clone.theta)

@@ -30,7 +30,7 @@ def data(n=9, d=6, k=4, seed=0):
 def test_course_cost_and_regularisation(lam):
     X, y = data()
     model = course_net(l2=lam, init="uniform")
-    loss, grad = model.loss_and_grad(model.theta, X, y)
+    loss, _ = model.loss_and_grad(model.theta, X, y)
     assert loss == pytest.approx(course_cost(model, X, y, 4, lam), rel=1e-12)
     assert tg.check_gradients(model, X, y) < 1e-6
 

@@ -166,7 +166,7 @@ class Graph:
                 return node
         raise KeyError(f"no node named {name!r}; nodes are {[n.name for n in self.nodes]}")
 
-    def initialize(self, random_state=None) -> "Graph":
+    def initialize(self, random_state=None) -> Graph:
         """Draw theta afresh (from ``random_state``, else the model's own)."""
         rng = check_random_state(self.random_state if random_state is None else random_state)
         for node in self.nodes:
