@@ -93,7 +93,35 @@ class Dense(Node):
                 **super().get_config()}
 
 
-class Sigmoid(Node):
+class _Smooth(Node):
+    """An elementwise y = f(x) whose slope y' and bend y''/y' are functions of y (Sigmoid, Tanh).
+
+    backward:   dx = dy · y'
+    R-forward:  R{y} = y' R{x}
+    R-backward: R{dx} = R{dy} · y' + dy · (y''/y') R{y}
+    Subclasses give ``forward``, ``_slope(key, u) = y' · u`` and ``_bend(out) = y''/y'``.
+    """
+
+    cached = ("y", "ry")
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._slope("dx", dy)
+
+    def rforward(self, v: np.ndarray, rx):
+        self.ry = None if rx is None else self._slope("ry", rx)
+        return self.ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        rdx = self._slope("rdx", rdy)
+        if dy is not None and self.ry is not None:
+            t = self._bend(self.buffer("rtmp", rdy.shape))
+            t *= dy
+            t *= self.ry
+            rdx += t
+        return rdx
+
+
+class Sigmoid(_Smooth):
     """Logistic function.
 
     forward:  y = 1 / (1 + exp(-x))   (scipy's expit: no overflow at ±1000)
@@ -103,28 +131,15 @@ class Sigmoid(Node):
     x, y, dy, dx: (N, D).  Before ``CrossEntropy`` the loss reads x and fuses the two.
     """
 
-    cached = ("y", "ry")
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.y = expit(x, out=self.buffer("y", x.shape))
         return self.y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._slope("dx", dy)
-
-    def rforward(self, v: np.ndarray, rx):
-        self.ry = None if rx is None else self._slope("ry", rx)
-        return self.ry
-
-    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
-        rdx = self._slope("rdx", rdy)
-        if dy is not None and self.ry is not None:
-            t = np.multiply(self.y, -2.0, out=self.buffer("rtmp", rdy.shape))
-            t += 1.0
-            t *= dy
-            t *= self.ry
-            rdx += t
-        return rdx
+    def _bend(self, out: np.ndarray) -> np.ndarray:
+        """y''/y' = 1 - 2y."""
+        np.multiply(self.y, -2.0, out=out)
+        out += 1.0
+        return out
 
     def _slope(self, key: str, u: np.ndarray) -> np.ndarray:
         out = np.subtract(1.0, self.y, out=self.buffer(key, u.shape))
@@ -133,7 +148,7 @@ class Sigmoid(Node):
         return out
 
 
-class Tanh(Node):
+class Tanh(_Smooth):
     """Hyperbolic tangent.
 
     forward:  y = tanh(x)
@@ -143,27 +158,13 @@ class Tanh(Node):
     x, y, dy, dx: (N, D).
     """
 
-    cached = ("y", "ry")
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.y = np.tanh(x, out=self.buffer("y", x.shape))
         return self.y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._slope("dx", dy)
-
-    def rforward(self, v: np.ndarray, rx):
-        self.ry = None if rx is None else self._slope("ry", rx)
-        return self.ry
-
-    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
-        rdx = self._slope("rdx", rdy)
-        if dy is not None and self.ry is not None:
-            t = np.multiply(self.y, -2.0, out=self.buffer("rtmp", rdy.shape))
-            t *= dy
-            t *= self.ry
-            rdx += t
-        return rdx
+    def _bend(self, out: np.ndarray) -> np.ndarray:
+        """y''/y' = -2y."""
+        return np.multiply(self.y, -2.0, out=out)
 
     def _slope(self, key: str, u: np.ndarray) -> np.ndarray:
         out = np.multiply(self.y, self.y, out=self.buffer(key, u.shape))

@@ -27,6 +27,15 @@ __all__ = [
 ]
 
 
+def _rms_scaled(num: np.ndarray, acc: np.ndarray, eps: float, scale: float, d: np.ndarray) -> np.ndarray:
+    """d = scale · num / (√acc + eps), written into d: the shared tail of AdaGrad, RMSProp and Adam."""
+    np.sqrt(acc, out=d)
+    d += eps
+    np.divide(num, d, out=d)
+    d *= scale
+    return d
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum (classic or Nesterov) and lr decay.
 
@@ -78,13 +87,8 @@ class AdaGrad(Optimizer):
         super().__init__(lr, clipnorm=clipnorm)
 
     def _direction(self, theta, g, lr):
-        d = np.multiply(g, g, out=self._d)
-        self.G += d
-        np.sqrt(self.G, out=d)
-        d += self.eps
-        np.divide(g, d, out=d)
-        d *= lr
-        return d
+        self.G += np.multiply(g, g, out=self._d)
+        return _rms_scaled(g, self.G, self.eps, lr, self._d)
 
     def _params(self) -> dict:
         return {"lr": self.lr, "eps": self.eps}
@@ -108,11 +112,7 @@ class RMSProp(Optimizer):
         d *= 1.0 - self.rho
         self.E *= self.rho
         self.E += d
-        np.sqrt(self.E, out=d)
-        d += self.eps
-        np.divide(g, d, out=d)
-        d *= lr
-        return d
+        return _rms_scaled(g, self.E, self.eps, lr, d)
 
     def _params(self) -> dict:
         return {"lr": self.lr, "rho": self.rho, "eps": self.eps}
@@ -180,11 +180,7 @@ class Adam(Optimizer):
         self.v += d
         # lr m̂/(√v̂ + eps) = a m/(√v + eps c) with c = √(1-β2^t), a = lr c/(1-β1^t): one pass fewer
         c = math.sqrt(1.0 - b2 ** t)
-        np.sqrt(self.v, out=d)
-        d += self.eps * c
-        np.divide(self.m, d, out=d)
-        d *= lr * c / (1.0 - b1 ** t)
-        return d
+        return _rms_scaled(self.m, self.v, self.eps * c, lr * c / (1.0 - b1 ** t), d)
 
     def _params(self) -> dict:
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
