@@ -308,7 +308,9 @@ class Graph:
 
     def predict(self, X) -> np.ndarray:
         """Class indices 0..K-1 for a cross-entropy model (threshold 0.5 for one output); else outputs."""
-        out = self.forward(X)
+        return self._decide(self.forward(X))
+
+    def _decide(self, out: np.ndarray) -> np.ndarray:
         if isinstance(self.loss, CrossEntropy):
             return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.intp)
         return out[:, 0] if out.shape[1] == 1 else out
@@ -316,7 +318,7 @@ class Graph:
     def score(self, X, y) -> float:
         """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        pred = self.predict(X)
+        pred = self._decide(self._forward(X, self._predict_plan)[self._out_index])  # X checked once
         if isinstance(self.loss, CrossEntropy):
             labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
             return float(np.mean(pred == labels))
