@@ -18,7 +18,7 @@ import numpy as np
 import scipy.optimize
 
 from .monitor import OptimizeResult, TrainingInfo, evaluate
-from .optim import NonFiniteError
+from .optimizer import NonFiniteError, _finite
 
 __all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
@@ -109,7 +109,7 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
         np.copyto(theta, x)
         loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
         last["nfev"] += 1
-        if not (math.isfinite(loss) and math.isfinite(float(np.add.reduce(g)))):  # a sum: finite iff all are
+        if not (math.isfinite(loss) and _finite(g)):
             err = diagnose(model, X, y, sw, mon.steps, "loss or gradient")
             np.copyto(theta, accepted)
             raise err
