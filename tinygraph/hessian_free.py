@@ -84,6 +84,7 @@ class HessianFree(Scipy):
     """
 
     state_names = ("d_prev",)
+    progress_tol: float | None = 5e-4  # Martens' truncation; None runs CG to ``cg_tol``
 
     def __init__(self, model=None, *, damping: float = 1.0, maxiter: int = 1, cg_maxiter: int = 50,
                  cg_tol: float = 1e-6, decay: float = 0.95, curvature_fraction: float = 1.0,
@@ -128,7 +129,7 @@ class HessianFree(Scipy):
     def _solve(self, G, g: np.ndarray, lam: float) -> tuple:
         x0 = None if self.d_prev is None or not self.decay else self.decay * self.d_prev
         return conjugate_gradient(lambda v: G(v) + lam * v, -g, x0, maxiter=self.cg_maxiter,
-                                  tol=self.cg_tol)
+                                  tol=self.cg_tol, progress_tol=self.progress_tol)
 
     def _update_damping(self, rho: float) -> None:
         if rho < 0.25:
@@ -201,6 +202,8 @@ class LevenbergMarquardt(HessianFree):
     rejected, λ ← λν, ν ← 2ν. Full batch by default in spirit: use it without ``batch_size``.
     """
 
+    progress_tol = None  # CG from zero (decay=0) to a tight tolerance
+
     def __init__(self, model=None, *, damping: float = 1e-2, maxiter: int = 1, cg_maxiter: int = 200,
                  cg_tol: float = 1e-8, min_damping: float = 1e-10):
         if model is not None and not isinstance(model.loss, MeanSquaredError):
@@ -212,10 +215,6 @@ class LevenbergMarquardt(HessianFree):
     def reset(self) -> None:
         super().reset()
         self.nu = 2.0
-
-    def _solve(self, G, g, lam):
-        return conjugate_gradient(lambda v: G(v) + lam * v, -g, None, maxiter=self.cg_maxiter,
-                                  tol=self.cg_tol, progress_tol=None)
 
     def _update_damping(self, rho: float) -> None:
         if rho > 0:
