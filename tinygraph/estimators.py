@@ -231,8 +231,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return [Softmax() if self.output == "softmax" else Sigmoid(), CrossEntropy()]
 
     def _targets(self, y, classes, continuing, partial):
-        if y.ndim != 1:
-            raise ValueError(f"y should be a 1d array of labels, got an array of shape {y.shape}")
+        # check_y has made y 1-D for a classifier.
         if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
             raise ValueError("Unknown label type: continuous. Use NeuralNetRegressor for real-valued targets")
         if continuing:
