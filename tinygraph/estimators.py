@@ -67,7 +67,7 @@ class _NeuralNet(BaseEstimator):
         return hasattr(self, "model_")
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
 
     def _check_params(self) -> tuple:
