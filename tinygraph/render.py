@@ -98,6 +98,11 @@ def _check_stats(model) -> dict:
 
 def node_lines(model, node: Node, stats: bool = False) -> list:
     """The text lines of one node's label (unescaped)."""
+    return _lines(model, node, _check_stats(model) if stats else None)
+
+
+def _lines(model, node: Node, acts: dict | None) -> list:
+    """``node_lines`` with the activations (``stats``) read once per picture, not once per node."""
     lines = [node.name, _type_text(node)]
     if isinstance(node, Input):
         lines[1] = f"Input ({node.n_features} features)"
@@ -105,8 +110,7 @@ def node_lines(model, node: Node, stats: bool = False) -> list:
         lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
         lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))
         lines.append(f"theta[{node.start}:{node.stop}]")
-    if stats:
-        acts = _check_stats(model)
+    if acts is not None:
         if node.size:
             lines += [f"‖d{p}‖ = {np.linalg.norm(g):.2e}" for p, g in node.views(model.grad).items()]
         y = acts.get(node.name)
@@ -128,13 +132,12 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"to_graphviz: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
-    if stats:
-        _check_stats(model)
+    acts = _check_stats(model) if stats else None
     if title is None:
         title = f"{type(model).__name__}: {model.n_params:,} parameters ({model.dtype.name}"
         title += f", l2={model.l2:g})" if model.l2 else ")"
         if stats:
-            title += f"\nstats of the last loss_and_grad on N={len(model.activations[model.input.name])}"
+            title += f"\nstats of the last loss_and_grad on N={len(acts[model.input.name])}"
     dot = graphviz.Digraph(name=type(model).__name__)
     label = "\\n".join(_escape(s) for s in title.split("\n"))
     dot.attr(rankdir=rankdir, label=label, labelloc="t", fontname="Helvetica", fontsize="13")
@@ -142,7 +145,7 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     dot.attr("edge", fontname="Helvetica", fontsize="9")
     ids = {node: f"n{i}" for i, node in enumerate(model.nodes)}
     for node in model.nodes:
-        label = "\\n".join(_escape(s) for s in node_lines(model, node, stats))
+        label = "\\n".join(_escape(s) for s in _lines(model, node, acts))
         dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
     for src, dst in model.edges:
         dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape))
