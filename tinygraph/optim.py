@@ -12,6 +12,7 @@ import numpy as np
 import scipy.optimize
 
 from .optimizer import NonFiniteError, Optimizer, _check
+from .scipy_bridge import frozen_bounds
 
 __all__ = [
     "SGD",
@@ -273,11 +274,6 @@ class Scipy(Optimizer):
         ``hessp(x, v)`` goes to the methods that use it. Returns scipy's result (``fun`` is evaluated
         ``res.nfev`` times).
         """
-        bounds = None
-        if self._frozen is not None and self.method.lower() == "l-bfgs-b":
-            bounds = [(None, None)] * theta.size
-            for i in self._frozen:
-                bounds[i] = (float(theta[i]), float(theta[i]))
         frozen = self._frozen
 
         def masked(x):
@@ -287,6 +283,7 @@ class Scipy(Optimizer):
             return loss, g
 
         x0 = theta.astype(np.float64)
+        bounds = frozen_bounds(self.method, x0, frozen)
         try:
             res = scipy.optimize.minimize(masked, x0.copy(), jac=True, method=self.method, bounds=bounds,
                                           hessp=hessp, options={"maxiter": self.maxiter, **self.options})

@@ -70,6 +70,15 @@ def check_method(method: str, who: str) -> str:
     return method
 
 
+def frozen_bounds(method: str, x0: np.ndarray, frozen) -> scipy.optimize.Bounds | None:
+    """L-BFGS-B's bounds pinning the ``frozen`` indices at ``x0`` (lb = ub); None for other methods."""
+    if frozen is None or method.lower() != "l-bfgs-b":
+        return None
+    lb, ub = np.full(x0.size, -np.inf), np.full(x0.size, np.inf)
+    lb[frozen] = ub[frozen] = x0[frozen]
+    return scipy.optimize.Bounds(lb, ub)
+
+
 def _options(method: str, maxiter, options) -> dict:
     opts = dict(options or {})
     if maxiter is not None:
@@ -129,11 +138,7 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
         stop = mon.after_step(float(loss), n, epoch)
         return mon.after_epoch(epoch, float(loss)) or stop
 
-    bounds = None
-    if frozen is not None and method.lower() == "l-bfgs-b":
-        lb, ub = np.full(theta.size, -np.inf), np.full(theta.size, np.inf)
-        lb[frozen] = ub[frozen] = x0[frozen]
-        bounds = scipy.optimize.Bounds(lb, ub)
+    bounds = frozen_bounds(method, x0, frozen)
     hessp = _model_hessp(model, X, y, sw, fun, last, frozen) if method.lower() in _HESSP_METHODS else None
     res, interrupted = None, False
     try:
