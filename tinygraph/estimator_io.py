@@ -40,7 +40,7 @@ def _encode(value, where: str):
     """A JSON form of a parameter or attribute; tuples and optimizer/schedule objects are tagged."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (numbers.Integral, numbers.Real)) and not isinstance(value, np.ndarray):
+    if isinstance(value, numbers.Real):
         return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, (list, tuple)):
         items = [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
