@@ -181,9 +181,9 @@ def curvature(model, X, y, k: int = 5, *, kind: str = "gauss-newton", theta=None
     Lanczos (``scipy.sparse.linalg.eigsh``) on a ``CurvatureOperator``: about 2k–3k products,
     never a matrix. ``which="SA"`` gives the smallest instead (negative ones show a saddle).
     """
-    op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
-    if not 0 < k < model.n_params:
+    if not 0 < k < model.n_params:  # before the operator's forward pass, not after it
         raise ValueError(f"curvature: k must lie in [1, {model.n_params - 1}], got {k}")
+    op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
     # a seeded start vector makes the answer reproducible (ARPACK otherwise draws its own)
     v0 = check_random_state(random_state).standard_normal(model.n_params)
     vals = eigsh(op, k=k, which=which, v0=v0, tol=tol, maxiter=maxiter, return_eigenvectors=False)
