@@ -10,15 +10,16 @@ import numpy as np
 
 import tinygraph as tg
 
+from .course_digits import digit_net
+
 DEFAULTS = {"hidden": 3, "l2": 0.001, "init": "sigmoid"}
 TRAINING = {"optimizer": "CG", "maxiter": 2000}
 
 
 def moons_net(hidden: int = DEFAULTS["hidden"], *, l2: float = DEFAULTS["l2"], init=DEFAULTS["init"],
               random_state=None, dtype=np.float64) -> tg.Sequential:
-    """Dense(2, hidden) → Sigmoid → Dense(hidden, 2) → Sigmoid → CrossEntropy; labels 0/1."""
-    return tg.Sequential([
-        tg.Dense(2, hidden), tg.Sigmoid(),
-        tg.Dense(hidden, 2), tg.Sigmoid(),
-        tg.CrossEntropy(),
-    ], l2=l2, init=init, random_state=random_state, dtype=dtype)
+    """Dense(2, hidden) → Sigmoid → Dense(hidden, 2) → Sigmoid → CrossEntropy; labels 0/1.
+
+    The course's digit net with two inputs and two classes.
+    """
+    return digit_net(2, hidden=hidden, n_classes=2, l2=l2, init=init, random_state=random_state, dtype=dtype)
