@@ -94,8 +94,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         raise ValueError(f"fit: tol must be a non-negative number, got {tol!r}")
     if isinstance(optimizer, str):
         check_method(optimizer, "fit")
-    if isinstance(optimizer, str) and batch_size is not None:
-        optimizer = Scipy(optimizer)
+        if batch_size is not None:
+            optimizer = Scipy(optimizer)
     if not isinstance(optimizer, (str, Optimizer)):
         raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
                         f"got {optimizer!r}")
@@ -138,6 +138,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         Xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         swbuf = None if sw is None else np.empty(bs, sw.dtype)
+    batched = isinstance(opt, Scipy)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
     message = "reached the number of epochs"
@@ -148,21 +149,20 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                 np.random.default_rng([seed, epoch]).shuffle(perm)
             complete = True
             for start in range(0, n, bs):
+                m = min(bs, n - start)
                 if seed is None:  # no shuffle: contiguous slices are views, nothing is copied
-                    Xb, yb = X[start:start + bs], y[start:start + bs]
-                    swb = None if sw is None else sw[start:start + bs]
+                    Xb, yb = X[start:start + m], y[start:start + m]
+                    swb = None if sw is None else sw[start:start + m]
                 else:
                     # mode="clip": with the default mode="raise" numpy buffers ``out`` (3x slower);
                     # the indices come from a permutation, so they are valid anyway
-                    idx = perm[start:start + bs]
-                    m = idx.size
+                    idx = perm[start:start + m]
                     Xb = X.take(idx, axis=0, out=Xbuf[:m], mode="clip")
                     yb = y.take(idx, axis=0, out=ybuf[:m], mode="clip")
                     swb = None if sw is None else sw.take(idx, out=swbuf[:m], mode="clip")
-                m = Xb.shape[0]
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
-                if isinstance(opt, Scipy):
+                if batched:
                     res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps), theta)
                     loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
                 else:
@@ -228,9 +228,10 @@ def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, ca
     t0, history = time.perf_counter(), {"loss": [], "time": []}
     message, success, interrupted, loss, nfev = f"reached maxiter={maxiter}", False, False, math.nan, 0
     batch_kw = {} if hessp is None else {"hessp": lambda z, v: hessp(z, v, *args)}
+    batched = isinstance(method, Scipy)
     try:
         for nit in range(1, maxiter + 1):
-            if isinstance(method, Scipy):
+            if batched:
                 res = method.minimize_batch(lambda z: fun(z, *args), x, **batch_kw)
                 loss, nfev, g = float(res.fun), nfev + int(res.get("nfev", 1)), res.get("jac")
             else:
@@ -240,7 +241,7 @@ def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, ca
             if tol is not None and g is not None and np.abs(g).max() <= tol:
                 message, success = f"max|grad| <= tol={tol}", True
                 break
-            if not isinstance(method, Scipy):
+            if not batched:
                 method.step(x, g)
             history["loss"].append(float(loss))
             history["time"].append(time.perf_counter() - t0)
