@@ -124,7 +124,7 @@ def _prepare(model, X, y, sample_weight):
     """Validate one partition once, in the model's dtype: (X, y, sample_weight, m_k)."""
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=model.dtype)
-        if w.size and np.isfinite(w).all() and (w >= 0).all() and not w.any():
+        if w.size and not w.any():
             return None, None, None, 0.0  # all weights zero: the partition adds nothing
     X, y, sample_weight = model._check_data(X, y, sample_weight)
     return X, y, sample_weight, float(X.shape[0] if sample_weight is None else sample_weight.sum())
