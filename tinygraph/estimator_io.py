@@ -89,13 +89,12 @@ def save_estimator(estimator, path, **kwargs) -> str:
             theta_names.append(name)
         elif isinstance(value, np.ndarray):
             arrays[f"fitted/{name}"] = value
-        elif hasattr(value, "get_state"):  # the fitted optimizer: settings, then its state
-            fitted[name] = _encode(value, name)
-            scalars, state = _split_state(value.get_state())
-            fitted[name]["state"] = scalars
-            arrays.update({f"{name}/{k}": a for k, a in state.items()})
         else:
             fitted[name] = _encode(value, name)
+            if hasattr(value, "get_state"):  # the fitted optimizer: its settings, then its state
+                scalars, state = _split_state(value.get_state())
+                fitted[name]["state"] = scalars
+                arrays.update({f"{name}/{k}": a for k, a in state.items()})
     meta = {"estimator": cls.__name__, "params": _encode(params, "params"), "fitted": fitted,
             "theta": theta_names}
     return save(model, path, meta=meta, arrays=arrays, kind="estimator", **kwargs)
