@@ -60,6 +60,11 @@ class Loss(Node):
             return 1.0 / n
         return (sample_weight / sample_weight.sum()).reshape(n, 1).astype(self.dtype, copy=False)
 
+    def _average(self, per_row: np.ndarray) -> float:
+        """Σ_n w_n l_n / Σ w with the factor ``forward`` stored from ``_weights``."""
+        w = self.weight
+        return float(per_row.sum() * w) if np.isscalar(w) else float(per_row @ w[:, 0])
+
 
 class CrossEntropy(Loss):
     """Cross-entropy after Sigmoid (binary, per output) or Softmax (categorical), fused with it.
@@ -107,7 +112,7 @@ class CrossEntropy(Loss):
     def forward(self, z: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
         n = z.shape[0]
         self.x, self.target = z, target
-        self.weight = w = self._weights(sample_weight, n)
+        self.weight = self._weights(sample_weight, n)
         self.rows = rows = _row_index(n) if target.ndim == 1 else None
         if self.kind == "binary":
             self.p = expit(z, out=self.buffer("p", z.shape))
@@ -121,7 +126,7 @@ class CrossEntropy(Loss):
             self.p = p
             partition = np.log(s[:, 0]) + zmax[:, 0]
         per_row = partition - (z[rows, target] if rows is not None else np.einsum("nk,nk->n", target, z))
-        return float(per_row.sum() * w) if np.isscalar(w) else float(per_row @ w[:, 0])
+        return self._average(per_row)
 
     def backward(self) -> np.ndarray:
         dz = self.buffer("dz", self.p.shape)
@@ -162,11 +167,10 @@ class MeanSquaredError(Loss):
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
         n = x.shape[0]
-        self.weight = w = self._weights(sample_weight, n)
+        self.weight = self._weights(sample_weight, n)
         r = np.subtract(x, target, out=self.buffer("r", x.shape))
         self.r = r
-        per_row = np.einsum("nk,nk->n", r, r)
-        return 0.5 * (float(per_row.sum() * w) if np.isscalar(w) else float(per_row @ w[:, 0]))
+        return 0.5 * self._average(np.einsum("nk,nk->n", r, r))
 
     def backward(self) -> np.ndarray:
         return np.multiply(self.r, self.weight, out=self.buffer("dx", self.r.shape))
