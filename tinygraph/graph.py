@@ -318,12 +318,16 @@ class Graph:
     def score(self, X, y) -> float:
         """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        pred = self._decide(self._forward(X, self._predict_plan)[self._out_index])  # X checked once
+        return self._score(self._forward(X, self._predict_plan)[self._out_index], y)  # X checked once
+
+    def _score(self, out: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
+        pred = self._decide(out)
         if isinstance(self.loss, CrossEntropy):
             labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
             return float(np.mean(pred == labels))
         y = y.reshape(pred.shape)
-        return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
+        return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
 
     def save(self, path, **kwargs) -> str:
         """Write the model to one ``.npz`` file, atomically; see ``tinygraph.io.save``."""

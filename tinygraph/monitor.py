@@ -62,13 +62,8 @@ def evaluate(model, X, y, sample_weight=None) -> tuple:
     z = vals[model._loss_index]
     loss = model.loss.forward(z, y, sample_weight)
     loss += model.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
-    if isinstance(model.loss, CrossEntropy):
-        p = model.loss.p
-        pred = p.argmax(axis=1) if p.shape[1] > 1 else p[:, 0] > 0.5
-        labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5)
-        return loss, float(np.mean(pred == labels))
-    t = y.reshape(z.shape)
-    return loss, float(1.0 - ((t - z) ** 2).sum() / max(((t - t.mean(axis=0)) ** 2).sum(), 1e-300))
+    # the fused loss computed the probabilities; any other loss reads the output itself
+    return loss, model._score(model.loss.p if isinstance(model.loss, CrossEntropy) else z, y)
 
 
 class Monitor:

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import threads
 from .schedules import as_schedule
+from .validation import all_finite
 
 __all__ = ["NonFiniteError", "Optimizer"]
 
@@ -43,15 +44,6 @@ def _check(name: str, value, lo: float, hi: float = math.inf, *, closed_hi=False
         bound = "]" if closed_hi else ")"
         raise ValueError(f"{name} must be a number in [{lo}, {hi}{bound}, got {value!r}")
     return float(value)
-
-
-def _finite(a: np.ndarray) -> bool:
-    """Whether every entry is finite, by a plain sum: one single-threaded pass (BLAS's dot woke its
-    threads on every step); only when the sum overflows does the exact elementwise test run."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(float(np.add.reduce(a))):
-            return True
-    return bool(np.isfinite(a).all())
 
 
 def _norm(g: np.ndarray) -> float:
@@ -146,7 +138,7 @@ class Optimizer:
         if self._d is None or self._d.shape != theta.shape or self._d.dtype != theta.dtype:
             self._init(theta)
         # Checked before the rule runs, so a refused step leaves the moments/momentum as they were.
-        if not _finite(grad):
+        if not all_finite(grad):
             raise NonFiniteError(f"{type(self).__name__}: non-finite gradient at step {self.t}")
         if self.clipnorm is not None:
             norm = _norm(grad)
@@ -164,7 +156,7 @@ class Optimizer:
             d = rule._direction(theta[b], grad[b], lr)
             if self._frozen is not None:
                 d[self._frozen] = 0
-            if not _finite(d):
+            if not all_finite(d):
                 raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
             return d
 

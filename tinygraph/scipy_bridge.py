@@ -18,7 +18,8 @@ import numpy as np
 import scipy.optimize
 
 from .monitor import OptimizeResult, TrainingInfo, evaluate
-from .optimizer import NonFiniteError, _finite
+from .optimizer import NonFiniteError
+from .validation import all_finite
 
 __all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
@@ -118,7 +119,7 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
         np.copyto(theta, x)
         loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
         last["nfev"] += 1
-        if not (math.isfinite(loss) and _finite(g)):
+        if not (math.isfinite(loss) and all_finite(g)):
             err = diagnose(model, X, y, sw, mon.steps, "loss or gradient")
             np.copyto(theta, accepted)
             raise err

@@ -20,10 +20,9 @@ import numpy as np
 
 from .monitor import Monitor, OptimizeResult, TrainingInfo
 from .optim import NonFiniteError, Optimizer, Scipy
-from .optimizer import _finite
 from .scipy_bridge import check_method, diagnose, fit_scipy, minimize_scipy
 from .threads import blas_threads
-from .validation import check_random_state
+from .validation import all_finite, check_random_state
 
 __all__ = ["fit", "minimize"]
 
@@ -202,7 +201,7 @@ def _batch_objective(model, Xb, yb, swb, step):
     def fun(x):
         np.copyto(theta, x)
         loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False)
-        if not (math.isfinite(loss) and _finite(g)):
+        if not (math.isfinite(loss) and all_finite(g)):
             raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
         return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice
     return fun

@@ -1,11 +1,12 @@
 """Checks at the API edge: clear errors that name the node, the expected and the actual value."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-__all__ = ["check_array", "check_random_state", "check_sample_weight", "check_theta"]
+__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta"]
 
 
 def check_random_state(random_state) -> np.random.Generator:
@@ -41,20 +42,23 @@ def check_array(X, n_features: int, dtype: np.dtype, who: str = "input") -> np.n
     if arr.shape[1] != n_features:
         raise ValueError(f"{who}: expects X of shape (N, {n_features}), got {arr.shape}")
     arr = arr.astype(dtype, copy=False)
-    if not _all_finite(arr):
+    if not all_finite(arr):
         raise ValueError(f"{who}: X contains NaN or inf")
     return arr
 
 
-def _all_finite(arr: np.ndarray) -> bool:
+def all_finite(arr: np.ndarray) -> bool:
     """True if no entry is NaN or inf.
 
-    The sum is finite exactly when every entry is, unless finite entries overflow it: one pass and no
-    N×D boolean temporary (that temporary was the largest allocation of a minibatch fit); the exact
-    elementwise test runs only when the sum is not finite.
+    The sum is finite exactly when every entry is, unless finite entries overflow it: one
+    single-threaded pass and no N×D boolean temporary (that temporary was the largest allocation of
+    a minibatch fit; BLAS's dot would wake its threads); the exact elementwise test runs only when
+    the sum is not finite.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.add.reduce(arr, axis=None)) or np.isfinite(arr).all())
+        if math.isfinite(float(np.add.reduce(arr, axis=None))):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 def check_theta(theta, size: int, who: str = "model", name: str = "theta") -> np.ndarray:
