@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from .validation import all_finite
+
 __all__ = [
     "BaseEstimator",
     "ClassifierMixin",
@@ -100,7 +102,7 @@ def check_X(X, estimator, n_features: int | None = None) -> np.ndarray:
         if X.shape[axis] == 0:
             raise ValueError(f"{who}: found array with 0 {what}(s) (shape={X.shape}) while a minimum "
                              "of 1 is required.")
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError(f"{who}: input X contains NaN or infinity")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but {who} is expecting {n_features} features as input")
