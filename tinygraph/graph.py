@@ -186,19 +186,26 @@ class Graph:
         return X, y, check_sample_weight(sample_weight, X.shape[0], self.dtype, who=self.loss.name)
 
     def loss_and_grad(self, theta, X, y, *, sample_weight=None, regularize: bool = True,
-                      check_input: bool = True, out: np.ndarray | None = None):
+                      check_input: bool = True, out: np.ndarray | None = None, n_jobs: int | None = None):
         """The loss at ``theta`` and its gradient: one forward and one backward pass.
 
         Returns ``(float, ndarray)``; the gradient is a new array of theta's dtype (or ``out``).
         ``regularize=False`` leaves out the l2 term (see ``penalty``, for sums over data shards).
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
+        ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
+        at once, with BLAS held to one thread meanwhile (``tinygraph.parallel``): for large X.
         """
+        from .parallel import check_n_jobs, loss_and_grad
+        n_jobs = check_n_jobs(n_jobs)
         self._load(theta)
         if check_input:
             X, y, sample_weight = self._check_data(X, y, sample_weight)
-        loss = self._forward_backward(X, y, sample_weight)
-        if regularize and self.l2:
-            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
+        if n_jobs > 1 and X.shape[0] > 1:
+            loss = loss_and_grad(self, X, y, sample_weight, n_jobs, regularize)
+        else:
+            loss = self._forward_backward(X, y, sample_weight)
+            if regularize and self.l2:
+                loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
         if out is not None:
             if out is not self.grad:  # out=model.grad: the minibatch loop's in-place step, no copy
                 np.copyto(out, self.grad)
@@ -335,7 +342,7 @@ class Graph:
         return save(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch", "_parallel")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

@@ -101,7 +101,8 @@ def _scipy_callback(method: str, on_iterate):
     return callback
 
 
-def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_epoch: int = 0):
+def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_epoch: int = 0,
+              n_jobs: int = 1):
     """Full-batch training of ``model`` with ``scipy.optimize.minimize(method)``; see ``tg.fit``."""
     theta, n = model.theta, X.shape[0]
     frozen = np.flatnonzero(~model.trainable_mask)
@@ -117,7 +118,8 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
             mon.message = f"{method} proposed a non-finite theta; stopped at the last accepted iterate"
             raise _Stop
         np.copyto(theta, x)
-        loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf)
+        loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf,
+                                      n_jobs=n_jobs)
         last["nfev"] += 1
         if not (math.isfinite(loss) and all_finite(g)):
             err = diagnose(model, X, y, sw, mon.steps, "loss or gradient")

@@ -18,6 +18,15 @@ __all__ = ["blas_threads"]
 limit: int | None = None  # the innermost blas_threads(n) in force; None: no limit
 
 
+def available() -> bool:
+    """Whether BLAS threads can be limited here (threadpoolctl is installed)."""
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def blas_threads(n: int | None):
     """Limit BLAS (and OpenMP) to ``n`` threads inside the block; ``None`` leaves them as they are.

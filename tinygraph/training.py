@@ -20,8 +20,9 @@ import numpy as np
 
 from .monitor import Monitor, OptimizeResult, TrainingInfo
 from .optim import NonFiniteError, Optimizer, Scipy
+from .parallel import check_n_jobs
 from .scipy_bridge import check_method, diagnose, fit_scipy, minimize_scipy
-from .threads import blas_threads
+from .threads import available, blas_threads
 from .validation import all_finite, check_random_state
 
 __all__ = ["fit", "minimize"]
@@ -48,7 +49,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
         early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
         verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
-        shuffle: bool = True, threads: int | None = None) -> OptimizeResult:
+        shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None) -> OptimizeResult:
     """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
 
     optimizer : str or Optimizer
@@ -73,6 +74,9 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     shuffle : False takes the rows in order (batches are then views: nothing is copied).
     threads : at most this many BLAS threads while training (``tinygraph.threads``: on small or shared
         machines 1 is often faster); None leaves numpy's default.
+    n_jobs : split every loss and gradient into row blocks computed on this many threads at once
+        (-1: every core; ``tinygraph.parallel``), BLAS then held to one thread unless ``threads``
+        says otherwise: for full-batch methods and large batches.
     """
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
         if validation_data is not None or early_stopping or initial_epoch or verbose or progress:
@@ -83,6 +87,9 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                            epochs=epochs, maxiter=maxiter, tol=tol, callback=callback,
                            random_state=random_state)
     X, y, sw = model._check_data(X, y, sample_weight)
+    n_jobs = check_n_jobs(n_jobs, "fit")
+    if n_jobs > 1 and threads is None and available():
+        threads = 1  # the row blocks use the cores; a second BLAS thread would only compete
     validation = None
     if validation_data is not None:
         validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
@@ -121,14 +128,14 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         try:
             if isinstance(optimizer, str):
                 return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
-                                 initial_epoch=initial_epoch)
+                                 initial_epoch=initial_epoch, n_jobs=n_jobs)
             return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
-                                  _seed(random_state) if shuffle and bs < n else None)
+                                  _seed(random_state) if shuffle and bs < n else None, n_jobs)
         finally:
             mon.close()
 
 
-def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed):
+def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed, n_jobs=1):
     n, theta = X.shape[0], model.theta
     opt.freeze(model.trainable_mask)
     gbuf = model.grad  # the step reads (and may clip) the model's own gradient: no copy per step
@@ -162,11 +169,11 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
                 if batched:
-                    res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps), theta)
+                    res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps, n_jobs), theta)
                     loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
                 else:
                     loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False,
-                                                  out=gbuf)
+                                                  out=gbuf, n_jobs=n_jobs)
                     nfev, seen = nfev + 1, seen + m
                     if not math.isfinite(loss):
                         raise diagnose(model, Xb, yb, swb, mon.steps, "loss")
@@ -194,13 +201,13 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                       message=message, interrupted=interrupted, epoch=epoch)
 
 
-def _batch_objective(model, Xb, yb, swb, step):
+def _batch_objective(model, Xb, yb, swb, step, n_jobs=1):
     """fun(x) -> (loss, float64 grad) on one batch, for scipy; a fresh gradient array every call."""
     theta = model.theta
 
     def fun(x):
         np.copyto(theta, x)
-        loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False)
+        loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False, n_jobs=n_jobs)
         if not (math.isfinite(loss) and all_finite(g)):
             raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
         return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice

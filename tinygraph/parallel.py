@@ -1,0 +1,101 @@
+"""One loss and gradient split over row blocks that run on threads at once (``n_jobs``).
+
+The loss is a weighted mean over rows, so for row blocks k with weight sums m_k (their row
+counts, or sample-weight sums) and M = Σ_k m_k:
+
+    L = Σ_k (m_k / M) L_k + penalty(M),        ∇L = Σ_k (m_k / M) ∇L_k + ∇penalty(M)
+
+Block k runs on a *replica* of the model: the same nodes, their parameter views bound to the one
+shared ``theta``, but a gradient vector and activation buffers of its own, made once and kept.
+numpy releases the GIL inside matrix products and elementwise loops, so the blocks keep every
+core busy, and, with BLAS held to one thread (``tg.fit(n_jobs=...)`` does it for the whole fit,
+``with tg.blas_threads(1):`` around your own loop: switching it on every call costs more than it
+saves), no BLAS thread spins between products while Python and scipy work. The result equals
+the one-thread sum up to rounding; the blocks' gradients are added in a fixed order.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+from itertools import pairwise
+
+import numpy as np
+
+__all__ = ["check_n_jobs", "loss_and_grad"]
+
+
+def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
+    """scikit-learn's convention: None or 1 -> 1, -1 -> every core, -2 -> all but one, ..."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"{who}: n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+    cores = os.cpu_count() or 1
+    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+
+
+class _Workers:
+    """Replicas of a model sharing its theta, and the threads that run them."""
+
+    def __init__(self, model, n: int):
+        self.replicas = []
+        for _ in range(n):
+            replica = copy.deepcopy(model)  # through __getstate__: no activations, no buffers
+            replica.theta = model.theta  # parameter views into the model's own theta
+            replica._bind()
+            self.replicas.append(replica)
+        self.pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tinygraph")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _workers(model, n: int) -> _Workers:
+    w = getattr(model, "_parallel", None)
+    if w is None or len(w.replicas) != n:
+        if w is not None:
+            w.close()
+        w = model._parallel = _Workers(model, n)
+    return w
+
+
+def _block(replica, theta, X, y, sample_weight, errors):
+    with np.errstate(**errors):  # numpy's error state is per thread: take the caller's
+        return replica.loss_and_grad(theta, X, y, sample_weight=sample_weight, regularize=False,
+                                     check_input=False, out=replica.grad)[0]
+
+
+def loss_and_grad(model, X, y, sample_weight, n_jobs: int, regularize: bool):
+    """The loss and ``model.grad`` over checked data, by row blocks on ``n_jobs`` threads.
+
+    ``model.theta`` must already hold the point. Blocks whose weights are all 0 are skipped.
+    """
+    n = X.shape[0]
+    n_jobs = min(n_jobs, n)
+    bounds = np.linspace(0, n, n_jobs + 1).astype(int)
+    blocks = []
+    for a, b in pairwise(bounds):
+        sw = None if sample_weight is None else sample_weight[a:b]
+        m = float(b - a) if sw is None else float(sw.sum())
+        if m > 0:
+            blocks.append((slice(a, b), sw, m))
+    workers = _workers(model, n_jobs)
+    errors = np.geterr()
+    futures = [workers.pool.submit(_block, r, model.theta, X[rows], y[rows], sw, errors)
+               for r, (rows, sw, _) in zip(workers.replicas, blocks)]
+    try:
+        losses = [f.result() for f in futures]
+    finally:
+        wait(futures)  # an interrupt leaves no block still writing into a replica
+    total = sum(m for _, _, m in blocks)
+    loss, grad = 0.0, model.grad
+    for i, (replica, value, (_, _, m)) in enumerate(zip(workers.replicas, losses, blocks)):
+        loss += value * (m / total)
+        if i == 0:
+            np.multiply(replica.grad, m / total, out=grad)
+        else:
+            grad += np.multiply(replica.grad, m / total, out=replica.grad)
+    if regularize and model.l2:
+        loss += model.penalty(n if sample_weight is None else sample_weight.sum(), grad)
+    return loss
