@@ -249,32 +249,53 @@ def _format_row(r) -> str:
             f"{100 * r['bound_fraction']:.0f}% |")
 
 
-def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
-    """One loss_and_grad on the MNIST training split, and L-BFGS-B against scikit-learn's lbfgs."""
-    X, y = tg.datasets.load_mnist()
-    Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
-    Xtr, ytr = Xtr[:n_rows], ytr[:n_rows]
-    out = {"rows": Xtr.shape[0], "maxiter": maxiter}
-    model = mlp((784, 25, 10), np.float64, hidden="sigmoid")
+def _configs(thread_choices) -> dict:
+    """How tinygraph may spread a full-batch evaluation: BLAS threads, or row blocks on threads."""
+    out = {f"{n}t": {"threads": n} for n in thread_choices}
+    if max(thread_choices) > 1:
+        out[f"n_jobs={max(thread_choices)}"] = {"n_jobs": max(thread_choices)}
+    return out
+
+
+def _tinygraph_full_batch(X, y, maxiter, repeats, configs, out) -> None:
+    """loss_and_grad per way of spreading it, then L-BFGS-B with the fastest, in X's dtype."""
+    dtype = X.dtype.name
+    model = mlp((784, 25, 10), dtype, hidden="sigmoid")
     model.l2 = 1e-4  # scikit-learn's default alpha: the same penalty alpha/(2m)·ΣW²
     g = np.empty_like(model.theta)
 
-    def lg(n):
-        with threads(n):
-            model.loss_and_grad(model.theta, Xtr, ytr, out=g)
-    n = _best_threads(lg, thread_choices)
-    out["loss_and_grad_s"] = statistics.median(_timed(lambda: lg(n)) for _ in range(max(5, repeats)))
-    out["loss_and_grad_threads"] = n
+    def lg(kw):
+        with threads(kw.get("threads", 1)):
+            model.loss_and_grad(model.theta, X, y, out=g, n_jobs=kw.get("n_jobs"), check_input=False)
+    for name, kw in configs.items():
+        lg(kw)
+        out["loss_and_grad_ms"][f"{dtype} {name}"] = 1e3 * statistics.median(
+            _timed(lambda k=kw: lg(k)) for _ in range(max(5, repeats)))
 
-    def tg_lbfgs(k, iters):
+    def tg_lbfgs(name, iters):
         model.initialize(0)
         # tol=0: exactly maxiter iterations, like scikit-learn's lbfgs with tol=0 below
-        return tg.fit(model, Xtr, ytr, "L-BFGS-B", maxiter=iters, tol=0.0, threads=k)
-    n = _best_threads(lambda k: tg_lbfgs(k, max(2, maxiter // 10)), thread_choices)
+        return tg.fit(model, X, y, "L-BFGS-B", maxiter=iters, tol=0.0, **configs[name])
+    name = _best_threads(lambda k: tg_lbfgs(k, max(2, maxiter // 10)), list(configs))
     t0 = time.perf_counter()
-    res = tg_lbfgs(n, maxiter)
-    out.update(tinygraph_s=time.perf_counter() - t0, tinygraph_nit=int(res.nit), tinygraph_threads=n,
-               tinygraph_loss=float(res.fun))
+    res = tg_lbfgs(name, maxiter)
+    out[f"tinygraph_{dtype}"] = {"s": time.perf_counter() - t0, "nit": int(res.nit), "how": name,
+                                 "loss": float(res.fun)}
+
+
+def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
+    """One loss_and_grad on the MNIST training split, and L-BFGS-B against scikit-learn's lbfgs.
+
+    tinygraph runs in float64 (like scikit-learn, whose lbfgs solver works in float64 only) and,
+    on a second line, in float32 (theta and the products in float32, scipy's iterate in float64).
+    """
+    X, y = tg.datasets.load_mnist()
+    Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
+    Xtr, ytr = Xtr[:n_rows], ytr[:n_rows]
+    out = {"rows": Xtr.shape[0], "maxiter": maxiter, "loss_and_grad_ms": {}}
+    configs = _configs(thread_choices)
+    for dtype in ("float64", "float32"):
+        _tinygraph_full_batch(Xtr.astype(dtype), ytr, maxiter, repeats, configs, out)
     if "sklearn" in peers:
         try:
             from sklearn.neural_network import MLPClassifier
@@ -291,18 +312,34 @@ def full_batch(n_rows, maxiter, repeats, peers, thread_choices):
         n = _best_threads(lambda k: sk_lbfgs(k, max(2, maxiter // 10)), thread_choices)
         t0 = time.perf_counter()
         clf = sk_lbfgs(n, maxiter)
-        out.update(sklearn_s=time.perf_counter() - t0, sklearn_nit=int(clf.n_iter_), sklearn_threads=n,
-                   sklearn_loss=float(clf.loss_))
+        out["sklearn"] = {"s": time.perf_counter() - t0, "nit": int(clf.n_iter_), "how": f"{n}t",
+                          "loss": float(clf.loss_)}
         if n != os.cpu_count():  # also what a user gets by default (all BLAS threads)
             t0 = time.perf_counter()
             clf = sk_lbfgs(None, maxiter)
-            out.update(sklearn_default_s=time.perf_counter() - t0, sklearn_default_nit=int(clf.n_iter_))
-        # per iteration, in case one of them stopped early
-        per_it = out["tinygraph_s"] / out["tinygraph_nit"]
-        out["ratio_per_iteration"] = out["sklearn_s"] / out["sklearn_nit"] / per_it
-        if "sklearn_default_s" in out:
-            out["ratio_default_per_iteration"] = out["sklearn_default_s"] / out["sklearn_default_nit"] / per_it
+            out["sklearn_default"] = {"s": time.perf_counter() - t0, "nit": int(clf.n_iter_), "how": "default"}
+        for dtype in ("float64", "float32"):  # per iteration, in case one of them stopped early
+            mine = out[f"tinygraph_{dtype}"]
+            for peer in ("sklearn", "sklearn_default"):
+                if peer in out:
+                    mine[f"{peer}_ratio"] = (out[peer]["s"] / out[peer]["nit"]) / (mine["s"] / mine["nit"])
     return out
+
+
+def _print_full_batch(fb) -> None:
+    lg = ", ".join(f"{v:.1f} ms ({k})" for k, v in fb["loss_and_grad_ms"].items())
+    print(f"\nfull batch, {fb['rows']} MNIST rows, 784-25-10 sigmoid/softmax: loss_and_grad {lg}")
+    for peer, label in (("sklearn", "its best threads"), ("sklearn_default", "its default threads")):
+        if peer in fb:
+            r = fb[peer]
+            print(f"scikit-learn lbfgs (float64), {label}: {r['s']:.2f} s ({r['nit']} it, {r['how']})")
+    for dtype in ("float64", "float32"):
+        r = fb[f"tinygraph_{dtype}"]
+        ratios = "; ".join(f"{r[p + '_ratio']:.2f}× faster than scikit-learn at {label} threads"
+                           for p, label in (("sklearn", "its best"), ("sklearn_default", "its default"))
+                           if p + "_ratio" in r)
+        print(f"L-BFGS-B, maxiter={fb['maxiter']}, tinygraph {dtype}: {r['s']:.2f} s ({r['nit']} it, "
+              f"{r['how']}, loss {r['loss']:.4g})" + (f": {ratios}" if ratios else ""))
 
 
 def fit_memory(n_rows, sizes=(784, 256, 256, 10), batch=128, dtype="float32", steps=50):
@@ -338,17 +375,7 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
                "epochs": epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices)}
     fb = full_batch(1000 if quick else 8000, 10 if quick else 200, repeats, peers, thread_choices)
     results["full_batch"] = fb
-    print(f"\nfull batch, {fb['rows']} MNIST rows, 784-25-10 sigmoid/softmax, float64: "
-          f"loss_and_grad {1e3 * fb['loss_and_grad_s']:.1f} ms ({fb['loss_and_grad_threads']}t)")
-    line = f"L-BFGS-B, maxiter={fb['maxiter']}: tinygraph {fb['tinygraph_s']:.2f} s " \
-           f"({fb['tinygraph_nit']} it, {fb['tinygraph_threads']}t)"
-    if "sklearn_s" in fb:
-        line += f", scikit-learn lbfgs {fb['sklearn_s']:.2f} s ({fb['sklearn_nit']} it, " \
-                f"{fb['sklearn_threads']}t): {fb['ratio_per_iteration']:.2f}× per iteration"
-    if "sklearn_default_s" in fb:
-        line += f"; scikit-learn with its default threads {fb['sklearn_default_s']:.2f} s " \
-                f"({fb['sklearn_default_nit']} it): {fb['ratio_default_per_iteration']:.2f}×"
-    print(line)
+    _print_full_batch(fb)
     mem = fit_memory(n_rows, steps=10 if quick else 50)
     results["memory"] = mem
     print(f"peak memory of a fit ({mem['net']}, batch {mem['batch']}, {mem['dtype']}): "

@@ -32,8 +32,12 @@ def test_benchmark_quick(tmp_path, monkeypatch):
             if name in row:
                 assert row[name + " ratio"] == pytest.approx(row[name] / row["tinygraph"])
     fb = res["full_batch"]
-    assert fb["tinygraph_nit"] == fb["maxiter"] == 10
-    assert ("sklearn_s" in fb) == ("sklearn" in peers)
+    for dtype in ("float64", "float32"):
+        mine = fb[f"tinygraph_{dtype}"]
+        assert mine["nit"] == fb["maxiter"] == 10 and mine["s"] > 0
+        assert ("sklearn_ratio" in mine) == ("sklearn" in peers)
+    assert set(fb["loss_and_grad_ms"]) == {"float64 1t", "float32 1t"}  # quick: one thread only
+    assert ("sklearn" in fb) == ("sklearn" in peers)
     mem = res["memory"]
     assert 0 < mem["peak_fit_MB"] < mem["data_MB"]  # a fit never copies the data
     assert json.loads((tmp_path / "benchmark_quick.json").read_text())["rows"] == 2000
