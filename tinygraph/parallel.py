@@ -27,12 +27,11 @@ __all__ = ["check_n_jobs", "loss_and_grad"]
 
 def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
     """scikit-learn's convention: None or 1 -> 1, -1 -> every core, -2 -> all but one, ..."""
-    if n_jobs is None:
+    if n_jobs is None or type(n_jobs) is int and n_jobs == 1:  # asked on every minibatch step: be quick
         return 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise ValueError(f"{who}: n_jobs must be a non-zero integer or None, got {n_jobs!r}")
-    cores = os.cpu_count() or 1
-    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+    return int(n_jobs) if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
 
 
 class _Workers:
