@@ -2,7 +2,8 @@
 
 One epoch of Adam (lr 1e-3, shuffled minibatches) over 60,000 MNIST-shaped synthetic rows (timing does
 not depend on the pixel values) for each net, batch size and dtype of ``CASES``; the median of several
-repeats in seconds, each peer's time divided by tinygraph's (above 1: tinygraph is faster), and the
+rounds in seconds (each round runs every library once, back to back), the median over rounds of each
+peer's time divided by tinygraph's in that round (above 1: tinygraph is faster), and the
 *matmul bound*: the floating-point operations of the step's matrix products (forward x·W, backward
 xᵀ·dy and dy·Wᵀ, no dy·Wᵀ for the first layer) divided by the rate this script measures for those very
 products. Then full-batch work on the 8,000 bundled MNIST training digits: one ``loss_and_grad`` and a
@@ -220,6 +221,7 @@ def epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices):
             times = {runner.name: [] for runner, _ in chosen}
             for _ in range(repeats):  # interleaved, so that a change in the machine's load hits every library
                 for runner, n in chosen:
+                    time.sleep(0.2)  # the previous library's spinning threads park before the next one starts
                     times[runner.name].append(_timed(lambda r=runner, k=n: r.epoch(k)))
                 rates += [(matmul_rate(sizes, batch, dtype, n), n) for n in thread_choices]
             rate, bound_threads = max(rates)
@@ -232,8 +234,9 @@ def epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices):
             tg_s = row["tinygraph"]
             row["bound_fraction"] = row["bound_s"] / tg_s
             for name in ("PyTorch", "scikit-learn"):
-                if name in row:
-                    row[name + " ratio"] = row[name] / tg_s
+                if name in row:  # the median of each round's ratio: a round's runs are seconds apart
+                    row[name + " ratio"] = statistics.median(
+                        p / t for p, t in zip(times[name], times["tinygraph"], strict=True))
             rows.append(row)
             print(_format_row(row), flush=True)
     return rows

@@ -30,7 +30,7 @@ def test_benchmark_quick(tmp_path, monkeypatch):
         for name in ("PyTorch", "scikit-learn"):
             assert (name in row) == ({"PyTorch": "torch", "scikit-learn": "sklearn"}[name] in peers)
             if name in row:
-                assert row[name + " ratio"] == pytest.approx(row[name] / row["tinygraph"])
+                assert row[name + " ratio"] == pytest.approx(row[name] / row["tinygraph"])  # one round
     fb = res["full_batch"]
     for dtype in ("float64", "float32"):
         mine = fb[f"tinygraph_{dtype}"]

@@ -127,3 +127,11 @@ def test_fit_with_n_jobs_follows_the_one_thread_fit(data, optimizer, kw):
     rb = tg.fit(b, X, y, optimizer, n_jobs=2, maxiter=5, random_state=0, **kw)
     assert rb.nit == ra.nit
     np.testing.assert_allclose(b.theta, a.theta, rtol=1e-7, atol=1e-9)
+
+
+def test_estimators_pass_n_jobs_to_fit(data):
+    X, y, _ = data
+    a = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0).fit(X, y)
+    b = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0, n_jobs=2).fit(X, y)
+    assert b.get_params()["n_jobs"] == 2 and b.model_._parallel is not None
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-6, atol=1e-9)

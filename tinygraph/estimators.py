@@ -46,7 +46,7 @@ class _NeuralNet(BaseEstimator):
     def __init__(self, hidden_layers=(25,), activation="sigmoid", *, l2=1e-4, init=None,
                  optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, warm_start=False,
-                 verbose=0, threads=None):
+                 verbose=0, threads=None, n_jobs=None):
         self.hidden_layers = hidden_layers
         self.activation = activation
         self.l2 = l2
@@ -62,6 +62,7 @@ class _NeuralNet(BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.threads = threads
+        self.n_jobs = n_jobs
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -129,7 +130,8 @@ class _NeuralNet(BaseEstimator):
                         maxiter=None if minibatch else int(self.max_iter), tol=self.tol,
                         sample_weight=sw, validation_data=validation, early_stopping=self.early_stopping
                         and not partial, patience=self.n_iter_no_change, random_state=int(rng.integers(2 ** 32)),
-                        verbose=self.verbose, initial_epoch=start, threads=self.threads)
+                        verbose=self.verbose, initial_epoch=start, threads=self.threads,
+                        n_jobs=self.n_jobs)
         history = result.history
         self.loss_curve_ = list(self.loss_curve_) + [float(v) for v in history["epoch_loss"]]
         self.n_iter_ += int(result.n_epochs)
@@ -210,6 +212,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     verbose : printed progress, as ``tg.fit``.
     threads : None, or at most this many BLAS threads while fitting (``tg.fit``'s ``threads``; 1 is
         often faster on small or shared machines).
+    n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
+        rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
     """
 
     _is_classifier = True
@@ -217,11 +221,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", l2=1e-4, init=None,
                  optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None, random_state=None,
-                 warm_start=False, verbose=0, threads=None):
+                 warm_start=False, verbose=0, threads=None, n_jobs=None):
         super().__init__(hidden_layers, activation, l2=l2, init=init, optimizer=optimizer,
                          batch_size=batch_size, max_iter=max_iter, tol=tol, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-                         random_state=random_state, warm_start=warm_start, verbose=verbose, threads=threads)
+                         random_state=random_state, warm_start=warm_start, verbose=verbose, threads=threads,
+                         n_jobs=n_jobs)
         self.output = output
         self.class_weight = class_weight
 
