@@ -230,6 +230,7 @@ def epoch_table(n_rows, repeats, cases, dtypes, peers, thread_choices):
             for runner, n in chosen:
                 row[runner.name] = statistics.median(times[runner.name])
                 row[runner.name + " threads"] = n
+                row[runner.name + " rounds"] = times[runner.name]  # every round, for the spread (JSON only)
             del chosen
             tg_s = row["tinygraph"]
             row["bound_fraction"] = row["bound_s"] / tg_s
