@@ -52,7 +52,7 @@ class _Workers:
 
 def _workers(model, n: int) -> _Workers:
     w = getattr(model, "_parallel", None)
-    if w is None or len(w.replicas) != n:
+    if w is None or len(w.replicas) != n or w.replicas[0].theta is not model.theta:
         if w is not None:
             w.close()
         w = model._parallel = _Workers(model, n)
