@@ -88,3 +88,22 @@ def test_fit_does_not_copy_or_mask_the_data():
     _, peak = traced(lambda: tg.fit(model, X, y, tg.optim.SGD(0.01), batch_size=500, maxiter=5, threads=1))
     # What remains: the shuffle order (two N-vectors of indices) and the batch buffers.
     assert peak < X.nbytes / 4, f"fit allocated {peak} bytes for data of {X.nbytes} bytes"
+
+
+def test_row_blocks_on_threads_hold_nothing_between_calls():
+    X, y = data()
+    model = mlp(1e-3)
+    grad = np.empty_like(model.theta)
+
+    def calls(n=100):
+        for _ in range(n):
+            model.loss_and_grad(model.theta, X, y, check_input=False, out=grad, n_jobs=2)
+    with tg.blas_threads(1):
+        calls(3)  # the replicas, their buffers and the threads exist from here on
+        held, peak = traced(calls)
+    assert held < 16384, f"{held} bytes still held after 100 calls"
+    # Inside a call, as in one step above but once per thread: numpy's ufunc buffer, a few N-vectors
+    # of the loss, the block bounds and the futures; no copy of X and no block's activations.
+    limit = 2 * np.getbufsize() * X.itemsize + 24 * X.shape[0] + 16384
+    assert peak < limit, f"a call allocated {peak} bytes (limit {limit})"
+    assert peak < X.nbytes / 4
