@@ -13,6 +13,7 @@ import numpy as np
 from .initializers import get_initializer
 from .losses import CrossEntropy, Loss
 from .node import Input, Node
+from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
 __all__ = ["Graph", "Sequential"]
@@ -193,19 +194,19 @@ class Graph:
         ``regularize=False`` leaves out the l2 term (see ``penalty``, for sums over data shards).
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
-        at once, with BLAS held to one thread meanwhile (``tinygraph.parallel``): for large X.
+        at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
+        does): for large X.
         """
-        from .parallel import check_n_jobs, loss_and_grad
         n_jobs = check_n_jobs(n_jobs)
         self._load(theta)
         if check_input:
             X, y, sample_weight = self._check_data(X, y, sample_weight)
         if n_jobs > 1 and X.shape[0] > 1:
-            loss = loss_and_grad(self, X, y, sample_weight, n_jobs, regularize)
+            loss = row_blocks(self, X, y, sample_weight, n_jobs)
         else:
             loss = self._forward_backward(X, y, sample_weight)
-            if regularize and self.l2:
-                loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
+        if regularize and self.l2:
+            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
         if out is not None:
             if out is not self.grad:  # out=model.grad: the minibatch loop's in-place step, no copy
                 np.copyto(out, self.grad)

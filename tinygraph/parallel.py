@@ -22,7 +22,7 @@ from itertools import pairwise
 
 import numpy as np
 
-__all__ = ["check_n_jobs", "loss_and_grad"]
+__all__ = ["check_n_jobs", "row_blocks"]
 
 
 def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
@@ -65,8 +65,9 @@ def _block(replica, theta, X, y, sample_weight, errors):
                                      check_input=False, out=replica.grad)[0]
 
 
-def loss_and_grad(model, X, y, sample_weight, n_jobs: int, regularize: bool):
-    """The loss and ``model.grad`` over checked data, by row blocks on ``n_jobs`` threads.
+def row_blocks(model, X, y, sample_weight, n_jobs: int) -> float:
+    """The data loss, and its gradient in ``model.grad``, over checked data by row blocks on
+    ``n_jobs`` threads (``Graph.loss_and_grad(n_jobs=...)`` adds the l2 term).
 
     ``model.theta`` must already hold the point. Blocks whose weights are all 0 are skipped.
     """
@@ -95,6 +96,4 @@ def loss_and_grad(model, X, y, sample_weight, n_jobs: int, regularize: bool):
             np.multiply(replica.grad, m / total, out=grad)
         else:
             grad += np.multiply(replica.grad, m / total, out=replica.grad)
-    if regularize and model.l2:
-        loss += model.penalty(n if sample_weight is None else sample_weight.sum(), grad)
     return loss
