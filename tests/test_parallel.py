@@ -135,3 +135,14 @@ def test_estimators_pass_n_jobs_to_fit(data):
     b = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0, n_jobs=2).fit(X, y)
     assert b.get_params()["n_jobs"] == 2 and b.model_._parallel is not None
     np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+def test_blocks_gradient_matches_central_differences(data):
+    X, y, w = data
+    model = net()
+    theta = model.theta.copy()
+    _, g = model.loss_and_grad(theta, X, y, sample_weight=w, n_jobs=3)
+
+    def loss():
+        return model.loss_and_grad(theta, X, y, sample_weight=w, n_jobs=3)[0]
+    assert tg.gradcheck.relative_error(g, tg.gradcheck.numerical_gradient(loss, theta)) < 1e-6
