@@ -267,3 +267,5 @@ def test_tg_fit_takes_dask_arrays(client):
     np.testing.assert_allclose(a.theta, b.theta, rtol=0, atol=1e-9)
     with pytest.raises(ValueError, match="not available for dask arrays"):
         tg.fit(a, da.from_array(X, chunks=150), y, "L-BFGS-B", validation_data=(X, y))
+    with pytest.raises(ValueError, match="n_jobs are not available for dask arrays"):
+        tg.fit(a, da.from_array(X, chunks=150), y, "L-BFGS-B", n_jobs=2)

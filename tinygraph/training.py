@@ -79,9 +79,11 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         says otherwise: for full-batch methods and large batches.
     """
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
-        if validation_data is not None or early_stopping or initial_epoch or verbose or progress:
-            raise ValueError("fit: validation_data, early_stopping, initial_epoch, verbose and progress "
-                             "are not available for dask arrays (see tinygraph.dask.fit)")
+        if validation_data is not None or early_stopping or initial_epoch or verbose or progress or \
+                check_n_jobs(n_jobs, "fit") > 1:
+            raise ValueError("fit: validation_data, early_stopping, initial_epoch, verbose, progress and "
+                             "n_jobs are not available for dask arrays (see tinygraph.dask.fit; the "
+                             "cluster's workers split the rows)")
         from . import dask as tg_dask
         return tg_dask.fit(model, X, y, optimizer, sample_weight=sample_weight, batch_size=batch_size,
                            epochs=epochs, maxiter=maxiter, tol=tol, callback=callback,
