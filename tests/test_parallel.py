@@ -79,6 +79,15 @@ def test_blocks_run_on_worker_threads_sharing_theta(data, monkeypatch):
                                model.loss_and_grad(theta, X, y)[1], rtol=1e-12, atol=1e-15)
 
 
+def test_no_stale_activations_after_blocks(data):
+    X, y, _ = data
+    model = net()
+    model.loss_and_grad(model.theta, X, y)
+    assert model.activations
+    model.loss_and_grad(model.theta, X, y, n_jobs=2)
+    assert model.activations == {}
+
+
 def test_model_pickles_without_its_threads(data):
     X, y, _ = data
     model = net()

@@ -203,6 +203,7 @@ class Graph:
             X, y, sample_weight = self._check_data(X, y, sample_weight)
         if n_jobs > 1 and X.shape[0] > 1:
             loss = row_blocks(self, X, y, sample_weight, n_jobs)
+            self._values = None  # the blocks' activations live in the replicas: none here, none stale
         else:
             loss = self._forward_backward(X, y, sample_weight)
         if regularize and self.l2:
