@@ -86,6 +86,8 @@ def test_no_stale_activations_after_blocks(data):
     assert model.activations
     model.loss_and_grad(model.theta, X, y, n_jobs=2)
     assert model.activations == {}
+    with pytest.raises(RuntimeError, match="n_jobs > 1 keeps no activations"):
+        tg.curvature.CurvatureOperator.from_last_forward(model)  # not the earlier pass's activations
 
 
 def test_model_pickles_without_its_threads(data):

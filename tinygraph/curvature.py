@@ -86,7 +86,8 @@ class CurvatureOperator(LinearOperator):
         if kind not in KINDS:
             raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
         if getattr(model, "_values", None) is None or model.loss is None:
-            raise RuntimeError("CurvatureOperator.from_last_forward: the model has run no loss_and_grad")
+            raise RuntimeError("CurvatureOperator.from_last_forward: the model has run no loss_and_grad "
+                               "in one pass (a call with n_jobs > 1 keeps no activations)")
         op = cls.__new__(cls)
         LinearOperator.__init__(op, dtype=model.dtype, shape=(model.n_params,) * 2)
         op._model, op._keep, op.kind, op.damping = weakref.ref(model), model, kind, float(damping)
