@@ -128,7 +128,7 @@ def test_check_n_jobs_rejects(bad):
         check_n_jobs(bad)
 
 
-@pytest.mark.parametrize("optimizer, kw", [("L-BFGS-B", {}), ("CG", {}),
+@pytest.mark.parametrize("optimizer, kw", [("L-BFGS-B", {}), ("CG", {}), ("Newton-CG", {}),
                                            (tg.optim.Adam(0.01), {"batch_size": 32, "epochs": 3})])
 def test_fit_with_n_jobs_follows_the_one_thread_fit(data, optimizer, kw):
     X, y, _ = data
