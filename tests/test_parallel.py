@@ -60,17 +60,17 @@ def test_blocks_run_on_worker_threads_sharing_theta(data, monkeypatch):
     X, y, _ = data
     model = net()
     model.loss_and_grad(model.theta, X, y, n_jobs=2)
-    replicas = model._parallel.replicas
+    replicas = model._parallel
     assert len(replicas) == 2
     for r in replicas:
         assert np.shares_memory(r.nodes[1].W, model.theta) and not np.shares_memory(r.grad, model.grad)
     seen = set()
-    forward = replicas[0].nodes[1].forward
+    forward = replicas[-1].nodes[1].forward  # the last block: the first one runs on the calling thread
 
     def spy(x):
         seen.add(threading.current_thread().name)
         return forward(x)
-    monkeypatch.setattr(replicas[0].nodes[1], "forward", spy)
+    monkeypatch.setattr(replicas[-1].nodes[1], "forward", spy)
     model.loss_and_grad(model.theta, X, y, n_jobs=2)
     assert seen and all(name.startswith("tinygraph") for name in seen)
     # a new point reaches the replicas through the shared theta
@@ -144,7 +144,7 @@ def test_estimators_pass_n_jobs_to_fit(data):
     X, y, _ = data
     a = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0).fit(X, y)
     b = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0, n_jobs=2).fit(X, y)
-    assert b.get_params()["n_jobs"] == 2 and b.model_._parallel is not None
+    assert b.get_params()["n_jobs"] == 2 and b.model_._parallel
     np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-6, atol=1e-9)
 
 

@@ -70,15 +70,16 @@ _pool: ThreadPoolExecutor | None = None
 _CPUS = os.cpu_count() or 1  # once: the call takes ~10 µs, a sixth of a small net's Adam step
 
 
-def _in_parallel(fn, items: list) -> list:
-    """``[fn(x) for x in items]``, in contiguous runs on up to ``tg.blas_threads``' limit of threads
-    (all cores when unlimited): the first run here, the others in a pool kept between steps."""
+def _in_parallel(fn, items: list, k: int | None = None) -> list:
+    """``[fn(x) for x in items]``, in contiguous runs on up to ``k`` threads (default: ``tg.blas_threads``'
+    limit, all cores when unlimited): the first run here, the others in a pool kept between calls
+    (the optimizers' blocked steps and ``tinygraph.parallel``'s row blocks share it)."""
     global _pool
-    k = 1 if len(items) < 2 else min(threads.limit or _CPUS, len(items))
+    k = 1 if len(items) < 2 else min(k or threads.limit or _CPUS, len(items))
     if k < 2:
         return [fn(x) for x in items]
-    if _pool is None:  # k <= _CPUS: enough workers for any later k
-        _pool = ThreadPoolExecutor(_CPUS - 1, thread_name_prefix="tinygraph-step")
+    if _pool is None:  # _CPUS - 1 workers: a larger k queues its extra runs
+        _pool = ThreadPoolExecutor(max(1, _CPUS - 1), thread_name_prefix="tinygraph-step")
     runs = [items[len(items) * i // k:len(items) * (i + 1) // k] for i in range(k)]
     futures = [_pool.submit(lambda run=run: [fn(x) for x in run]) for run in runs[1:]]
     try:

@@ -6,7 +6,9 @@ counts, or sample-weight sums) and M = Σ_k m_k:
     L = Σ_k (m_k / M) L_k + penalty(M),        ∇L = Σ_k (m_k / M) ∇L_k + ∇penalty(M)
 
 Block k runs on a *replica* of the model: the same nodes, their parameter views bound to the one
-shared ``theta``, but a gradient vector and activation buffers of its own, made once and kept.
+shared ``theta``, but a gradient vector and activation buffers of its own, made once and kept;
+the first block runs on the calling thread, the others on the thread pool the optimizers' blocked
+steps use.
 numpy releases the GIL inside matrix products and elementwise loops, so the blocks keep every
 core busy, and, with BLAS held to one thread (``tg.fit(n_jobs=...)`` does it for the whole fit,
 ``with tg.blas_threads(1):`` around your own loop: switching it on every call costs more than it
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import copy
 import os
-from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import pairwise
 
 import numpy as np
+
+from .optimizer import _in_parallel
 
 __all__ = ["check_n_jobs", "row_blocks"]
 
@@ -34,35 +37,18 @@ def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
     return int(n_jobs) if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
 
 
-class _Workers:
-    """Replicas of a model sharing its theta, and the threads that run them."""
-
-    def __init__(self, model, n: int):
-        self.replicas = []
+def _replicas(model, n: int) -> list:
+    """``n`` copies of the model whose parameter views are the model's own ``theta``, kept on it."""
+    reps = getattr(model, "_parallel", None)
+    if reps is None or len(reps) < n or reps[0].theta is not model.theta:
+        reps = []
         for _ in range(n):
             replica = copy.deepcopy(model)  # through __getstate__: no activations, no buffers
             replica.theta = model.theta  # parameter views into the model's own theta
             replica._bind()
-            self.replicas.append(replica)
-        self.pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tinygraph")
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
-def _workers(model, n: int) -> _Workers:
-    w = getattr(model, "_parallel", None)
-    if w is None or len(w.replicas) != n or w.replicas[0].theta is not model.theta:
-        if w is not None:
-            w.close()
-        w = model._parallel = _Workers(model, n)
-    return w
-
-
-def _block(replica, theta, X, y, sample_weight, errors):
-    with np.errstate(**errors):  # numpy's error state is per thread: take the caller's
-        return replica.loss_and_grad(theta, X, y, sample_weight=sample_weight, regularize=False,
-                                     check_input=False, out=replica.grad)[0]
+            reps.append(replica)
+        model._parallel = reps
+    return reps
 
 
 def row_blocks(model, X, y, sample_weight, n_jobs: int) -> float:
@@ -80,17 +66,18 @@ def row_blocks(model, X, y, sample_weight, n_jobs: int) -> float:
         m = float(b - a) if sw is None else float(sw.sum())
         if m > 0:
             blocks.append((slice(a, b), sw, m))
-    workers = _workers(model, n_jobs)
-    errors = np.geterr()
-    futures = [workers.pool.submit(_block, r, model.theta, X[rows], y[rows], sw, errors)
-               for r, (rows, sw, _) in zip(workers.replicas, blocks)]
-    try:
-        losses = [f.result() for f in futures]
-    finally:
-        wait(futures)  # an interrupt leaves no block still writing into a replica
+    replicas, errors = _replicas(model, n_jobs), np.geterr()
+
+    def block(job):
+        replica, (rows, sw, _) = job
+        with np.errstate(**errors):  # numpy's error state is per thread: take the caller's
+            return replica.loss_and_grad(model.theta, X[rows], y[rows], sample_weight=sw, regularize=False,
+                                         check_input=False, out=replica.grad)[0]
+    # the first block on this thread, the others on the pool of the optimizers' blocked steps
+    losses = _in_parallel(block, list(zip(replicas, blocks)), k=n_jobs)
     total = sum(m for _, _, m in blocks)
     loss, grad = 0.0, model.grad
-    for i, (replica, value, (_, _, m)) in enumerate(zip(workers.replicas, losses, blocks)):
+    for i, (replica, value, (_, _, m)) in enumerate(zip(replicas, losses, blocks)):
         loss += value * (m / total)
         if i == 0:
             np.multiply(replica.grad, m / total, out=grad)
