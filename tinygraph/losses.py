@@ -12,9 +12,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.special import expit
 
-from .layers import Sigmoid, Softmax
+from .layers import Sigmoid, Softmax, sigmoid
 from .node import Node
 from .validation import as_array
 
@@ -115,7 +114,7 @@ class CrossEntropy(Loss):
         self.weight = self._weights(sample_weight, n)
         self.rows = rows = _row_index(n) if target.ndim == 1 else None
         if self.kind == "binary":
-            self.p = expit(z, out=self.buffer("p", z.shape))
+            self.p = sigmoid(z, self.buffer("p", z.shape))
             partition = np.logaddexp(0.0, z, out=self.buffer("l", z.shape)).sum(axis=1)
         else:
             zmax = np.maximum.reduce(z, axis=1, keepdims=True)  # the ufunc: no Python wrapper per step
