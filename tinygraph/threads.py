@@ -38,10 +38,9 @@ def blas_threads(n: int | None):
         return
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"threads must be a positive integer or None, got {n!r}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise ImportError("limiting BLAS threads needs threadpoolctl: pip install threadpoolctl") from None
+    if not available():
+        raise ImportError("limiting BLAS threads needs threadpoolctl: pip install threadpoolctl")
+    from threadpoolctl import threadpool_limits
     global limit
     outer, limit = limit, int(n)
     try:
