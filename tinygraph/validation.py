@@ -68,7 +68,7 @@ def check_theta(theta, size: int, who: str = "model", name: str = "theta") -> np
         raise TypeError(f"{who}: {name} must be a real floating array, got dtype {arr.dtype}")
     if arr.shape != (size,):
         raise ValueError(f"{who}: {name} must have shape ({size},), got {arr.shape}")
-    if not np.isfinite(arr).all():
+    if not all_finite(arr):  # on every scipy evaluation: the sum, not an n_params boolean mask
         raise ValueError(f"{who}: {name} contains NaN or inf at index {int(np.argmin(np.isfinite(arr)))}")
     return arr
 
