@@ -114,7 +114,7 @@ def test_register_node_refuses_a_second_class_of_the_same_name():
     class Dense(tg.Node):
         pass
 
-    with pytest.raises(ValueError, match="'Dense' is taken by tinygraph.layers.Dense"):
+    with pytest.raises(ValueError, match="'Dense' is taken by tinygraph.nodes.dense.Dense"):
         tg.register_node(Dense)
     with pytest.raises(TypeError, match="expects a Node subclass"):
         tg.register_node(int)

@@ -81,7 +81,7 @@ def test_sigmoid_float32_matches_expit_and_never_overflows():
         model.theta[:] = 0.0
         model.layers[0].W[...] = 1.0  # the sigmoid sees x itself
     with np.errstate(all="raise"):  # no overflow, underflow or invalid, not even as a flag
-        tg.layers.sigmoid(X, np.empty_like(X))
+        tg.nodes.activations.sigmoid(X, np.empty_like(X))
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         _, g = hidden.loss_and_grad(hidden.theta, X, y)
         _, g2 = fused.loss_and_grad(fused.theta, X, y)

@@ -1,5 +1,5 @@
 """tinygraph: neural networks as explicit graphs of hand-written layers over one flat theta."""
-from . import dask, datasets, initializers, optim, schedules
+from . import dask, datasets, optim, schedules
 from .checkpoint import Checkpoint, load_checkpoint
 from .curvature import CurvatureOperator
 from .estimators import NeuralNetClassifier, NeuralNetRegressor
@@ -7,15 +7,28 @@ from .gradcheck import check_gradients, check_node_gradients
 from .graph import Graph, Sequential
 from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
-from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
-from .losses import CrossEntropy, Loss, MeanSquaredError
-from .merge import Add, Concat
 from .monitor import OptimizeResult
-from .node import Input, Node
+from .nodes import (
+                    Add,
+                    Concat,
+                    CrossEntropy,
+                    Dense,
+                    Identity,
+                    Input,
+                    Loss,
+                    MeanSquaredError,
+                    Node,
+                    ReLU,
+                    Sigmoid,
+                    Softmax,
+                    Tanh,
+                    initializers,
+)
+from .objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz
 from .threads import blas_threads
-from .training import fit, minimize
+from .training import fit
 
 __version__ = "0.1.0"
 

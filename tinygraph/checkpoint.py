@@ -22,35 +22,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import fileformat
+from .fileformat import FormatError, join_state, split_state
 from .graph import Graph
-from .io import FormatError, read, save
+from .io import read
 
 __all__ = ["Checkpoint", "Resume", "load_checkpoint"]
-
-
-def _split_state(state: dict) -> tuple:
-    """An optimizer state as (JSON scalars, arrays), each value restorable to its exact type."""
-    scalars, arrays = {}, {}
-    for key, value in state.items():
-        if isinstance(value, np.ndarray):
-            arrays[f"optimizer/{key}"] = value
-        elif isinstance(value, np.generic):  # a numpy scalar keeps its dtype through a 0-d array
-            arrays[f"optimizer_scalar/{key}"] = np.asarray(value)
-        elif value is None or isinstance(value, (bool, numbers.Integral, float, str)):
-            scalars[key] = value
-        else:
-            raise TypeError(f"Checkpoint: optimizer state {key!r} is a {type(value).__name__}; "
-                            "get_state() must return numbers, strings and numpy arrays")
-    return scalars, arrays
-
-
-def _join_state(scalars: dict, arrays: dict) -> dict:
-    """The inverse of ``_split_state`` (arrays keyed ``optimizer/…`` and ``optimizer_scalar/…``)."""
-    state = dict(scalars)
-    for key, value in arrays.items():
-        group, name = key.split("/", 1)
-        state[name] = value[()] if group == "optimizer_scalar" else value
-    return state
 
 
 class _Snapshot(NamedTuple):
@@ -109,13 +86,13 @@ class Checkpoint:
         """
         if state is None:
             state = {} if optimizer is None else optimizer.get_state()
-        scalars, arrays = _split_state(state)
+        scalars, arrays = split_state(state)
         for key, values in (history or {}).items():
             arrays[f"history/{key}"] = np.asarray(values, dtype=float)
         meta = {"epoch": int(epoch), "step": step, "complete": complete, "interrupted": interrupted,
                 "optimizer": None if optimizer is None else type(optimizer).__name__,
                 "optimizer_repr": repr(optimizer), "optimizer_scalars": scalars}
-        save(model, self.path, meta=meta, arrays=arrays, theta=theta, kind="checkpoint")
+        fileformat.write(model, self.path, meta=meta, arrays=arrays, theta=theta, kind="checkpoint")
         self.last_epoch = int(epoch)
         return self.path
 
@@ -149,6 +126,6 @@ def load_checkpoint(path) -> Resume:
     if saved.kind != "checkpoint":
         raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")
     arrays = {k: a for k, a in saved.arrays.items() if k.startswith("optimizer")}
-    state = _join_state(saved.meta["optimizer_scalars"], arrays)
+    state = join_state(saved.meta["optimizer_scalars"], arrays)
     history = {k.split("/", 1)[1]: a for k, a in saved.arrays.items() if k.startswith("history/")}
     return Resume(saved.model, state, int(saved.meta["epoch"]), history, saved.meta)

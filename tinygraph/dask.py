@@ -359,7 +359,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
     Returns a ``tg.OptimizeResult``; full batch adds ``timings`` (see ``Objective``) and
     ``n_evaluations``.
     """
-    from .training import minimize
+    from .objective import minimize
 
     if batch_size is None:
         fun = objective(model, X, y, sample_weight, client=client, timeout=timeout)
@@ -393,14 +393,14 @@ def _fit_minibatch(model, X, y, sample_weight, opt, batch_size, epochs, maxiter,
                    random_state, client):
     from .monitor import Monitor
     from .optim import NonFiniteError, Optimizer, Scipy
-    from .training import _seed
+    from .validation import shuffle_seed
 
     if not isinstance(opt, Optimizer) or isinstance(opt, Scipy):
         raise TypeError("tinygraph.dask.fit: minibatches need a tinygraph.optim.Optimizer with a step "
                         f"rule (SGD, Adam, ...), got {opt!r}")
     epochs = (10 if maxiter is None else np.inf) if epochs is None else epochs
     maxiter = np.inf if maxiter is None else maxiter
-    seed, theta = _seed(random_state), model.theta
+    seed, theta = shuffle_seed(random_state), model.theta
     opt.freeze(model.trainable_mask)
     mon = Monitor(model, opt, callback=callback)
     grad = np.empty_like(theta)

@@ -19,9 +19,8 @@ import warnings
 
 import numpy as np
 
-from .checkpoint import _join_state, _split_state
+from .fileformat import FormatError, Saved, join_state, split_state, write
 from .graph import Graph
-from .io import FormatError, Saved, save
 
 __all__ = ["estimator_from_saved", "is_estimator", "save_estimator"]
 
@@ -76,7 +75,7 @@ def _decode(value):
 
 
 def save_estimator(estimator, path, **kwargs) -> str:
-    """Write a fitted tinygraph estimator (see the module docstring); ``kwargs`` as ``io.save``."""
+    """Write a fitted tinygraph estimator (see the module docstring); ``kwargs`` as ``fileformat.write``."""
     cls = type(estimator)
     if _classes("estimators").get(cls.__name__) is not cls:
         raise TypeError(f"save: can save the estimators of tinygraph.estimators, got {cls.__name__}")
@@ -92,12 +91,12 @@ def save_estimator(estimator, path, **kwargs) -> str:
         else:
             fitted[name] = _encode(value, name)
             if hasattr(value, "get_state"):  # the fitted optimizer: its settings, then its state
-                scalars, state = _split_state(value.get_state())
+                scalars, state = split_state(value.get_state())
                 fitted[name]["state"] = scalars
                 arrays.update({f"{name}/{k}": a for k, a in state.items()})
     meta = {"estimator": cls.__name__, "params": _encode(params, "params"), "fitted": fitted,
             "theta": theta_names}
-    return save(model, path, meta=meta, arrays=arrays, kind="estimator", **kwargs)
+    return write(model, path, meta=meta, arrays=arrays, kind="estimator", **kwargs)
 
 
 def estimator_from_saved(saved: Saved, path: str):
@@ -114,7 +113,7 @@ def estimator_from_saved(saved: Saved, path: str):
             if state is not None:
                 prefix = f"{name}/"
                 group = {k[len(prefix):]: a for k, a in saved.arrays.items() if k.startswith(prefix)}
-                getattr(estimator, name).set_state(_join_state(state, group))
+                getattr(estimator, name).set_state(join_state(state, group))
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"{path}: the estimator does not rebuild ({type(e).__name__}: {e})") from None
     for key, a in saved.arrays.items():

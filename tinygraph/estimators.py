@@ -29,8 +29,7 @@ from .estimator_base import (
     check_y,
 )
 from .graph import Sequential
-from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
-from .losses import CrossEntropy, MeanSquaredError
+from .nodes import CrossEntropy, Dense, Identity, MeanSquaredError, ReLU, Sigmoid, Softmax, Tanh
 from .optim import Optimizer, Scipy
 from .training import fit as tg_fit
 from .validation import check_random_state

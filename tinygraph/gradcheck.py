@@ -5,11 +5,9 @@
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .node import Input, Node
+from .nodes import Input, Node
 from .validation import check_random_state
 
 __all__ = ["check_gradients", "check_node_gradients", "numerical_gradient", "relative_error"]
@@ -70,7 +68,7 @@ def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float =
     """
     rng = check_random_state(random_state)
     if not node.inputs:
-        node(*[Input(math.prod(s), name=f"x{i}") for i, s in enumerate(in_shapes)])
+        node(*[Input(s, name=f"x{i}") for i, s in enumerate(in_shapes)])
     node.name = node.name or type(node).__name__.lower()
     node.in_shapes = in_shapes
     node.out_shape = tuple(node.build(*in_shapes))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .initializers import get_initializer
-from .losses import CrossEntropy, Loss
-from .node import Input, Node
+from . import fileformat
+from .nodes import CrossEntropy, Input, Loss, Node
+from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
@@ -48,7 +48,7 @@ class Graph:
     Parameters
     ----------
     input : Input
-        The node that receives ``X`` of shape (N, n_features).
+        The node that receives ``X`` of shape (N, *input.shape).
     output : Node
         The last node; a ``Loss`` node makes ``loss_and_grad`` available.
     l2 : float
@@ -180,7 +180,7 @@ class Graph:
             np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
 
     def _check_data(self, X, y, sample_weight):
-        X = check_array(X, self.input.n_features, self.dtype, who=self.input.name)
+        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
         if self.loss is None:
             raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
         y = self.loss.check_target(y, X.shape[0])
@@ -306,7 +306,7 @@ class Graph:
         """The output (the loss node's input, e.g. probabilities) for X, as a new array."""
         if theta is not None:
             self._load(theta)
-        X = check_array(X, self.input.n_features, self.dtype, who=self.input.name)
+        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
         return self._forward(X, self._predict_plan)[self._out_index].copy()
 
     def predict_proba(self, X) -> np.ndarray:
@@ -339,9 +339,8 @@ class Graph:
         return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
 
     def save(self, path, **kwargs) -> str:
-        """Write the model to one ``.npz`` file, atomically; see ``tinygraph.io.save``."""
-        from .io import save
-        return save(self, path, **kwargs)
+        """Write the model to one ``.npz`` file, atomically; see ``tinygraph.fileformat.write``."""
+        return fileformat.write(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch", "_parallel")}
@@ -380,20 +379,25 @@ class Graph:
 class Sequential(Graph):
     """A chain: each layer reads the one before it; the first reads X.
 
-    ``n_features`` is taken from the first layer (``Dense(n_in, n_out)``) unless given.
-    Other keyword arguments are those of ``Graph``.
+    ``input_shape`` is the feature shape of X without the batch axis: an int for tables, a tuple
+    such as ``(1, 28, 28)`` for images (NCHW). ``n_features=`` is the same for tables; without
+    either, the first layer must fix it (``Dense(n_in, n_out)``). Other keyword arguments
+    (``l2``, ``init``, ``dtype``, ``random_state``) are those of ``Graph``.
     """
 
-    def __init__(self, layers, *, n_features: int | None = None, **kwargs):
+    def __init__(self, layers, *, input_shape=None, n_features: int | None = None, **kwargs):
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("Sequential: needs at least one layer")
-        if n_features is None:
-            n_features = getattr(self.layers[0], "n_in", None)
-            if n_features is None:
+        if input_shape is not None and n_features is not None:
+            raise TypeError("Sequential: pass input_shape or n_features, not both")
+        shape = input_shape if input_shape is not None else n_features
+        if shape is None:
+            shape = getattr(self.layers[0], "n_in", None)
+            if shape is None:
                 raise ValueError(f"Sequential: {self.layers[0]!r} does not fix the input size; "
-                                 "pass n_features=")
-        x = h = Input(n_features)
+                                 "pass input_shape=")
+        x = h = Input(shape)
         for layer in self.layers:
             h = layer(h)
         super().__init__(x, h, **kwargs)

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.optimize
 
 from .curvature import CurvatureOperator
-from .losses import CrossEntropy, MeanSquaredError
+from .nodes import CrossEntropy, MeanSquaredError
 from .optim import NonFiniteError, Optimizer, Scipy
 
 __all__ = ["HessianFree", "LevenbergMarquardt", "conjugate_gradient"]

@@ -1,111 +1,44 @@
 """Saving and loading models: one ``.npz`` file holding a JSON description and arrays, no pickle.
 
-The file is a zip written by ``numpy.savez`` and read with ``allow_pickle=False``, so opening a
-file from someone else cannot run code. Its members:
-
-- ``header``: UTF-8 JSON (as uint8 bytes): ``{"format": "tinygraph", "version": 1, "kind",
-  "model": {"class", "l2", "init", "dtype", "random_state", "output",
-  "nodes": [{"type", "config", "inputs", "params"}, ...]}, "meta", "arrays": {name: sha256}}``.
-  Nodes are listed in topological order, edges by node name; ``config`` is ``node.get_config()``.
-- ``theta``: the flat parameter vector; ``arrays/<name>``: extra arrays (an estimator's classes,
-  a checkpoint's optimizer state).
-
-A node class is saveable once registered (``@register_node``; the built-ins are registered
-below): loading looks the type up in the registry, never imports a name read from the file.
-Writes go to a temporary file in the target's directory, are fsync'ed, then ``os.replace``'d
-over the target, so a crash mid-save leaves the previous file intact.
+Reading a file back into a model, and ``save``/``load`` for models and fitted estimators alike.
+The format itself (members, header, registry, atomic writes) is ``tinygraph.fileformat``'s.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import tempfile
-import warnings
-from typing import NamedTuple
 
 import numpy as np
 
+from . import estimator_io
+from .fileformat import (
+    _NODES,
+    FORMAT,
+    VERSION,
+    FormatError,
+    Saved,
+    _check_header,
+    _read_arrays,
+    register_node,
+    write,
+)
 from .graph import Graph, Sequential
-from .layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
-from .losses import CrossEntropy, MeanSquaredError
-from .merge import Add, Concat
-from .node import Input, Node
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "load", "read", "register_node", "save"]
 
-FORMAT, VERSION = "tinygraph", 1
-_NODES: dict = {}
 
+def save(model, path, **kwargs) -> str:
+    """Write ``model`` (graph, options and theta) to ``path`` atomically; returns the path.
 
-class FormatError(ValueError):
-    """A file that is not a readable tinygraph file (foreign, truncated, corrupted, too new)."""
-
-
-class Saved(NamedTuple):
-    """What ``read`` returns: the model, the JSON ``meta`` and the extra ``arrays`` saved with it."""
-
-    model: Graph
-    meta: dict
-    arrays: dict
-    kind: str
-
-
-def register_node(cls: type) -> type:
-    """Class decorator: make nodes of ``cls`` saveable, rebuilt on load as ``cls(**get_config())``.
-
-    ``get_config()`` must return JSON types and every constructor argument that changes the node.
+    ``model`` may also be a fitted estimator of ``tinygraph.estimators`` (``tinygraph.estimator_io``).
+    Keywords (``meta``, ``arrays``, ``theta``, ``kind``) as ``tinygraph.fileformat.write``.
+    The path is used as given (no ``.npz`` is appended).
     """
-    if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise TypeError(f"register_node: expects a Node subclass, got {cls!r}")
-    old = _NODES.get(cls.__name__)
-    # A class defined again (a re-run notebook cell) replaces itself; a different class may not.
-    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
-        raise ValueError(f"register_node: the name {cls.__name__!r} is taken by "
-                         f"{old.__module__}.{old.__qualname__}")
-    _NODES[cls.__name__] = cls
-    return cls
-
-
-for _cls in (Input, Dense, Sigmoid, Tanh, ReLU, Identity, Softmax, Add, Concat, CrossEntropy,
-             MeanSquaredError):
-    register_node(_cls)
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not a JSON type")
-
-
-def _describe(model: Graph) -> dict:
-    if type(model) not in (Graph, Sequential):
-        raise TypeError(f"save: can save Graph and Sequential models, got {type(model).__name__}")
-    if model.init_name is None:
-        warnings.warn(f"save: the model's init {model.init!r} is a callable and is not saved; "
-                      "the loaded model re-initialises with 'glorot'", UserWarning, stacklevel=3)
-    nodes = []
-    for node in model.nodes:
-        cls = type(node)
-        if _NODES.get(cls.__name__) is not cls:
-            raise TypeError(f"save: node {node.name!r} is a {cls.__qualname__}, which is not registered; "
-                            "decorate its class with @tinygraph.register_node")
-        if node.init_scheme is not None and not isinstance(node.init_scheme, str):
-            warnings.warn(f"save: node {node.name!r} has a callable init that is not saved",
-                          UserWarning, stacklevel=3)
-        config = node.get_config()
-        try:
-            config = json.loads(json.dumps(config, default=_json_default, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"save: node {node.name!r}: get_config() must return JSON types: {e}") from None
-        nodes.append({"type": cls.__name__, "config": config, "inputs": [x.name for x in node.inputs],
-                      "params": [[p, list(shape)] for p, shape in node.params]})
-    rs = model.random_state
-    return {"class": type(model).__name__, "l2": model.l2, "init": model.init_name,
-            "dtype": model.dtype.name, "nodes": nodes,
-            "random_state": int(rs) if isinstance(rs, (int, np.integer)) else None,
-            "output": model.nodes[-1].name}
+    if not isinstance(model, Graph):
+        if estimator_io.is_estimator(model) and not kwargs:
+            return estimator_io.save_estimator(model, os.fspath(path))
+        raise TypeError(f"save: expects a Graph or a fitted tinygraph estimator, got {type(model).__name__}")
+    return write(model, path, **kwargs)
 
 
 def _build(desc: dict) -> Graph:
@@ -121,132 +54,12 @@ def _build(desc: dict) -> Graph:
     specs = desc["nodes"]
     if desc["class"] == "Sequential":
         layers = [made[s["config"]["name"]] for s in specs[1:]]
-        return Sequential(layers, n_features=specs[0]["config"]["n_features"], **kwargs)
+        first = specs[0]["config"]
+        return Sequential(layers, input_shape=first.get("shape", first.get("n_features")), **kwargs)
     for spec in specs:
         if spec["inputs"]:
             made[spec["config"]["name"]](*[made[name] for name in spec["inputs"]])
     return Graph(made[specs[0]["config"]["name"]], made[desc["output"]], **kwargs)
-
-
-def _digest(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
-
-
-def _atomic_write(path: str, arrays: dict) -> None:
-    """``np.savez`` into a temporary file next to ``path``, fsync it, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path}: the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give it the mode a plain open() would have given it.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-def save(model: Graph, path, *, meta: dict | None = None, arrays: dict | None = None,
-         theta: np.ndarray | None = None, kind: str = "model") -> str:
-    """Write ``model`` (graph, options and theta) to ``path`` atomically; returns the path.
-
-    ``model`` may also be a fitted estimator of ``tinygraph.estimators`` (``tinygraph.estimator_io``).
-
-    ``meta`` (JSON types) and ``arrays`` (name -> numeric array) travel with the model, for
-    estimators and checkpoints; ``theta`` saves another vector of the model's layout.
-    The path is used as given (no ``.npz`` is appended).
-    """
-    path = os.fspath(path)
-    if not isinstance(model, Graph):
-        from .estimator_io import is_estimator, save_estimator
-        if is_estimator(model) and meta is None and arrays is None and theta is None:
-            return save_estimator(model, path)
-        raise TypeError(f"save: expects a Graph or a fitted tinygraph estimator, got {type(model).__name__}")
-    theta = model.theta if theta is None else np.asarray(theta)
-    if theta.shape != model.theta.shape or theta.dtype != model.dtype:
-        raise ValueError(f"save: theta must be a {model.dtype} array of shape {model.theta.shape}, "
-                         f"got {theta.dtype} {theta.shape}")
-    if not np.isfinite(theta).all():
-        # Refuse, so that a diverged run never overwrites a good file.
-        raise ValueError(f"save: theta contains NaN or inf; not writing {path}")
-    payload = {"theta": theta}
-    for name, a in (arrays or {}).items():
-        a = np.asarray(a)
-        if a.dtype.kind not in "biufcUS":
-            raise TypeError(f"save: array {name!r} has dtype {a.dtype}; only numbers and strings load "
-                            "without pickle")
-        payload[f"arrays/{name}"] = a
-    header = {"format": FORMAT, "version": VERSION, "kind": kind, "model": _describe(model),
-              "meta": meta or {}, "arrays": {k: _digest(a) for k, a in payload.items()}}
-    try:
-        text = json.dumps(header, default=_json_default)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"save: meta must hold JSON types: {e}") from None
-    payload["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    _atomic_write(path, payload)
-    return path
-
-
-def _read_arrays(path: str) -> dict:
-    # Our own handle, so that it is closed even when zipfile gives up halfway.
-    with open(path, "rb") as f:
-        magic = f.read(4)
-        if not magic:
-            raise FormatError(f"{path}: the file is empty")
-        if len(magic) < 4 and b"PK\x03\x04".startswith(magic):
-            raise FormatError(f"{path}: truncated (only {len(magic)} bytes)")
-        if magic == b"\x93NUM":
-            raise FormatError(f"{path}: not a tinygraph file (a single .npy array, not an .npz archive)")
-        if magic != b"PK\x03\x04":
-            raise FormatError(f"{path}: not a tinygraph file (not an .npz archive)")
-        f.seek(0)
-        try:
-            with np.load(f, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except Exception as e:  # noqa: BLE001 -- zipfile and numpy raise a zoo of types on damaged archives
-            if str(e) == "File is not a zip file":  # zipfile's words when the end record is missing
-                raise FormatError(f"{path}: truncated (the archive's directory at its end is missing)") from None
-            raise FormatError(f"{path}: truncated or corrupted ({type(e).__name__}: {e})") from None
-
-
-def _check_header(path: str, arrays: dict) -> dict:
-    if "header" not in arrays:
-        raise FormatError(f"{path}: an .npz archive but not a tinygraph file (no header)")
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"{path}: corrupted header ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise FormatError(f"{path}: not a tinygraph file (format {header.get('format')!r})"
-                          if isinstance(header, dict) else f"{path}: not a tinygraph file")
-    version = header.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise FormatError(f"{path}: corrupted header (format version {version!r})")
-    if version > VERSION:
-        raise FormatError(f"{path}: written by a newer tinygraph (format version {version}; this one "
-                          f"reads up to {VERSION}); upgrade tinygraph to load it")
-    digests = header.get("arrays", {})
-    if set(digests) != set(arrays) or "theta" not in arrays:
-        raise FormatError(f"{path}: corrupted (arrays {sorted(arrays)} do not match the header's "
-                          f"{sorted(digests)})")
-    for name, a in arrays.items():
-        if _digest(a) != digests[name]:
-            raise FormatError(f"{path}: corrupted (checksum mismatch in {name!r})")
-    return header
 
 
 def read(path) -> Saved:
@@ -283,6 +96,5 @@ def load(path):
     """The model saved at ``path`` (a ``Graph`` or ``Sequential`` with its theta), or the estimator."""
     saved = read(path)
     if saved.kind == "estimator":
-        from .estimator_io import estimator_from_saved
-        return estimator_from_saved(saved, os.fspath(path))
+        return estimator_io.estimator_from_saved(saved, os.fspath(path))
     return saved.model

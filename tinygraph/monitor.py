@@ -13,7 +13,7 @@ import time
 import numpy as np
 import scipy.optimize
 
-from .losses import CrossEntropy
+from .nodes import CrossEntropy
 
 __all__ = ["Monitor", "OptimizeResult", "TrainingInfo"]
 

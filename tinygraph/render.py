@@ -22,8 +22,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from .losses import CrossEntropy, Loss
-from .node import Input, Node
+from .nodes import CrossEntropy, Input, Loss, Node
 
 __all__ = ["DotNotFoundError", "render", "summary", "to_graphviz"]
 
@@ -105,7 +104,8 @@ def _lines(model, node: Node, acts: dict | None) -> list:
     """``node_lines`` with the activations (``stats``) read once per picture, not once per node."""
     lines = [node.name, _type_text(node)]
     if isinstance(node, Input):
-        lines[1] = f"Input ({node.n_features} features)"
+        lines[1] = f"Input ({node.n_features} features)" if len(node.shape) == 1 else \
+            "Input (" + "×".join(map(str, node.shape)) + ")"
     if node.size:
         lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
         lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))

@@ -1,4 +1,4 @@
-"""Training: ``fit(model, X, y, optimizer)`` for models, ``minimize(fun, x0)`` for any objective.
+"""Training: ``fit(model, X, y, optimizer)`` for models (``minimize`` for any objective: ``tinygraph.objective``).
 
 The optimizer is a scipy method name (full batch, through ``scipy.optimize.minimize(jac=True)``;
 see ``tinygraph.scipy_bridge``) or a ``tinygraph.optim.Optimizer`` (minibatches, this module's loop).
@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 
 import numpy as np
 
-from .monitor import Monitor, OptimizeResult, TrainingInfo
+from .monitor import Monitor, OptimizeResult
 from .optim import NonFiniteError, Optimizer, Scipy
 from .parallel import check_n_jobs
-from .scipy_bridge import check_method, diagnose, fit_scipy, minimize_scipy
+from .scipy_bridge import check_method, diagnose, fit_scipy
 from .threads import available, blas_threads
-from .validation import all_finite, check_random_state
+from .validation import all_finite, shuffle_seed
 
-__all__ = ["fit", "minimize"]
+__all__ = ["fit"]
 
 
 def _batch_size(batch_size, n: int) -> int:
@@ -36,13 +35,6 @@ def _batch_size(batch_size, n: int) -> int:
     if isinstance(batch_size, numbers.Real) and 0 < batch_size <= 1 and not isinstance(batch_size, bool):
         return max(1, round(batch_size * n))
     raise ValueError(f"fit: batch_size must be a positive int or a fraction in (0, 1], got {batch_size!r}")
-
-
-def _seed(random_state) -> int:
-    """One integer seed per fit: the shuffle of epoch k then depends only on (seed, k)."""
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state)
-    return int(check_random_state(random_state).integers(2 ** 63))
 
 
 def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | None = None,
@@ -132,7 +124,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                 return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                                  initial_epoch=initial_epoch, n_jobs=n_jobs)
             return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
-                                  _seed(random_state) if shuffle and bs < n else None, n_jobs)
+                                  shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
         finally:
             mon.close()
 
@@ -214,52 +206,3 @@ def _batch_objective(model, Xb, yb, swb, step, n_jobs=1):
             raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
         return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice
     return fun
-
-
-def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, callback=None,
-             maxiter: int | None = None, tol: float | None = None, options: dict | None = None
-             ) -> OptimizeResult:
-    """Minimise ``fun(x, *args) -> (loss, grad)`` from ``x0``, like ``scipy.optimize.minimize(jac=True)``.
-
-    ``method`` is a scipy method name or a ``tinygraph.optim.Optimizer`` taking full-batch steps
-    (maxiter defaults to 1000; ``tol`` stops once max|grad| <= tol). An ``optim.Scipy``-like optimizer
-    (``HessianFree``...) makes one ``minimize_batch`` call per step, with ``hessp`` if given.
-    ``callback(info) -> bool`` as in ``fit`` (event 'step', ``info.theta`` the current x); True stops.
-    """
-    if isinstance(method, str):
-        return minimize_scipy(fun, x0, args, method, hessp=hessp, bounds=bounds, callback=callback,
-                              maxiter=maxiter, tol=tol, options=options)
-    if not isinstance(method, Optimizer):
-        raise TypeError(f"minimize: method must be a scipy method name or an Optimizer, got {method!r}")
-    x = np.array(x0, dtype=np.result_type(np.asarray(x0).dtype, np.float32), copy=True).ravel()
-    maxiter = 1000 if maxiter is None else int(maxiter)
-    t0, history = time.perf_counter(), {"loss": [], "time": []}
-    message, success, interrupted, loss, nfev = f"reached maxiter={maxiter}", False, False, math.nan, 0
-    batch_kw = {} if hessp is None else {"hessp": lambda z, v: hessp(z, v, *args)}
-    batched = isinstance(method, Scipy)
-    try:
-        for nit in range(1, maxiter + 1):
-            if batched:
-                res = method.minimize_batch(lambda z: fun(z, *args), x, **batch_kw)
-                loss, nfev, g = float(res.fun), nfev + int(res.get("nfev", 1)), res.get("jac")
-            else:
-                loss, g = fun(x, *args)
-                nfev += 1
-                g = np.array(g, dtype=x.dtype)
-            if tol is not None and g is not None and np.abs(g).max() <= tol:
-                message, success = f"max|grad| <= tol={tol}", True
-                break
-            if not batched:
-                method.step(x, g)
-            history["loss"].append(float(loss))
-            history["time"].append(time.perf_counter() - t0)
-            if callback is not None and callback(TrainingInfo(event="step", theta=x, loss=loss, step=nit,
-                                                              optimizer=method)):
-                message = "stopped by the callback"
-                break
-    except KeyboardInterrupt:
-        message, interrupted = "interrupted (KeyboardInterrupt)", True
-    return OptimizeResult(x=x, fun=float(loss), nit=len(history["loss"]), nfev=nfev, njev=nfev,
-                          n_grad_evals=nfev, success=success, message=message, interrupted=interrupted,
-                          wall_time=time.perf_counter() - t0,
-                          history={k: np.asarray(v) for k, v in history.items()})

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta"]
+__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta", "shuffle_seed"]
 
 
 def check_random_state(random_state) -> np.random.Generator:
@@ -28,19 +28,21 @@ def as_array(value, who: str, what: str) -> np.ndarray:
         raise TypeError(f"{who}: {what} must be array-like of numbers: {e}") from None
 
 
-def check_array(X, n_features: int, dtype: np.dtype, who: str = "input") -> np.ndarray:
-    """X as a finite 2-D array (N, n_features) of ``dtype``, N >= 1."""
+def check_array(X, shape, dtype: np.dtype, who: str = "input") -> np.ndarray:
+    """X as a finite array (N, *shape) of ``dtype``, N >= 1 (``shape`` an int means (shape,))."""
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
     arr = as_array(X, who, "X")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{who}: X must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim == 1 and n_features == 1:
+    if arr.ndim == 1 and shape == (1,):
         arr = arr.reshape(-1, 1)
-    if arr.ndim != 2:
-        raise ValueError(f"{who}: expects X of shape (N, {n_features}), got an array of shape {arr.shape}")
+    expected = "(N, " + ", ".join(map(str, shape)) + ")"
+    if arr.ndim != 1 + len(shape):
+        raise ValueError(f"{who}: expects X of shape {expected}, got an array of shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{who}: X is empty (shape {arr.shape}); at least one row is needed")
-    if arr.shape[1] != n_features:
-        raise ValueError(f"{who}: expects X of shape (N, {n_features}), got {arr.shape}")
+    if arr.shape[1:] != shape:
+        raise ValueError(f"{who}: expects X of shape {expected}, got {arr.shape}")
     arr = arr.astype(dtype, copy=False)
     if not all_finite(arr):
         raise ValueError(f"{who}: X contains NaN or inf")
@@ -88,3 +90,10 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "mode
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"{who}: sample_weight must be finite, non-negative, with a positive sum")
     return w
+
+
+def shuffle_seed(random_state) -> int:
+    """One integer seed per fit: the shuffle of epoch k then depends only on (seed, k)."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).integers(2 ** 63))

@@ -1,4 +1,4 @@
-"""Nodes with several inputs, for skip connections and branches (contract in ``tinygraph.node``)."""
+"""Nodes with several inputs, for skip connections and branches (contract in ``tinygraph.nodes.node``)."""
 from __future__ import annotations
 
 from itertools import pairwise

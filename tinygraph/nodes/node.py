@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Input", "Node"]
+__all__ = ["Input", "Node", "feature_shape"]
 
 _MAX_BUFFERS = 16
 
@@ -149,21 +149,44 @@ class Node:
         return f"{type(self).__name__}({args})"
 
 
+def feature_shape(shape, who: str) -> tuple:
+    """A feature shape (no batch axis) as a tuple of positive ints; an int n means (n,)."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        dims = tuple(dims)
+        ok = len(dims) > 0 and all(int(d) == d and d >= 1 and not isinstance(d, bool) for d in dims)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{who}: the feature shape must be a positive int or a tuple of them, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
 class Input(Node):
-    """The graph's data entry point: ``X`` of shape ``(N, n_features)``."""
+    """The graph's data entry point: ``X`` of shape ``(N, *shape)``.
+
+    ``shape`` is an int for tables (``Input(784)``: X (N, 784)) or a tuple: ``(C, H, W)`` for images
+    (NCHW, as PyTorch), ``(T, F)`` for sequences.
+    """
 
     n_inputs = 0
 
-    def __init__(self, n_features: int, *, name: str | None = None):
+    def __init__(self, shape=None, *, name: str | None = None, n_features: int | None = None):
         super().__init__(name=name)
-        if int(n_features) != n_features or n_features < 1:
-            raise ValueError(f"Input: n_features must be a positive integer, got {n_features!r}")
-        self.n_features = int(n_features)
-        self.out_shape = (self.n_features,)
+        if shape is None:  # files written before N-D inputs say n_features
+            shape = n_features
+        self.shape = feature_shape(shape, "Input")
+        self.out_shape = self.shape
         self.need_dx = False
 
+    @property
+    def n_features(self) -> int:
+        """The number of values per example (the product of ``shape``)."""
+        return math.prod(self.shape)
+
     def build(self) -> tuple:
-        return (self.n_features,)
+        return self.shape
 
     def get_config(self) -> dict:
-        return {"n_features": self.n_features, "name": self.name}
+        shape = self.shape[0] if len(self.shape) == 1 else list(self.shape)
+        return {"shape": shape, "name": self.name}

@@ -13,9 +13,9 @@ import functools
 
 import numpy as np
 
-from .layers import Sigmoid, Softmax, sigmoid
+from ..validation import as_array
+from .activations import Sigmoid, Softmax, sigmoid
 from .node import Node
-from .validation import as_array
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquaredError"]
 

@@ -1,13 +1,12 @@
-"""Hidden-layer nodes: Dense and the elementwise activations (contract in ``tinygraph.node``)."""
+"""Elementwise activations and Softmax (contract in ``tinygraph.nodes.node``)."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
 
-from .initializers import get_initializer
 from .node import Node
 
-__all__ = ["Dense", "Identity", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["Identity", "ReLU", "Sigmoid", "Softmax", "Tanh", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -25,89 +24,6 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.exp(out, out=out)
     out += 1.0
     return np.reciprocal(out, out=out)
-
-
-class Dense(Node):
-    """Fully connected layer.
-
-    forward:  y = x W + b
-    backward: dW = xᵀ dy,  db = Σ_n dy,  dx = dy Wᵀ
-    R-forward (direction VW, Vb):  R{y} = R{x} W + x VW + Vb
-    R-backward: R{dW} = R{x}ᵀ dy + xᵀ R{dy},  R{db} = Σ_n R{dy},  R{dx} = R{dy} Wᵀ + dy VWᵀ
-    x: (N, n_in), W: (n_in, n_out), b: (n_out,), y and dy: (N, n_out), dx like x.
-    ``Dense(n_out)`` takes n_in from its input at build time.
-    """
-
-    cached = ("x", "rx")
-    regularized = ("W",)
-
-    def __init__(self, n_in: int | None, n_out: int | None = None, *, init=None,
-                 name: str | None = None, trainable: bool = True):
-        super().__init__(name=name, trainable=trainable, init=init)
-        if n_out is None:
-            n_in, n_out = None, n_in
-        for label, n in (("n_in", n_in), ("n_out", n_out)):
-            if n is not None and (int(n) != n or n < 1):
-                raise ValueError(f"Dense: {label} must be a positive integer, got {n!r}")
-        self.n_in = None if n_in is None else int(n_in)
-        self.n_out = int(n_out)
-        if init is not None:
-            get_initializer(init)
-
-    def build(self, in_shape: tuple) -> tuple:
-        if len(in_shape) != 1:
-            raise ValueError(f"{self.name}: expects inputs of shape (N, n_in), got (N, {in_shape})")
-        if self.n_in is None:
-            self.n_in = in_shape[0]
-        elif in_shape[0] != self.n_in:
-            raise ValueError(f"{self.name}: expects {self.n_in} input features, "
-                             f"its input {self.inputs[0].name} gives {in_shape[0]}")
-        self.params = (("W", (self.n_in, self.n_out)), ("b", (self.n_out,)))
-        return (self.n_out,)
-
-    def init(self, rng: np.random.Generator, default=None) -> None:
-        scheme = default if self.init_scheme is None else self.init_scheme
-        get_initializer(scheme)(rng, self.W, self.b)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.x = x
-        y = self.buffer("y", (x.shape[0], self.n_out))
-        np.matmul(x, self.W, out=y)
-        y += self.b
-        return y
-
-    def backward(self, dy: np.ndarray):
-        np.matmul(self.x.T, dy, out=self.dW)
-        np.add.reduce(dy, axis=0, out=self.db)  # np.sum's Python wrapper costs more than a small sum
-        if not self.need_dx:  # the first layer: skipping dx saves an N×n_in product per step
-            return None
-        return np.matmul(dy, self.W.T, out=self.buffer("dx", self.x.shape))
-
-    def rforward(self, v: np.ndarray, rx):
-        V, self.rx = self.views(v), rx
-        ry = np.matmul(self.x, V["W"], out=self.buffer("ry", (self.x.shape[0], self.n_out)))
-        ry += V["b"]
-        if rx is not None:
-            ry += np.matmul(rx, self.W, out=self.buffer("rtmp", ry.shape))
-        return ry
-
-    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray):
-        H = self.views(hv)
-        np.matmul(self.x.T, rdy, out=H["W"])
-        np.sum(rdy, axis=0, out=H["b"])
-        if dy is not None and self.rx is not None:
-            H["W"] += np.matmul(self.rx.T, dy, out=self.buffer("rdW", H["W"].shape))
-        if not self.need_dx:
-            return None
-        rdx = np.matmul(rdy, self.W.T, out=self.buffer("rdx", self.x.shape))
-        if dy is not None:
-            rdx += np.matmul(dy, self.views(v)["W"].T, out=self.buffer("rtmp", rdx.shape))
-        return rdx
-
-    def get_config(self) -> dict:
-        init = self.init_scheme if isinstance(self.init_scheme, str) else None
-        return {"n_in": self.n_in, "n_out": self.n_out, "init": init,
-                **super().get_config()}
 
 
 class _Smooth(Node):
