@@ -30,20 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .nodes import (
-    Add,
-    Concat,
-    CrossEntropy,
-    Dense,
-    Identity,
-    Input,
-    MeanSquaredError,
-    Node,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from . import nodes
+from .nodes import Loss, Node
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "register_node", "write"]
 
@@ -80,9 +68,10 @@ def register_node(cls: type) -> type:
     return cls
 
 
-for _cls in (Input, Dense, Sigmoid, Tanh, ReLU, Identity, Softmax, Add, Concat, CrossEntropy,
-             MeanSquaredError):
-    register_node(_cls)
+for _name in nodes.__all__:  # every built-in node class is saveable
+    _cls = getattr(nodes, _name)
+    if isinstance(_cls, type) and issubclass(_cls, Node) and _cls is not Node and _cls is not Loss:
+        register_node(_cls)
 
 
 def _json_default(value):
