@@ -3,7 +3,7 @@ from . import dask, datasets, optim, schedules
 from .checkpoint import Checkpoint, load_checkpoint
 from .curvature import CurvatureOperator
 from .estimators import NeuralNetClassifier, NeuralNetRegressor
-from .gradcheck import check_gradients, check_node_gradients
+from .gradcheck import check_gradients, check_node_gradients, check_node_r_operators
 from .graph import Graph, Sequential
 from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
@@ -60,6 +60,7 @@ __all__ = [
     "blas_threads",
     "check_gradients",
     "check_node_gradients",
+    "check_node_r_operators",
     "dask",
     "datasets",
     "fit",

@@ -10,7 +10,8 @@ import numpy as np
 from .nodes import Input, Node
 from .validation import check_random_state
 
-__all__ = ["check_gradients", "check_node_gradients", "numerical_gradient", "relative_error"]
+__all__ = ["check_gradients", "check_node_gradients", "check_node_r_operators", "numerical_gradient",
+           "relative_error"]
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,14 +60,8 @@ def check_gradients(model, X, y, *, theta=None, sample_weight=None, eps: float =
     return relative_error(grad, num if index is None else num[index])
 
 
-def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float = 1e-6,
-                         random_state=0, scale: float = 1.0) -> dict:
-    """Check one unwired node against ``f = Σ dy ⊙ forward(x)`` for a random upstream ``dy``.
-
-    Builds the node for ``in_shapes`` (feature shapes), gives it its own float64 theta, and returns
-    the relative error of every input gradient (``"x0"``, ``"x1"``, …) and every parameter.
-    """
-    rng = check_random_state(random_state)
+def _standalone(node: Node, in_shapes: tuple, rng: np.random.Generator, training: bool) -> tuple:
+    """Wire, build and bind one unwired node to its own float64 theta and grad (drawn at random)."""
     if not node.inputs:
         node(*[Input(s, name=f"x{i}") for i, s in enumerate(in_shapes)])
     node.name = node.name or type(node).__name__.lower()
@@ -75,22 +70,94 @@ def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float =
     node.start, node.stop = 0, node.size
     theta, grad = np.zeros(node.size), np.zeros(node.size)
     node.bind(theta, grad)
+    if getattr(node, "state_size", 0):
+        node.bind_state(np.zeros(node.state_size))
+    node.training = training
     node.need_dx = True
     if node.size:
         node.init(rng, "glorot")
         theta[:] += 0.1 * rng.standard_normal(node.size)
-    xs = [scale * rng.standard_normal((n,) + s) for s in in_shapes]
-    dy = rng.standard_normal((n,) + node.out_shape)
+    return theta, grad
+
+
+def _inputs(in_shapes, n, scale, rng, xs):
+    if xs is not None:
+        return [np.asarray(x) for x in xs]
+    return [scale * rng.standard_normal((n,) + tuple(s)) for s in in_shapes]
+
+
+def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float = 1e-6,
+                         random_state=0, scale: float = 1.0, xs=None, training: bool = True) -> dict:
+    """Check one unwired node against ``f = Σ dy ⊙ forward(x)`` for a random upstream ``dy``.
+
+    Builds the node for ``in_shapes`` (feature shapes), gives it its own float64 theta, and returns
+    the relative error of every input gradient (``"x0"``, ``"x1"``, …) and every parameter.
+    ``xs`` gives the inputs (e.g. drawn away from kinks), else they are ``scale`` × standard normal;
+    inputs of integer dtype (indices) get no gradient entry.
+    """
+    rng = check_random_state(random_state)
+    theta, grad = _standalone(node, in_shapes, rng, training)
+    xs = _inputs(in_shapes, n, scale, rng, xs)
+    dy = rng.standard_normal((xs[0].shape[0],) + node.out_shape)
 
     def f():
         return float(np.sum(dy * node.forward(*xs)))
 
     f()
     dxs = node.backward(dy)
-    dxs = [np.array(d) for d in ((dxs,) if len(in_shapes) == 1 else dxs)]
+    dxs = [None if d is None else np.array(d) for d in ((dxs,) if len(in_shapes) == 1 else dxs)]
     errors = {f"x{i}": relative_error(dx, numerical_gradient(f, x, eps))
-              for i, (dx, x) in enumerate(zip(dxs, xs))}
+              for i, (dx, x) in enumerate(zip(dxs, xs)) if x.dtype.kind == "f"}
     analytic = grad.copy()
     for pname, view in node.views(theta).items():
         errors[pname] = relative_error(node.views(analytic)[pname], numerical_gradient(f, view, eps))
+    return errors
+
+
+def check_node_r_operators(node: Node, *in_shapes: tuple, n: int = 6, eps: float = 1e-5,
+                           random_state=0, scale: float = 1.5, xs=None, training: bool = True) -> dict:
+    """Check a node's ``rforward``/``rbackward`` against central differences along a random direction.
+
+    With r the step along (R{x}, v) and R{dy}: R{y} = d/dr forward(x + r R{x}; θ + r v), and R{dx},
+    R{dθ} = d/dr backward(dy + r R{dy}) at those points. Returns the relative errors ``"ry"``,
+    ``"rdx0"``, … and ``"rdtheta"``, plus ``"gauss_newton"``: how far ``rbackward(rdy, None, …)`` is
+    from the plain ``backward(rdy)`` (it must equal it: Gauss-Newton drops the node's curvature).
+    """
+    rng = check_random_state(random_state)
+    theta, grad = _standalone(node, in_shapes, rng, training)
+    xs = _inputs(in_shapes, n, scale, rng, xs)
+    floats = [x.dtype.kind == "f" for x in xs]
+    rxs = [rng.standard_normal(x.shape) if f else None for x, f in zip(xs, floats)]
+    v = rng.standard_normal(theta.size)
+    dy = rng.standard_normal((xs[0].shape[0],) + node.out_shape)
+    rdy = rng.standard_normal(dy.shape)
+    theta0 = theta.copy()
+    single = len(in_shapes) == 1
+
+    def run(r):
+        theta[:] = theta0 + r * v
+        y = np.array(node.forward(*[x if rx is None else x + r * rx for x, rx in zip(xs, rxs)]))
+        grad[:] = 0.0
+        dx = node.backward(dy + r * rdy)
+        return y, [None if d is None else np.array(d) for d in ((dx,) if single else dx)], grad.copy()
+
+    (yp, dxp, gp), (ym, dxm, gm) = run(eps), run(-eps)
+    run(0.0)  # forward and backward at the point itself, as the R-passes expect
+    errors = {"ry": relative_error(node.rforward(v, *rxs), (yp - ym) / (2 * eps))}
+    hv = np.zeros(theta.size)
+    rdx = node.rbackward(rdy, dy, v, hv)
+    for i, (r, p, m) in enumerate(zip((rdx,) if single else rdx, dxp, dxm)):
+        if floats[i]:
+            errors[f"rdx{i}"] = relative_error(r, (p - m) / (2 * eps))
+    if theta.size:
+        errors["rdtheta"] = relative_error(hv, (gp - gm) / (2 * eps))
+    gn = node.rbackward(rdy, None, v, hv)
+    gn_hv = hv.copy()
+    grad[:] = 0.0
+    plain = node.backward(rdy)
+    gap = relative_error(gn_hv, grad) if theta.size else 0.0
+    for i, (a, b) in enumerate(zip((gn,) if single else gn, (plain,) if single else plain)):
+        if floats[i]:
+            gap = max(gap, relative_error(np.array(a), np.array(b)))
+    errors["gauss_newton"] = gap
     return errors
