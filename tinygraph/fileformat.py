@@ -100,8 +100,11 @@ def _describe(model) -> dict:
             config = json.loads(json.dumps(config, default=_json_default, allow_nan=False))
         except (TypeError, ValueError) as e:
             raise TypeError(f"save: node {node.name!r}: get_config() must return JSON types: {e}") from None
-        nodes.append({"type": cls.__name__, "config": config, "inputs": [x.name for x in node.inputs],
-                      "params": [[p, list(shape)] for p, shape in node.params]})
+        spec = {"type": cls.__name__, "config": config, "inputs": [x.name for x in node.inputs],
+                "params": [[p, list(shape)] for p, shape in node.params]}
+        if node.states:  # files of models without state look as they did before state existed
+            spec["states"] = [[name, list(shape)] for name, shape in node.states]
+        nodes.append(spec)
     rs = model.random_state
     return {"class": type(model).__name__, "l2": model.l2, "init": model.init_name,
             "dtype": model.dtype.name, "nodes": nodes,
@@ -158,6 +161,10 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
         # Refuse, so that a diverged run never overwrites a good file.
         raise ValueError(f"save: theta contains NaN or inf; not writing {path}")
     payload = {"theta": theta}
+    if model.state.size:
+        if not np.isfinite(model.state).all():
+            raise ValueError(f"save: the model's state (running statistics) contains NaN or inf; not writing {path}")
+        payload["state"] = model.state
     for name, a in (arrays or {}).items():
         a = np.asarray(a)
         if a.dtype.kind not in "biufcUS":

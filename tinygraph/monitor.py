@@ -57,8 +57,9 @@ class TrainingInfo:
 
 
 def evaluate(model, X, y, sample_weight=None) -> tuple:
-    """(loss, score) of checked data in one forward pass: accuracy for cross-entropy, else R²."""
-    vals = model._forward(X, model._train_plan)
+    """(loss, score) of checked data in one evaluation-mode forward pass: accuracy for cross-entropy,
+    else R²."""
+    vals = model._forward(X, model._train_plan, training=False)
     z = vals[model._loss_index]
     loss = model.loss.forward(z, y, sample_weight)
     loss += model.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
