@@ -72,6 +72,7 @@ def _standalone(node: Node, in_shapes: tuple, rng: np.random.Generator, training
     node.bind(theta, grad)
     if getattr(node, "state_size", 0):
         node.bind_state(np.zeros(node.state_size))
+        node.reset_state()
     node.training = training
     node.need_dx = True
     if node.size:
