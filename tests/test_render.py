@@ -224,7 +224,7 @@ def test_state_sizes_are_shown_apart_from_parameters():
     model = tg.Sequential([tg.Dense(8), tg.BatchNorm(), tg.Tanh(), tg.Dense(2), tg.Softmax(), tg.CrossEntropy()],
                           n_features=3)
     source = model.to_graphviz().source
-    assert "Sequential: 58 parameters + 16 state values (float64)" in source
+    assert "Sequential: 66 parameters + 16 state values (float64)" in source
     assert "state: running_mean, running_var\\n16 values (not trained), state[0:16]" in source
     from tinygraph.render import summary
 
