@@ -1,4 +1,5 @@
 """Speed of one training epoch, side by side: tinygraph, PyTorch CPU and scikit-learn's MLPClassifier.
+===================================================================================================
 
 One epoch of Adam (lr 1e-3, shuffled minibatches) over 60,000 MNIST-shaped synthetic rows (timing does
 not depend on the pixel values) for each net, batch size and dtype of ``CASES``; the median of several
@@ -393,7 +394,7 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data, one repeat (smoke test)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--case", type=int, action="append", help="only CASES[i] (repeatable)")

@@ -1,4 +1,5 @@
 """How the cost of an epoch grows with the batch size and with the hidden width, next to the matmul bound.
+=======================================================================================================
 
 Left: 784-256-256-10 (ReLU, softmax cross-entropy, Adam) for batch sizes 32…2048. Right: 784-w-w-10
 at batch 128 for widths w = 64…2048. Float32, one BLAS thread for both tinygraph and the bound. To

@@ -1,4 +1,5 @@
 """Write your own node: a learnable per-feature scale, y = x · a.
+==============================================================
 
 A node declares its parameters in ``build`` (the model lays them out in the flat theta and binds
 ``self.a`` and ``self.da`` as views), caches in ``forward`` what ``backward`` needs, and in
@@ -55,4 +56,8 @@ def main(maxiter=100):
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"maxiter": 30}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

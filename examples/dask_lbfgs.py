@@ -1,4 +1,5 @@
 """Full-batch L-BFGS-B over a Dask cluster: 784-256-10 on a million MNIST-shaped rows.
+===================================================================================
 
 The rows never exist in this process: each worker draws its partitions with ``dask.array.random``
 (pixels uniform in [0, 1), float32) and labels them with a fixed random linear "teacher"
@@ -71,7 +72,7 @@ def main(n_rows=1_000_000, hidden=256, chunk_rows=50_000, maxiter=5, n_workers=2
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--chunk-rows", type=int, default=50_000)

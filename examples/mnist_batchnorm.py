@@ -1,4 +1,5 @@
 """Do BatchNorm and Dropout earn their place? Four MLPs on the bundled MNIST digits, side by side.
+===============================================================================================
 
 784-512-256-10 ReLU nets (``models.normalized``), plain, with BatchNorm, with Dropout(0.2), and
 with both, on the fixed 8,000 / 2,000 split; each trained by the same optimizer for the same
@@ -57,4 +58,8 @@ def format_table(rows: list, target: float) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"epochs": 3, "hidden_layers": (64,), "n_train": 2000}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

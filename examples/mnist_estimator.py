@@ -1,4 +1,5 @@
 """MNIST with the estimator: the standard split of the bundled digits, three ways to train.
+========================================================================================
 
 8,000 train / 2,000 held out (``tg.datasets.train_test_split(..., test_size=2000, random_state=0)``).
 Rows: the blog's 784-25-10 sigmoid net by L-BFGS-B (full batch); a 784-128-64-10 ReLU net by
@@ -65,4 +66,8 @@ def main(n_train=8000, max_iter=200, epochs=10, passes=3, compare_sklearn=True, 
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"n_train": 2000, "max_iter": 40, "epochs": 5, "passes": 1}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

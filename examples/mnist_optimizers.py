@@ -1,4 +1,5 @@
 """Swap the optimizer in one line: the older multi-layer net's MNIST table, redone with tinygraph.
+===============================================================================================
 
 784-25-10 sigmoid net with the course cost, on the bundled MNIST digits (fixed 8,000 / 2,000 split),
 100 iterations of batch 100 for the minibatch methods (GD, RMSProp, CG on minibatches, Adam,
@@ -93,4 +94,8 @@ def plot_curves(curves: dict, out_dir: str) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"n_iter": 20, "n_train": 2000}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

@@ -1,4 +1,5 @@
 """The main demo: MNIST 784-25-10 trained by scipy.optimize.minimize on the bundled digits.
+========================================================================================
 
 The course's net (sigmoid hidden layer, sigmoid outputs, the course cross-entropy with l2) on the
 10,000-digit MNIST test set shipped with tinygraph, split 8,000 train / 2,000 held out (seed 0).
@@ -46,4 +47,8 @@ def main(methods=("L-BFGS-B", "CG", "TNC"), maxiter=200, n_train=8000):
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"methods": ("L-BFGS-B",), "maxiter": 40, "n_train": 2000}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

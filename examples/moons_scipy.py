@@ -1,4 +1,5 @@
 """The moons net: 2-3-2 sigmoid, l2=0.001, on make_moons(200, noise=0.2), trained by scipy.
+========================================================================================
 
 The older blog post called ``fmin_cg`` with cost and gradient as two functions, running the net
 forward twice; here ``loss_and_grad`` gives both from one pass. Run: ``python examples/moons_scipy.py``.

@@ -1,4 +1,5 @@
 """Pictures of three models: the course net (400-25-10), a deep MLP, and a graph with a skip connection.
+=====================================================================================================
 
 Each model is drawn by ``tinygraph.render`` (node names and types, parameter shapes and the slice of
 ``theta`` each layer owns, array shapes on the edges) and written to ``examples/output/`` as DOT text
@@ -71,7 +72,7 @@ def main(out_dir=OUT, formats=("svg", "png"), docs_dir=None, rankdir="TB") -> li
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--docs", default=None, help="also write DOCS/course_net.svg")
     parser.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
     args = parser.parse_args()

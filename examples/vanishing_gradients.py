@@ -1,4 +1,5 @@
 """Vanishing gradients, seen in one picture: a 6-layer sigmoid net next to the same net with ReLU.
+===============================================================================================
 
 Both nets are 784-64-64-64-64-64-10 (six Dense layers, softmax output, categorical cross-entropy),
 with the same Glorot initial weights (seed 0). One ``loss_and_grad`` call on bundled MNIST digits

@@ -1,0 +1,176 @@
+"""Sphinx configuration: API reference from numpydoc docstrings, user guide in Markdown (MyST),
+and the example gallery built by sphinx-gallery from ``examples/``.
+
+Build: ``pip install -e ".[docs]" && sphinx-build -W -b html docs docs/_build/html``.
+The gallery runs each example with ``TINYGRAPH_GALLERY=1``: its ``__main__`` block then picks the
+small settings its test uses, so the whole build takes a few minutes on two cores.
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+os.environ["TINYGRAPH_GALLERY"] = "1"
+os.environ.setdefault("MPLBACKEND", "agg")
+
+import tinygraph
+
+project = "tinygraph"
+author = "the tinygraph developers"
+copyright = "the tinygraph developers"
+release = version = tinygraph.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
+                    "auto_examples/*.md5", "auto_examples/*.json"]
+templates_path = ["_templates"]
+
+html_theme = "pydata_sphinx_theme"
+html_title = "tinygraph"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_static_path = []
+
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+myst_heading_anchors = 3
+# Topic pages link to files of the repository (examples/x.py, ../README.md): GitHub follows those,
+# Sphinx has no document for them.
+suppress_warnings = ["myst.xref_missing", "myst.header"]
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "scipy": ("https://docs.scipy.org/doc/scipy", None),
+}
+# The build must work offline (CI has no network but the package registries): no inventories fetched.
+intersphinx_disabled_reftypes = ["*"]
+intersphinx_mapping = {}
+
+
+# Examples whose full run needs a cluster, a peer library or minutes even when small, or that write
+# into docs/: shown as code in the gallery, not run.
+NOT_RUN = ("benchmark", "dask_lbfgs", "cost_growth")
+sys.path.insert(0, str(DOCS))
+
+sphinx_gallery_conf = {
+    "examples_dirs": [str(ROOT / "examples")],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/(?!({})\.py)[^/]*\.py$".format("|".join(NOT_RUN)),
+    "ignore_pattern": r"/_",
+    "image_scrapers": ("matplotlib", "_gallery.output_files"),
+    "reset_modules": ("_gallery.reset",),
+    "reset_modules_order": "before",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "only_warn_on_example_error": False,
+    "capture_repr": (),
+    "min_reported_time": 1,
+    "backreferences_dir": None,
+    "show_memory": False,
+    "plot_gallery": "True",
+    "write_computation_times": False,
+}
+
+
+def _topic_pages():
+    """docs/*.md written by topic owners go in one toctree (written here, so a new page needs no edit)."""
+    listed = {"performance", "background"}
+    first = ["usage", "convolution", "recurrent", "activations", "reliability"]
+    names = sorted((p.stem for p in DOCS.glob("*.md") if p.stem not in listed),
+                   key=lambda s: (first.index(s) if s in first else len(first), s))
+    text = ["Topics", "======", "", "Pages on one subject each, written with the code they describe.", "",
+            ".. toctree::", "   :maxdepth: 1", ""]
+    text += [f"   {name}" for name in names]
+    if not names:
+        text[3] = "No topic pages yet."
+        text = text[:5]
+    path = DOCS / "topics.rst"
+    body = "\n".join(text) + "\n"
+    if not path.exists() or path.read_text() != body:
+        path.write_text(body)
+
+
+_topic_pages()
+
+
+def _skip_foreign(app, what, name, obj, skip, options):
+    """Members that scikit-learn adds to the estimators (metadata routing) belong to its docs."""
+    module = getattr(obj, "__module__", None) or ""
+    if module.startswith("sklearn") or name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+_IGNORED = ("Unknown interpreted text role", "Unknown directive type", "No role entry", "No directive entry")
+
+
+def _rst_problems(text: str) -> list:
+    """docutils' warnings and errors for a docstring, ignoring Sphinx's own roles and directives."""
+    import io
+
+    import docutils.nodes
+    from docutils.core import publish_doctree
+
+    tree = publish_doctree(text, settings_overrides={"report_level": 5, "halt_level": 5,
+                                                     "warning_stream": io.StringIO()})
+    return [m for m in tree.findall(docutils.nodes.system_message)
+            if m["level"] >= 2 and not any(s in m.astext() for s in _IGNORED)]
+
+
+def _plain_math(app, what, name, obj, options, lines):
+    """Keep the house style's plain-text formulas readable and warning-free.
+
+    Docstrings state their math first, as plain text made for ``help()`` (``forward: y = x·W + b``,
+    shapes such as ``(N, *shape)``), then numpydoc sections. When that free text is not valid
+    reStructuredText it is shown as a literal block, exactly as ``help()`` prints it; a lone ``*``
+    in a section is escaped.
+    """
+    if not lines or not _rst_problems("\n".join(lines)):
+        return
+    heads = [i for i in range(1, len(lines)) if set(lines[i].strip()) == {"-"} and lines[i - 1].strip()]
+    end = heads[0] - 1 if heads else len(lines)
+    first = next((i for i in range(end) if lines[i].strip() == ""), end)
+    body = lines[first:end]
+    if _rst_problems("\n".join(body)):
+        body = ["", "::", ""] + ["    " + line for line in body if line is not None] + [""]
+    rest = lines[end:]
+    if _rst_problems("\n".join(rest)):
+        rest = [line if line.lstrip().startswith(">>>") else _escape_stars(line) for line in rest]
+    lines[:] = lines[:first] + body + rest
+
+
+def _escape_stars(line: str) -> str:
+    """Escape each ``*`` outside double-backquoted literals (``(N, *shape)`` is not emphasis)."""
+    parts = line.split("``")
+    return "``".join(p if i % 2 else re.sub(r"(?<!\\)\*", r"\\*", p) for i, p in enumerate(parts))
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign)
+    app.connect("autodoc-process-docstring", _plain_math, priority=400)
