@@ -21,7 +21,23 @@ MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
 def load_idx(path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into an array of its stored shape and type."""
+    """Read one IDX file (optionally gzipped) into an array of its stored shape and type.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, plain or gzip-compressed.
+
+    Returns
+    -------
+    ndarray
+        The stored shape, the stored type in native byte order.
+
+    Raises
+    ------
+    ValueError
+        Not a gzip or IDX file, a header or body cut short, or extra bytes.
+    """
     path = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
@@ -49,6 +65,32 @@ def load_mnist(images=None, labels=None, *, dtype=np.float64) -> tuple:
 
     With no paths, reads the 10,000-digit test set bundled with tinygraph; pass the paths of any
     IDX image/label pair (e.g. the 60,000-digit training set) to read those instead.
+
+    Parameters
+    ----------
+    images, labels : str or path-like, optional
+        An IDX image file and its label file; both or neither.
+    dtype : numpy float type, default numpy.float64
+        The dtype of X.
+
+    Returns
+    -------
+    X : ndarray, shape (N, 784)
+        Pixels scaled to [0, 1].
+    y : ndarray of int64, shape (N,)
+        Labels 0-9.
+
+    Raises
+    ------
+    ValueError
+        Only one path given, or images and labels that do not pair up.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> X, y = tg.datasets.load_mnist()
+    >>> X.shape, y.shape, float(X.max()), sorted(set(y.tolist())) == list(range(10))
+    ((10000, 784), (10000,), 1.0, True)
     """
     if (images is None) != (labels is None):
         raise ValueError("load_mnist: pass both images and labels, or neither")
@@ -64,7 +106,35 @@ def load_mnist(images=None, labels=None, *, dtype=np.float64) -> tuple:
 
 
 def train_test_split(X, y, *, test_size: float = 0.2, random_state=0) -> tuple:
-    """A shuffled split ``(X_train, X_test, y_train, y_test)``, like scikit-learn's."""
+    """A shuffled split ``(X_train, X_test, y_train, y_test)``, like scikit-learn's.
+
+    Parameters
+    ----------
+    X, y : array_like
+        Rows to split (same length).
+    test_size : float or int, default 0.2
+        A fraction of the rows, or a number of rows.
+    random_state : None, int or Generator, default 0
+        The shuffle's seed.
+
+    Returns
+    -------
+    tuple
+        ``(X_train, X_test, y_train, y_test)``.
+
+    Raises
+    ------
+    ValueError
+        ``test_size`` leaves no train or no test rows.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> X, y = tg.datasets.load_mnist()
+    >>> Xtr, Xte, ytr, yte = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
+    >>> len(Xtr), len(Xte)
+    (8000, 2000)
+    """
     n = len(X)
     n_test = round(test_size * n) if isinstance(test_size, float) else int(test_size)
     if not 0 < n_test < n:

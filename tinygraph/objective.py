@@ -26,6 +26,52 @@ def minimize(fun, x0, args=(), method="L-BFGS-B", *, hessp=None, bounds=None, ca
     (maxiter defaults to 1000; ``tol`` stops once max|grad| <= tol). An ``optim.Scipy``-like optimizer
     (``HessianFree``...) makes one ``minimize_batch`` call per step, with ``hessp`` if given.
     ``callback(info) -> bool`` as in ``fit`` (event 'step', ``info.theta`` the current x); True stops.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> (loss, grad)``, grad an array shaped like x.
+    x0 : array_like, shape (n,)
+        The starting point (copied).
+    args : tuple, default ()
+        Extra arguments of ``fun``.
+    method : str or Optimizer, default "L-BFGS-B"
+        A scipy method name or a ``tinygraph.optim`` optimizer.
+    hessp : callable, optional
+        ``hessp(x, v, *args)``, a Hessian (or Gauss-Newton) product for the methods that use one.
+    bounds : sequence, optional
+        Bounds for the scipy methods that take them.
+    callback : callable, optional
+        ``callback(info) -> bool``; True stops.
+    maxiter : int, optional
+        Iterations (scipy's default for a scipy method; 1000 for an optimizer).
+    tol : float, optional
+        Stop once max|grad| <= tol.
+    options : dict, optional
+        More scipy options.
+
+    Returns
+    -------
+    OptimizeResult
+        scipy's fields (``x``, ``fun``, ``nit``, ``nfev``, ``success``, ``message``) plus
+        ``wall_time``, ``n_grad_evals``, ``interrupted`` and ``history``.
+
+    Raises
+    ------
+    TypeError
+        ``method`` is neither a string nor an Optimizer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> def fun(x):                       # a quadratic bowl around (1, 2)
+    ...     d = x - np.array([1.0, 2.0])
+    ...     return float(d @ d), 2 * d
+    >>> tg.minimize(fun, np.zeros(2), method="L-BFGS-B").x.round(6)
+    array([1., 2.])
+    >>> tg.minimize(fun, np.zeros(2), method=tg.optim.Adam(0.1), maxiter=500).x.round(2)
+    array([1., 2.])
     """
     if isinstance(method, str):
         return minimize_scipy(fun, x0, args, method, hessp=hessp, bounds=bounds, callback=callback,

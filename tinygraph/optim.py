@@ -44,6 +44,34 @@ class SGD(Optimizer):
     plain:     d = lr_t g
     momentum:  v ← μ v + lr_t g,  d = v              (theta ← theta - d)
     Nesterov:  v ← μ v + lr_t g,  d = μ v + lr_t g   (the look-ahead form of Sutskever et al. 2013)
+
+    Parameters
+    ----------
+    lr : float or callable, default 0.01
+        The learning rate, or a schedule ``lr(t)`` (``tinygraph.schedules``).
+    momentum : float in [0, 1), default 0.0
+        μ; 0 is plain gradient descent.
+    nesterov : bool, default False
+        Nesterov's look-ahead form (needs ``momentum > 0``).
+    decay : float, default 0.0
+        The older blog net's learning-rate decay: lr_t = lr / (1 + decay·t).
+    clipnorm : float, optional
+        Rescale the gradient to this Euclidean norm when it is larger.
+
+    Raises
+    ------
+    ValueError
+        A value out of its range, or ``nesterov=True`` without momentum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tinygraph.optim import SGD
+    >>> theta = np.array([1.0, -2.0])
+    >>> opt = SGD(lr=0.1, momentum=0.9)
+    >>> opt.step(theta, np.array([1.0, 1.0]))     # theta -= d, in place
+    >>> theta
+    array([ 0.9, -2.1])
     """
 
     state_names = ("v",)
@@ -79,6 +107,15 @@ class AdaGrad(Optimizer):
     """Per-coordinate steps shrinking with the sum of squared gradients (Duchi et al. 2011).
 
     G ← G + g²,  d = lr g / (√G + eps)
+
+    Parameters
+    ----------
+    lr : float or callable, default 0.01
+        The learning rate, or a schedule ``lr(t)``.
+    eps : float, default 1e-8
+        Added to √G.
+    clipnorm : float, optional
+        Rescale the gradient to this norm when it is larger.
     """
 
     state_names = ("G",)
@@ -99,6 +136,17 @@ class RMSProp(Optimizer):
     """Steps scaled by a running root mean square of the gradient (Hinton's lecture 6e).
 
     E ← ρ E + (1 - ρ) g²,  d = lr g / (√E + eps)
+
+    Parameters
+    ----------
+    lr : float or callable, default 1e-3
+        The learning rate, or a schedule ``lr(t)`` (the older blog net's RMSProp had none and diverged).
+    rho : float in [0, 1), default 0.9
+        Decay of the running mean of g².
+    eps : float, default 1e-8
+        Added to √E.
+    clipnorm : float, optional
+        Rescale the gradient to this norm when it is larger.
     """
 
     state_names = ("E",)
@@ -123,6 +171,17 @@ class Adadelta(Optimizer):
     """RMSProp with the step's own running RMS in the numerator (Zeiler 2012).
 
     Eg ← ρ Eg + (1 - ρ) g²,  Δ = √(Ex + eps) / √(Eg + eps) · g,  Ex ← ρ Ex + (1 - ρ) Δ²,  d = lr Δ
+
+    Parameters
+    ----------
+    lr : float or callable, default 1.0
+        Scales Δ (Zeiler's rule has none: keep 1).
+    rho : float in [0, 1), default 0.95
+        Decay of both running means.
+    eps : float, default 1e-6
+        Inside both square roots.
+    clipnorm : float, optional
+        Rescale the gradient to this norm when it is larger.
     """
 
     state_names = ("Eg", "Ex")
@@ -160,6 +219,26 @@ class Adam(Optimizer):
 
     m ← β1 m + (1 - β1) g,  v ← β2 v + (1 - β2) g²,
     d = lr m̂ / (√v̂ + eps),  m̂ = m / (1 - β1^t),  v̂ = v / (1 - β2^t)
+
+    Parameters
+    ----------
+    lr : float or callable, default 1e-3
+        The learning rate, or a schedule ``lr(t)``.
+    beta1, beta2 : float in [0, 1), default 0.9 and 0.999
+        Decays of the first and second moment estimates.
+    eps : float, default 1e-8
+        Added to √v̂.
+    clipnorm : float, optional
+        Rescale the gradient to this norm when it is larger.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> X, y = tg.datasets.load_mnist()
+    >>> model = tg.Sequential([tg.Dense(784, 10), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> res = tg.fit(model, X[:1000], y[:1000], tg.optim.Adam(1e-2), batch_size=100, epochs=2)
+    >>> model.score(X[:1000], y[:1000]) > 0.8
+    True
     """
 
     state_names = ("m", "v")
@@ -191,6 +270,13 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019).
 
     d = d_Adam + lr · weight_decay · theta
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps, clipnorm
+        As in ``Adam``.
+    weight_decay : float, default 0.01
+        The decay rate, applied to every entry of theta (biases too), not through the gradient.
     """
 
     scratch_names = ("_tmp",)
@@ -214,6 +300,22 @@ class Rprop(Optimizer):
 
     Per coordinate, s = g·g_prev:  s > 0: Δ ← min(η⁺Δ, Δmax);  s < 0: Δ ← max(η⁻Δ, Δmin), g ← 0;
     d = sign(g) Δ,  g_prev ← g.  ``lr`` is the initial step Δ₀ (schedules do not apply).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The initial step Δ₀ of every coordinate.
+    etaplus, etaminus : float, default 1.2 and 0.5
+        Growth (> 1) and shrink (in (0, 1)) factors of Δ.
+    step_min, step_max : float, default 1e-6 and 50.0
+        Bounds of Δ.
+    clipnorm : float, optional
+        Rescale the gradient to this norm when it is larger.
+
+    Notes
+    -----
+    Rprop uses only the signs of the gradient, so it wants the full-batch gradient (``tg.fit`` with
+    ``batch_size=None``); on minibatches the signs are noise.
     """
 
     state_names = ("delta", "g_prev")
@@ -255,6 +357,33 @@ class Scipy(Optimizer):
     The classic way to make CG or L-BFGS-B scale: each batch restarts the method from the current
     theta. Frozen entries: L-BFGS-B gets bounds pinning them; other methods see a zero gradient there.
     Scipy works in float64; a float32 theta is cast at the boundary and stays float32.
+
+    Parameters
+    ----------
+    method : str, default "CG"
+        A ``scipy.optimize.minimize`` method name.
+    maxiter : int, default 3
+        Iterations of the method on each minibatch.
+    options : dict, optional
+        More options for the method.
+
+    Raises
+    ------
+    TypeError
+        ``method`` is not a string, or ``step`` is called (this optimizer needs the objective).
+    ValueError
+        ``maxiter`` is not a positive integer.
+
+    Examples
+    --------
+    The older blog net's "3 CG iterations per minibatch":
+
+    >>> import tinygraph as tg
+    >>> X, y = tg.datasets.load_mnist()
+    >>> model = tg.Sequential([tg.Dense(784, 10), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> res = tg.fit(model, X[:1000], y[:1000], tg.optim.Scipy("CG", maxiter=3), batch_size=250, epochs=1)
+    >>> res.n_grad_evals > 4
+    True
     """
 
     def __init__(self, method: str = "CG", maxiter: int = 3, options: dict | None = None):

@@ -34,7 +34,11 @@ __all__ = ["NonFiniteError", "Optimizer"]
 
 
 class NonFiniteError(FloatingPointError):
-    """A loss, gradient or update that is NaN or infinite; the message names the step and the node."""
+    """A loss, gradient or update that is NaN or infinite; the message names the step and the node.
+
+    Raised before theta moves: the model keeps its last finite theta and the optimizer its state from
+    before the refused step. A subclass of ``FloatingPointError``.
+    """
 
 
 def _check(name: str, value, lo: float, hi: float = math.inf, *, closed_hi=False):
@@ -92,7 +96,37 @@ def _in_parallel(fn, items: list, k: int | None = None) -> list:
 
 
 class Optimizer:
-    """Base class: clipping, freezing, the finite check and the state; see the module docstring."""
+    """Base class: clipping, freezing, the finite check and the state; see the module docstring.
+
+    A new rule subclasses it, lists its flat state arrays in ``state_names`` and writes
+    ``_direction(theta, g, lr) -> d`` (theta ← theta − d) into ``self._d`` and its state arrays.
+
+    Parameters
+    ----------
+    lr : float or callable, default 0.01
+        The learning rate, or a schedule ``lr(t)`` of the update count (``tinygraph.schedules``).
+    clipnorm : float, optional
+        Rescale the gradient to this Euclidean norm when it is larger.
+
+    Raises
+    ------
+    ValueError
+        ``lr`` not a positive number or callable; ``clipnorm`` not positive.
+
+    Examples
+    --------
+    Plain gradient descent with a step cap, in four lines:
+
+    >>> import numpy as np
+    >>> from tinygraph.optim import Optimizer
+    >>> class Capped(Optimizer):
+    ...     def _direction(self, theta, g, lr):
+    ...         return np.clip(np.multiply(g, lr, out=self._d), -0.1, 0.1, out=self._d)
+    >>> theta = np.array([1.0, 1.0])
+    >>> Capped(lr=1.0).step(theta, np.array([0.05, 5.0]))
+    >>> theta
+    array([0.95, 0.9 ])
+    """
 
     state_names: tuple = ()   # flat arrays saved by get_state
     scratch_names: tuple = ()  # flat work buffers, not state
@@ -130,12 +164,32 @@ class Optimizer:
         self._blocks = None
 
     def freeze(self, mask: np.ndarray | None) -> None:
-        """Keep the entries where ``mask`` is False fixed (None: everything trains)."""
+        """Keep the entries where ``mask`` is False fixed (None: everything trains).
+
+        Parameters
+        ----------
+        mask : array of bool, shape like theta, or None
+            True where theta may move.
+        """
         self._frozen = None if mask is None or mask.all() else np.flatnonzero(~np.asarray(mask))
         self._blocks = None
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        """One in-place update of theta from the gradient at theta."""
+        """One in-place update of theta from the gradient at theta.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (n_params,)
+            Updated in place: theta ← theta − d.
+        grad : ndarray, shape (n_params,)
+            The gradient at theta; the caller's buffer, which may be overwritten (clipping, frozen
+            entries).
+
+        Raises
+        ------
+        NonFiniteError
+            The gradient or the step is NaN or infinite; theta and the state are left as they were.
+        """
         if self._d is None or self._d.shape != theta.shape or self._d.dtype != theta.dtype:
             self._init(theta)
         # Checked before the rule runs, so a refused step leaves the moments/momentum as they were.
@@ -192,7 +246,13 @@ class Optimizer:
         return {**self.__dict__, "_blocks": None}
 
     def get_state(self) -> dict:
-        """``{"t": int, name: array}``; arrays are copies (absent before the first step)."""
+        """``{"t": int, name: array}``; arrays are copies (absent before the first step).
+
+        Returns
+        -------
+        dict
+            Numbers and numpy arrays only, so ``np.savez(path, **state)`` saves it.
+        """
         state = {"t": self.t}
         for name in self.state_names:
             if getattr(self, name) is not None:
@@ -200,7 +260,18 @@ class Optimizer:
         return state
 
     def set_state(self, state: dict) -> None:
-        """Restore what ``get_state`` returned (e.g. loaded from an .npz file)."""
+        """Restore what ``get_state`` returned (e.g. loaded from an .npz file).
+
+        Parameters
+        ----------
+        state : dict
+            ``{"t": int, name: array}`` as ``get_state`` returns it.
+
+        Raises
+        ------
+        ValueError
+            A key that is not ``t`` or one of this rule's ``state_names``.
+        """
         unknown = set(state) - {"t", *self.state_names}
         if unknown:
             raise ValueError(f"{type(self).__name__}.set_state: unknown keys {sorted(unknown)}")

@@ -13,7 +13,10 @@ __all__ = ["Constant", "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "S
 
 
 class Schedule:
-    """Base class: ``lr(t)`` for the update number t = 0, 1, 2, ..."""
+    """Base class: ``lr(t)`` for the update number t = 0, 1, 2, ...
+
+    Subclasses set their numbers as attributes (the ``repr`` shows them) and define ``__call__``.
+    """
 
     def __call__(self, t: int) -> float:
         raise NotImplementedError
@@ -24,7 +27,13 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """lr(t) = lr."""
+    """lr(t) = lr.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+    """
 
     def __init__(self, lr: float):
         self.lr = float(lr)
@@ -34,7 +43,29 @@ class Constant(Schedule):
 
 
 class StepDecay(Schedule):
-    """lr(t) = lr · gamma^⌊t / step_size⌋: multiply by gamma every step_size updates."""
+    """lr(t) = lr · gamma^⌊t / step_size⌋: multiply by gamma every step_size updates.
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate.
+    step_size : int
+        Updates between two multiplications (>= 1).
+    gamma : float, default 0.1
+        The factor.
+
+    Raises
+    ------
+    ValueError
+        ``step_size`` < 1.
+
+    Examples
+    --------
+    >>> from tinygraph.schedules import StepDecay
+    >>> lr = StepDecay(0.1, step_size=100, gamma=0.5)
+    >>> lr(0), lr(99), lr(100), lr(250)
+    (0.1, 0.1, 0.05, 0.025)
+    """
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
         if step_size < 1:
@@ -46,7 +77,15 @@ class StepDecay(Schedule):
 
 
 class ExponentialDecay(Schedule):
-    """lr(t) = lr · gamma^t."""
+    """lr(t) = lr · gamma^t.
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate.
+    gamma : float
+        The factor per update.
+    """
 
     def __init__(self, lr: float, gamma: float):
         self.lr, self.gamma = float(lr), float(gamma)
@@ -56,7 +95,20 @@ class ExponentialDecay(Schedule):
 
 
 class InverseTimeDecay(Schedule):
-    """lr(t) = lr / (1 + decay · t) (the classic "learning-rate decay" of SGD)."""
+    """lr(t) = lr / (1 + decay · t) (the classic "learning-rate decay" of SGD).
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate.
+    decay : float
+        The decay per update (>= 0).
+
+    Raises
+    ------
+    ValueError
+        ``decay`` < 0.
+    """
 
     def __init__(self, lr: float, decay: float):
         if decay < 0:
@@ -68,7 +120,30 @@ class InverseTimeDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """lr(t) = lr_min + ½ (lr - lr_min)(1 + cos(π · min(t, T) / T)): from lr down to lr_min in T updates."""
+    """lr(t) = lr_min + ½ (lr - lr_min)(1 + cos(π · min(t, T) / T)): from lr down to lr_min in T updates.
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate.
+    T : int
+        Updates until ``lr_min`` (>= 1); it stays there afterwards.
+    lr_min : float, default 0.0
+        The final learning rate.
+
+    Raises
+    ------
+    ValueError
+        ``T`` < 1.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> lr = tg.schedules.CosineDecay(1e-2, T=1000)
+    >>> lr(0), lr(500), lr(2000)
+    (0.01, 0.005, 0.0)
+    >>> opt = tg.optim.Adam(lr)                      # any optimizer takes a schedule as lr
+    """
 
     def __init__(self, lr: float, T: int, lr_min: float = 0.0):
         if T < 1:
@@ -81,7 +156,23 @@ class CosineDecay(Schedule):
 
 
 def as_schedule(lr) -> Callable[[int], float]:
-    """A callable of t from a number (Constant) or a callable (returned as is)."""
+    """A callable of t from a number (Constant) or a callable (returned as is).
+
+    Parameters
+    ----------
+    lr : float or callable
+        A positive finite number, or a callable ``lr(t)``.
+
+    Returns
+    -------
+    callable
+        ``lr(t) -> float``.
+
+    Raises
+    ------
+    ValueError
+        ``lr`` is neither a positive finite number nor callable.
+    """
     if callable(lr):
         return lr
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0 or not math.isfinite(lr):

@@ -15,6 +15,31 @@ class Dropout(Node):
     evaluation: y = x (the identity)
     backward: dx = dy · m;   R{y} = m · R{x};   R{dx} = m · R{dy}  (linear in x: no second-order term)
     x, y, dy, dx: (N, *features).
+
+    Parameters
+    ----------
+    rate : float in [0, 1), default 0.5
+        The probability of zeroing an entry in training mode.
+    name : str, optional
+        The node's name in the graph.
+
+    Raises
+    ------
+    ValueError
+        ``rate`` outside [0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 4), tg.Dropout(0.5), tg.Dense(4, 2), tg.Softmax(),
+    ...                        tg.CrossEntropy()], random_state=0)
+    >>> X = np.ones((3, 4))
+    >>> bool(np.array_equal(model.forward(X), model.forward(X)))     # evaluation: no dropout
+    True
+    >>> y = np.array([0, 1, 0])
+    >>> model.loss_value(model.theta, X, y) == model.loss_value(model.theta, X, y)  # same step, same mask
+    True
     """
 
     stochastic = True

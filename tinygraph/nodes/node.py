@@ -218,6 +218,30 @@ class Input(Node):
 
     ``shape`` is an int for tables (``Input(784)``: X (N, 784)) or a tuple: ``(C, H, W)`` for images
     (NCHW, as PyTorch), ``(T, F)`` for sequences.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The feature shape of X, without the batch axis.
+    name : str, optional
+        The node's name in the graph.
+    n_features : int, optional
+        The older spelling of an int ``shape`` (files written before N-D inputs use it).
+
+    Raises
+    ------
+    ValueError
+        ``shape`` is not a positive int or a tuple of them.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> x = tg.Input(64)
+    >>> h = tg.ReLU()(tg.Dense(64, 32)(x))
+    >>> out = tg.Softmax()(tg.Dense(32, 10)(h))
+    >>> model = tg.Graph(x, tg.CrossEntropy()(out), random_state=0)
+    >>> tg.Input((1, 28, 28)).n_features
+    784
     """
 
     n_inputs = 0
