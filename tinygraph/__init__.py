@@ -9,18 +9,25 @@ from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
 from .monitor import OptimizeResult
 from .nodes import (
+                    ELU,
+                    GELU,
                     Add,
                     Concat,
                     CrossEntropy,
                     Dense,
+                    Hinge,
+                    Huber,
                     Identity,
                     Input,
+                    LeakyReLU,
+                    LogSoftmax,
                     Loss,
                     MeanSquaredError,
                     Node,
                     ReLU,
                     Sigmoid,
                     Softmax,
+                    Softplus,
                     Tanh,
                     initializers,
 )
@@ -33,6 +40,8 @@ from .training import fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "ELU",
+    "GELU",
     "Add",
     "Checkpoint",
     "Concat",
@@ -42,9 +51,13 @@ __all__ = [
     "DotNotFoundError",
     "Graph",
     "HessianFree",
+    "Hinge",
+    "Huber",
     "Identity",
     "Input",
+    "LeakyReLU",
     "LevenbergMarquardt",
+    "LogSoftmax",
     "Loss",
     "MeanSquaredError",
     "NeuralNetClassifier",
@@ -56,6 +69,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
     "blas_threads",
     "check_gradients",
