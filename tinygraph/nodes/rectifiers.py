@@ -2,7 +2,7 @@
 
 Each is elementwise over any shape (N, *features) and keeps its slope f'(x) from ``forward``, so
 backward is one product and the R-operators need only f''(x) (see ``_Pointwise``).
-Exponentials are taken of x clipped to ``floor`` (−354 in float64, −43 in float32): e^floor is the
+Exponentials are taken of x clipped to ``_floor`` (−354 in float64, −43 in float32): e^floor is the
 square root of the smallest normal number, so the tails come out tiny but normal and their products
 with gradients never underflow (no floating-point warning at ±1000); the values lost are below 1e-150.
 """
@@ -22,7 +22,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _KAPPA = 0.044715  # the cubic term of GELU's tanh approximation (Hendrycks & Gimpel; PyTorch)
 
 
-def floor(dtype) -> float:
+def _floor(dtype) -> float:
     """log of the square root of the smallest normal number of ``dtype``: −354 (float64), −43 (float32)."""
     return 0.5 * math.log(np.finfo(dtype).tiny)
 
@@ -109,7 +109,7 @@ class ELU(_Pointwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = mask = np.greater(x, 0.0, out=self.buffer("mask", x.shape, bool))
-        self.slope = s = np.clip(x, floor(self.dtype), 0.0, out=self.buffer("slope", x.shape))
+        self.slope = s = np.clip(x, _floor(self.dtype), 0.0, out=self.buffer("slope", x.shape))
         y = np.expm1(s, out=self.buffer("y", x.shape))
         y *= self.alpha
         np.copyto(y, x, where=mask)
@@ -146,7 +146,7 @@ class Softplus(_Pointwise):
     def forward(self, x: np.ndarray) -> np.ndarray:
         z = np.multiply(x, self.beta, out=self.buffer("slope", x.shape))
         linear = np.greater(z, self.threshold, out=self.buffer("mask", x.shape, bool))
-        np.clip(z, floor(self.dtype), self.threshold, out=z)
+        np.clip(z, _floor(self.dtype), self.threshold, out=z)
         e = np.exp(z, out=z)
         y = np.log1p(e, out=self.buffer("y", x.shape))
         y /= self.beta
@@ -185,7 +185,7 @@ class GELU(_Pointwise):
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        bound = math.sqrt(-2.0 * floor(self.dtype))
+        bound = math.sqrt(-2.0 * _floor(self.dtype))
         self.c = c = np.clip(x, -bound, bound, out=self.buffer("c", x.shape))
         y = self.buffer("y", x.shape)
         s = self.slope = self.buffer("slope", x.shape)
@@ -200,7 +200,8 @@ class GELU(_Pointwise):
             y *= x
             return y
         ndtr(c, out=s)
-        np.multiply(x, s, out=y)
+        np.maximum(x, -bound, out=y)  # far left y is then -26.6 Φ(-26.6) ≈ -2e-155, not x Φ(-26.6)
+        y *= s
         phi = self._phi(self.buffer("phi", x.shape))
         phi *= c
         s += phi
