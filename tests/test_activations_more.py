@@ -185,3 +185,27 @@ def test_bad_arguments_name_the_node(make, message):
 def test_log_softmax_needs_a_feature_vector():
     with pytest.raises(ValueError, match=r"logsoftmax: expects inputs of shape \(N, K\), got \(N, 2, 3\)"):
         tg.check_node_gradients(tg.LogSoftmax(), (2, 3))
+
+
+@pytest.mark.parametrize("key", NODES)
+def test_float32_matches_float64(key):
+    """float32 has its own formulas for ELU (tanh in place of expm1); every node keeps float32 precision,
+    near 0 too (where e^x - 1 would lose it)."""
+    make, kinks = NODES[key]
+    x = np.concatenate([away_from(kinks, (40, 6), seed=9, scale=4.0),
+                        [[1e-6, -1e-6, 3e-4, -3e-4, -20.0, 15.0]]]).astype(np.float32)
+    dy = np.random.default_rng(10).standard_normal(x.shape).astype(np.float32)
+    out = {}
+    for dtype in (np.float32, np.float64):
+        model = tg.Sequential([make()], input_shape=6, dtype=dtype)
+        node = model.layers[0]
+        model.forward(x[:1])
+        y = np.array(node.forward(x.astype(dtype)))
+        out[dtype] = y, np.array(node.backward(dy.astype(dtype)))
+        assert y.dtype == dtype
+    # relative precision everywhere for the rectifiers; GELU's tails (1 + tanh, Φ far left) and
+    # LogSoftmax's differences hold float32 precision only against their scale
+    # (the tanh form's slope far left is 1 + tanh: 3e-6 off at x ≈ -5, exactly as PyTorch's float32)
+    atol = 1e-30 if key.startswith(("elu", "softplus", "leaky")) else 5e-6 if key == "gelu_tanh" else 1e-6
+    for a, b in zip(out[np.float32], out[np.float64]):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=atol)

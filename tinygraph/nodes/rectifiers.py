@@ -84,10 +84,16 @@ class LeakyReLU(_Pointwise):
         self.negative_slope = _real(negative_slope, "LeakyReLU", "negative_slope")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # Selects by mask (np.where, copyto(where=)) cost 9 ms per million values; arithmetic on the
+        # boolean mask 0.3–0.8 ms. max(mask, a) is exact for 0 ≤ a ≤ 1, the usual case.
+        a = self.negative_slope
         mask = np.greater(x, 0.0, out=self.buffer("mask", x.shape, bool))
-        self.slope = s = self.buffer("slope", x.shape)
-        s.fill(self.negative_slope)
-        np.copyto(s, 1.0, where=mask)
+        s = self.slope = self.buffer("slope", x.shape)
+        if 0.0 <= a <= 1.0:
+            np.maximum(mask, a, out=s)
+        else:
+            np.multiply(mask, 1.0 - a, out=s)
+            s += a
         return np.multiply(x, s, out=self.buffer("y", x.shape))
 
     def get_config(self) -> dict:
@@ -97,7 +103,7 @@ class LeakyReLU(_Pointwise):
 class ELU(_Pointwise):
     """Exponential linear unit (PyTorch's ``ELU``).
 
-    forward:  y = x if x > 0 else α (e^x − 1)        (expm1: exact near 0)
+    forward:  y = x if x > 0 else α (e^x − 1)        (as expm1: exact near 0)
     backward: dx = dy · (1 if x > 0 else α e^x)
     R-backward: f'' = 0 if x > 0 else α e^x
     x, y, dy, dx: (N, *features).
@@ -108,20 +114,30 @@ class ELU(_Pointwise):
         self.alpha = _real(alpha, "ELU", "alpha")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # y = α expm1(min(x, 0)) + max(x, 0) and y' = α e^{min(x, 0)} + [x > 0] (1 - α): no selects
         self.mask = mask = np.greater(x, 0.0, out=self.buffer("mask", x.shape, bool))
         self.slope = s = np.clip(x, _floor(self.dtype), 0.0, out=self.buffer("slope", x.shape))
-        y = np.expm1(s, out=self.buffer("y", x.shape))
+        y, t = self.buffer("y", x.shape), self.buffer("c", x.shape)
+        if self.dtype == np.float32:
+            # numpy's expm1 has no vector loop (25 ms per million float32 values): 2u / (1 - u) with
+            # u = tanh(n/2) is within 2 ulp of it for n ≤ 0 (no cancellation: 1 - u ≥ 1), in 4 ms
+            np.multiply(s, 0.5, out=y)
+            np.tanh(y, out=y)
+            np.subtract(1.0, y, out=t)
+            y *= 2.0
+            y /= t
+        else:
+            np.expm1(s, out=y)
         y *= self.alpha
-        np.copyto(y, x, where=mask)
+        y += np.maximum(x, 0.0, out=t)
         np.exp(s, out=s)
         s *= self.alpha
-        np.copyto(s, 1.0, where=mask)
+        s += np.multiply(mask, 1.0 - self.alpha, out=t)
         return y
 
     def _curvature(self, out: np.ndarray) -> np.ndarray:
-        np.copyto(out, self.slope)
-        np.copyto(out, 0.0, where=self.mask)
-        return out
+        """f'' = y' - [x > 0]: α e^x on the left, 0 on the right."""
+        return np.subtract(self.slope, self.mask, out=out)
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha, **super().get_config()}
@@ -148,12 +164,19 @@ class Softplus(_Pointwise):
         linear = np.greater(z, self.threshold, out=self.buffer("mask", x.shape, bool))
         np.clip(z, _floor(self.dtype), self.threshold, out=z)
         e = np.exp(z, out=z)
-        y = np.log1p(e, out=self.buffer("y", x.shape))
+        # log1p(e) = log(u) - ((u - 1) - e) / u with u = 1 + e: within 1 ulp (2 in float32), and numpy's
+        # log has a vector loop where log1p has none (3.3 against 20 ms per million float32 values)
+        u = np.add(e, 1.0, out=self.buffer("c", x.shape))
+        y = np.log(u, out=self.buffer("y", x.shape))
+        t = np.subtract(u, 1.0, out=self.buffer("t", x.shape))
+        t -= e
+        t /= u
+        y -= t
         y /= self.beta
-        np.copyto(y, x, where=linear)
-        denom = np.add(e, 1.0, out=self.buffer("c", x.shape))
-        e /= denom
-        np.copyto(e, 1.0, where=linear)
+        e /= u
+        if linear.any():  # usually none: a masked copy costs 9 ms per million values
+            np.copyto(y, x, where=linear)
+            np.copyto(e, 1.0, where=linear)
         self.slope = e
         return y
 
