@@ -1,4 +1,5 @@
 """Forward + backward of each activation against PyTorch's, side by side from one run.
+===================================================================================
 
 X and dY are (n, d) standard normal draws; one timing is ``forward(X)`` then ``backward(dY)`` (ours)
 or the function and ``torch.autograd.grad`` (PyTorch, one intra-op thread, as we run numpy with one

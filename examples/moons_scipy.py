@@ -27,4 +27,5 @@ def main(methods=("L-BFGS-B", "CG", "TNC"), maxiter=2000):
 
 
 if __name__ == "__main__":
+    # Quick at full size: the example gallery (TINYGRAPH_GALLERY=1) runs it as it is.
     main()

@@ -76,4 +76,5 @@ if __name__ == "__main__":
     parser.add_argument("--docs", default=None, help="also write DOCS/course_net.svg")
     parser.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
     args = parser.parse_args()
+    # Quick at full size: the example gallery (TINYGRAPH_GALLERY=1) runs it as it is.
     main(docs_dir=args.docs, rankdir=args.rankdir)

@@ -193,6 +193,6 @@ if __name__ == "__main__":
     import os
 
     if os.environ.get("TINYGRAPH_GALLERY"):  # set by the docs build: small settings, for the example gallery
-        main(n_train=1000, iters=5, nets=((25,),))
+        main(n_train=500, iters=3, nets=((25,),))
     else:
         main(n_train=args.n_train, iters=args.iters, seconds=args.seconds, repeats=args.repeats)

@@ -61,4 +61,5 @@ def main(n_samples=1000, depth=6, hidden=64, out_dir=OUT, render=True) -> dict:
 
 
 if __name__ == "__main__":
+    # Quick at full size: the example gallery (TINYGRAPH_GALLERY=1) runs it as it is.
     main()
