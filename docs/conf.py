@@ -107,7 +107,7 @@ sphinx_gallery_conf = {
 def _topic_pages():
     """docs/*.md written by topic owners go in one toctree (written here, so a new page needs no edit)."""
     listed = {"performance", "background"}
-    first = ["usage", "convolution", "recurrent", "activations", "reliability"]
+    first = ["usage", "convolution", "recurrent", "normalization", "activations", "reliability"]
     names = sorted((p.stem for p in DOCS.glob("*.md") if p.stem not in listed),
                    key=lambda s: (first.index(s) if s in first else len(first), s))
     text = ["Topics", "======", "", "Pages on one subject each, written with the code they describe.", "",
