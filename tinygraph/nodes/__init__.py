@@ -2,15 +2,21 @@
 from . import initializers
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .dense import Dense
+from .embedding import Embedding
+from .gated import GRU, LSTM
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
+from .recurrent import SimpleRNN
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "Add",
     "Concat",
     "CrossEntropy",
     "Dense",
+    "Embedding",
     "Identity",
     "Input",
     "Loss",
@@ -18,6 +24,7 @@ __all__ = [
     "Node",
     "ReLU",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "Tanh",
     "initializers",
