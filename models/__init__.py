@@ -10,6 +10,7 @@ arguments for ``tg.fit`` that train it well), so ``tg.fit(model, X, y, **module.
 | ``moons`` | ``moons_net`` | the 2-3-2 sigmoid net of the moons post |
 | ``linear`` | ``softmax_regression`` | one Dense + Softmax: the linear baseline |
 | ``autoencoders`` | ``autoencoder`` | n-h-n with a sigmoid code, squared error |
+| ``recurrent`` | ``sequence_classifier``, ``sequence_regressor`` | LSTM/GRU/SimpleRNN → Dense (row-by-row MNIST, the addition problem) |
 
 This package lives at the repository root next to ``examples/`` and is not shipped in the wheel:
 ``models`` is too generic a top-level name to install into site-packages. Tests import it through
@@ -20,5 +21,7 @@ from .course_digits import digit_net
 from .linear import softmax_regression
 from .mnist import mnist_net
 from .moons import moons_net
+from .recurrent import sequence_classifier, sequence_regressor
 
-__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "softmax_regression"]
+__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "sequence_classifier", "sequence_regressor",
+           "softmax_regression"]

@@ -258,3 +258,30 @@ def test_summary_and_picture_show_the_time_axis():
     assert "(N, T=5, 4)" in text and "(N, 3)" in text
     dot = model.to_graphviz().source
     assert "N×T=5×4" in dot
+
+
+def test_structural_damping_adds_c_times_the_hidden_state_gauss_newton():
+    """With ``structural = c`` a recurrent node's Gauss-Newton product gains c·J_hᵀJ_h v, J_h the
+    Jacobian of every hidden state h_1..h_T (central differences here); the Hessian product does not."""
+    from tinygraph.curvature import CurvatureOperator
+    rng = np.random.default_rng(6)
+    model = tg.Sequential([tg.GRU(3), tg.Dense(1), tg.MeanSquaredError()], input_shape=(4, 2),
+                          random_state=0)
+    X, y = rng.standard_normal((5, 4, 2)), rng.standard_normal(5)
+    node, theta = model.nodes[1], model.theta.copy()
+    v = rng.standard_normal(model.n_params)
+    op = CurvatureOperator(model, X, y)
+    plain = op.product(v)
+    node.structural = 0.7
+    try:
+        damped = op.product(v)
+    finally:
+        node.structural = 0.0
+
+    def hidden(t):
+        model.forward(X, theta=t)
+        return node._ws["f"]["h"][1:].ravel().copy()
+
+    J = np.stack([(hidden(theta + EPS * e) - hidden(theta - EPS * e)) / (2 * EPS)
+                  for e in np.eye(model.n_params)], axis=1)
+    assert relative_error(damped - plain, 0.7 * J.T @ (J @ v)) < 1e-6

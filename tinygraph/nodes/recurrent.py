@@ -47,6 +47,7 @@ class _Recurrent(Node):
 
     n_gates = 1
     cached = ("x", "rx", "_ws", "_derived")
+    structural = 0.0  # c > 0: Gauss-Newton products get c·J_hᵀJ_h v (``HessianFree(structural_damping=)``)
 
     def __init__(self, units: int, *, return_sequences: bool = False, init: str | None = None,
                  name: str | None = None, trainable: bool = True):
@@ -184,7 +185,11 @@ class _Recurrent(Node):
     def _rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray):
         out = self.views(hv)
         if dy is None:  # Gauss-Newton: the node's own curvature dropped, the plain backward of R{dy}
-            return self._bptt(rdy, out, "gn")
+            if not self.structural:
+                return self._bptt(rdy, out, "gn")
+            # structural damping, Martens & Sutskever 2011: ½c Σ_t ‖R{h_t}‖² added to the quadratic
+            rh = self._ws["rf"]["rh"][1:]
+            return self._bptt(rdy, out, "gn", {"h": self.structural * rh})
         V, fw, bw, rf = self.views(v), self._ws["f"], self._ws["b"], self._ws["rf"]
         N, T, F = self.x.shape
         G, H = self.n_gates * self.units, self.units
