@@ -71,13 +71,14 @@ def timed(step, n: int) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
-def run(threads: int, dtype: str, rounds: int, n: int) -> dict:
+def run(threads: int, dtype: str, rounds: int, n: int, peers: bool = True) -> dict:
     from threadpoolctl import threadpool_limits
     steps = {"tinygraph": tinygraph_step(dtype)}
     try:
-        import torch
-        torch.set_num_threads(threads)
-        steps["pytorch"] = torch_step(dtype)
+        if peers:
+            import torch
+            torch.set_num_threads(threads)
+            steps["pytorch"] = torch_step(dtype)
     except ImportError:
         pass
     times = {k: [] for k in steps}
@@ -91,14 +92,17 @@ def run(threads: int, dtype: str, rounds: int, n: int) -> dict:
     return out
 
 
-def main(rounds: int = 5, n: int = 20, dtypes=("float32", "float64"), thread_counts=None) -> dict:
+def main(rounds: int = 5, n: int = 20, dtypes=("float32", "float64"), thread_counts=None,
+         peers: bool = True) -> dict:
+    """Print the table; return {(dtype, threads): {"tinygraph": ms, "pytorch": ms, "ratio"}}.
+    ``peers=False`` times tinygraph alone."""
     thread_counts = thread_counts or sorted({1, os.cpu_count() or 1})
     results = {}
     print(f"LSTM-{H} row-MNIST step (batch {N}, T={T}): ms per step, median of {rounds} rounds")
     print(f"{'dtype':8} {'threads':>7} {'tinygraph':>10} {'pytorch':>8} {'tg/torch':>9}")
     for dtype in dtypes:
         for threads in thread_counts:
-            r = results[dtype, threads] = run(threads, dtype, rounds, n)
+            r = results[dtype, threads] = run(threads, dtype, rounds, n, peers)
             torch_ms = f"{r['pytorch']:8.1f}" if "pytorch" in r else f"{'-':>8}"
             ratio = f"{r['ratio']:9.2f}" if "ratio" in r else f"{'-':>9}"
             print(f"{dtype:8} {threads:7d} {r['tinygraph']:10.1f} {torch_ms} {ratio}")

@@ -19,7 +19,7 @@ import numpy as np
 import tinygraph as tg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # models/ lives at the repository root
-from models.recurrent import addition_problem, sequence_regressor  # noqa: E402
+from models.recurrent import addition_problem, sequence_regressor
 
 
 def main(T: int = 100, units: int = 64, n_train: int = 10_000, n_test: int = 1000, epochs: int = 40,

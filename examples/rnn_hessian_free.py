@@ -28,7 +28,7 @@ import numpy as np
 import tinygraph as tg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # models/ lives at the repository root
-from models.recurrent import addition_problem, sequence_regressor  # noqa: E402
+from models.recurrent import addition_problem, sequence_regressor
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 METHODS = ("adam", "hessian-free")

@@ -18,7 +18,7 @@ import numpy as np
 import tinygraph as tg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # models/ lives at the repository root
-from models.recurrent import mnist_rows, sequence_classifier  # noqa: E402
+from models.recurrent import mnist_rows, sequence_classifier
 
 
 def main(epochs: int = 10, units: int = 128, n_train: int | None = None, n_test: int | None = None,
