@@ -57,11 +57,11 @@ class LSTM(_Recurrent):
         a, h, c, tc, tmp = ws["a"], ws["h"], ws["c"], ws["tc"], ws["tmp"]
         H = self.units
         c[0] = 0.0
+        a += self.b_hh  # for every step at once
         for t in range(T):
             at = a[t]
             if t:
                 at += np.matmul(h[t], self.W_hh.T, out=tmp)
-            at += self.b_hh
             sigmoid(at[:, :2 * H], out=at[:, :2 * H])
             np.tanh(at[:, 2 * H:3 * H], out=at[:, 2 * H:3 * H])
             sigmoid(at[:, 3 * H:], out=at[:, 3 * H:])

@@ -237,10 +237,10 @@ class SimpleRNN(_Recurrent):
 
     def _steps(self, ws, T):
         a, h, tmp = ws["a"], ws["h"], ws["tmp"]
+        a += self.b_hh  # for every step at once
         for t in range(T):
             if t:
                 a[t] += np.matmul(h[t], self.W_hh.T, out=tmp)
-            a[t] += self.b_hh
             if self.activation == "tanh":
                 np.tanh(a[t], out=h[t + 1])
             else:
