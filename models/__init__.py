@@ -10,6 +10,7 @@ arguments for ``tg.fit`` that train it well), so ``tg.fit(model, X, y, **module.
 | ``moons`` | ``moons_net`` | the 2-3-2 sigmoid net of the moons post |
 | ``linear`` | ``softmax_regression`` | one Dense + Softmax: the linear baseline |
 | ``autoencoders`` | ``autoencoder`` | n-h-n with a sigmoid code, squared error |
+| ``normalized`` | ``normalized_mlp`` | ReLU MLP with BatchNorm and Dropout per hidden layer |
 | ``recurrent`` | ``sequence_classifier``, ``sequence_regressor`` | LSTM/GRU/SimpleRNN → Dense (row-by-row MNIST, the addition problem) |
 
 This package lives at the repository root next to ``examples/`` and is not shipped in the wheel:
@@ -21,7 +22,8 @@ from .course_digits import digit_net
 from .linear import softmax_regression
 from .mnist import mnist_net
 from .moons import moons_net
+from .normalized import normalized_mlp
 from .recurrent import sequence_classifier, sequence_regressor
 
-__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "sequence_classifier", "sequence_regressor",
-           "softmax_regression"]
+__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "normalized_mlp", "sequence_classifier",
+           "sequence_regressor", "softmax_regression"]

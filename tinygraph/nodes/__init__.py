@@ -2,23 +2,28 @@
 from . import initializers
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .dense import Dense
+from .dropout import Dropout
 from .embedding import Embedding
 from .gated import GRU, LSTM
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
+from .normalization import BatchNorm, LayerNorm
 from .recurrent import SimpleRNN
 
 __all__ = [
     "GRU",
     "LSTM",
     "Add",
+    "BatchNorm",
     "Concat",
     "CrossEntropy",
     "Dense",
+    "Dropout",
     "Embedding",
     "Identity",
     "Input",
+    "LayerNorm",
     "Loss",
     "MeanSquaredError",
     "Node",
