@@ -118,8 +118,14 @@ def test_hessian_free_and_trust_krylov_lower_the_loss():
     model = stack("mse", l2=0.0)
     X, y = stack_data("mse", n=16)
     start = model.loss_value(model.theta, X, y)
-    res = tg.fit(model, X, y, tg.HessianFree(model, damping=1.0, maxiter=1), batch_size=16, epochs=5)
-    assert res.fun < start
+    for mu in (0.0, 0.3):  # plain, and with structural damping on the hidden states
+        model.initialize()
+        res = tg.fit(model, X, y, tg.HessianFree(model, damping=1.0, structural_damping=mu), batch_size=16,
+                     epochs=5)
+        assert res.fun < start
+    assert all(node.structural == 0.0 for node in model.nodes if hasattr(node, "structural"))
+    with pytest.raises(ValueError, match="structural_damping must be >= 0"):
+        tg.HessianFree(model, structural_damping=-1.0)
     import scipy.optimize
     model.initialize()
     Xc, yc, _ = model._check_data(X, y, None)
