@@ -6,7 +6,7 @@ every core. Each round times a block of steps of each library back to back; the 
 over rounds of the milliseconds per step, and the ratio tinygraph / PyTorch is the median of the
 per-round ratios (below 1: tinygraph is faster). PyTorch is optional (a missing one is skipped).
 
-    python examples/benchmark_rnn.py            # the full run (about a minute)
+    python examples/benchmark_rnn.py            # the full run (minutes on a shared machine)
     python examples/benchmark_rnn.py --quick    # a smoke run
 """
 from __future__ import annotations
