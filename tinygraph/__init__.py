@@ -9,6 +9,8 @@ from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
 from .monitor import OptimizeResult
 from .nodes import (
+                    ELU,
+                    GELU,
                     GRU,
                     LSTM,
                     Add,
@@ -18,9 +20,13 @@ from .nodes import (
                     Dense,
                     Dropout,
                     Embedding,
+                    Hinge,
+                    Huber,
                     Identity,
                     Input,
                     LayerNorm,
+                    LeakyReLU,
+                    LogSoftmax,
                     Loss,
                     MeanSquaredError,
                     Node,
@@ -28,6 +34,7 @@ from .nodes import (
                     Sigmoid,
                     SimpleRNN,
                     Softmax,
+                    Softplus,
                     Tanh,
                     initializers,
 )
@@ -40,6 +47,8 @@ from .training import fit
 __version__ = "0.1.0"
 
 __all__ = [
+                    "ELU",
+                    "GELU",
                     "GRU",
                     "LSTM",
                     "Add",
@@ -54,10 +63,14 @@ __all__ = [
                     "Embedding",
                     "Graph",
                     "HessianFree",
+                    "Hinge",
+                    "Huber",
                     "Identity",
                     "Input",
                     "LayerNorm",
+                    "LeakyReLU",
                     "LevenbergMarquardt",
+                    "LogSoftmax",
                     "Loss",
                     "MeanSquaredError",
                     "NeuralNetClassifier",
@@ -70,6 +83,7 @@ __all__ = [
                     "Sigmoid",
                     "SimpleRNN",
                     "Softmax",
+                    "Softplus",
                     "Tanh",
                     "blas_threads",
                     "check_gradients",

@@ -1,17 +1,20 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
 from . import initializers
-from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .gated import GRU, LSTM
-from .losses import CrossEntropy, Loss, MeanSquaredError
+from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
 from .normalization import BatchNorm, LayerNorm
+from .rectifiers import ELU, GELU, LeakyReLU, Softplus
 from .recurrent import SimpleRNN
 
 __all__ = [
+    "ELU",
+    "GELU",
     "GRU",
     "LSTM",
     "Add",
@@ -21,9 +24,13 @@ __all__ = [
     "Dense",
     "Dropout",
     "Embedding",
+    "Hinge",
+    "Huber",
     "Identity",
     "Input",
     "LayerNorm",
+    "LeakyReLU",
+    "LogSoftmax",
     "Loss",
     "MeanSquaredError",
     "Node",
@@ -31,6 +38,7 @@ __all__ = [
     "Sigmoid",
     "SimpleRNN",
     "Softmax",
+    "Softplus",
     "Tanh",
     "initializers",
 ]
