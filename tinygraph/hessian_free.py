@@ -33,7 +33,7 @@ import numpy as np
 import scipy.optimize
 
 from .curvature import CurvatureOperator
-from .nodes import CrossEntropy, MeanSquaredError
+from .nodes import CrossEntropy, Hinge, MeanSquaredError
 from .optim import NonFiniteError, Optimizer, Scipy
 
 __all__ = ["HessianFree", "LevenbergMarquardt", "conjugate_gradient"]
@@ -121,7 +121,8 @@ class HessianFree(Scipy):
         if model is None:
             raise TypeError(f"{type(self).__name__}: give hessp(x, v) or construct it with model=")
         loss, X = model.loss, model._values[0]  # fun's last forward pass ran on the batch
-        y = loss.target if isinstance(loss, CrossEntropy) else model._values[model._loss_index] - loss.r
+        # label losses keep their targets; residual losses (squared error, Huber) keep x - t
+        y = loss.target if isinstance(loss, (CrossEntropy, Hinge)) else model._values[model._loss_index] - loss.r
         sw = None if np.isscalar(loss.weight) else loss.weight[:, 0]
         n = X.shape[0]
         k = max(1, round(self.curvature_fraction * n))
