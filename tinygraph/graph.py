@@ -8,12 +8,15 @@ returns the loss and a fresh gradient array. ``Sequential(layers)`` wires a chai
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import fileformat
 from .nodes import CrossEntropy, Input, Loss, Node
 from .nodes.initializers import get_initializer
-from .parallel import check_n_jobs, row_blocks
+from .parallel import check_n_jobs, replica, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
 __all__ = ["Graph", "Sequential"]
@@ -66,8 +69,8 @@ class Graph:
                  dtype=np.float64, random_state=None):
         if not isinstance(input, Input):
             raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
-        if not np.isscalar(l2) or not l2 >= 0:
-            raise ValueError(f"Graph: l2 must be a non-negative number, got {l2!r}")
+        if not np.isscalar(l2) or not 0 <= l2 < np.inf:
+            raise ValueError(f"Graph: l2 must be a finite non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"Graph: dtype must be float32 or float64, got {self.dtype}")
@@ -78,6 +81,7 @@ class Graph:
         if sources != [input]:
             raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
         self.input = input
+        self._make_locks()
         self._name_nodes()
         self._build()
         self._plan(output)
@@ -137,6 +141,41 @@ class Graph:
             for j in ins:
                 self._n_consumers[j] += 1
 
+    def _make_locks(self) -> None:
+        # Thread safety without slowing one thread down: whoever finds the model's own buffers free
+        # (``_busy``) uses them; a caller that finds them taken runs on a spare replica (shared
+        # theta, buffers of its own). Training needs the model's own grad: one trainer at a time.
+        self._busy, self._trainer, self._spares = threading.RLock(), threading.RLock(), []
+
+    @contextmanager
+    def _exclusive(self, who: str):
+        """Hold the model for training (``loss_and_grad``, ``fit``): a second thread that tries raises."""
+        if not self._trainer.acquire(blocking=False):
+            raise RuntimeError(f"{who}: the model is being trained by another thread; training one model "
+                               "from two threads at once would mix their gradients (predict, forward "
+                               "and score are safe from any thread; train a copy instead)")
+        try:
+            with self._busy:  # waits for a forward pass running on the model's own buffers
+                yield
+        finally:
+            self._trainer.release()
+
+    def _run(self, fn):
+        """``fn(self)`` when the model's buffers are free, else ``fn`` of a spare replica."""
+        if self._busy.acquire(blocking=False):
+            try:
+                return fn(self)
+            finally:
+                self._busy.release()
+        try:
+            rep = self._spares.pop()  # atomic: two threads never get one replica
+        except IndexError:
+            rep = replica(self)
+        try:
+            return fn(rep)
+        finally:
+            self._spares.append(rep)
+
     @property
     def n_params(self) -> int:
         return self.theta.size
@@ -195,8 +234,12 @@ class Graph:
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
         at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
-        does): for large X.
+        does): for large X. A call while another thread trains the model raises ``RuntimeError``.
         """
+        with self._exclusive("loss_and_grad"):
+            return self._loss_and_grad(theta, X, y, sample_weight, regularize, check_input, out, n_jobs)
+
+    def _loss_and_grad(self, theta, X, y, sample_weight, regularize, check_input, out, n_jobs):
         n_jobs = check_n_jobs(n_jobs)
         self._load(theta)
         if check_input:
@@ -217,6 +260,10 @@ class Graph:
 
     def loss_value(self, theta, X, y, *, sample_weight=None) -> float:
         """The loss alone (forward only), e.g. for a line search or a validation set."""
+        with self._exclusive("loss_value"):
+            return self._loss_value(theta, X, y, sample_weight)
+
+    def _loss_value(self, theta, X, y, sample_weight) -> float:
         self._load(theta)
         X, y, sample_weight = self._check_data(X, y, sample_weight)
         vals = self._forward(X, self._train_plan)
@@ -303,11 +350,15 @@ class Graph:
                     owned.add(j)
 
     def forward(self, X, theta=None) -> np.ndarray:
-        """The output (the loss node's input, e.g. probabilities) for X, as a new array."""
+        """The output (the loss node's input, e.g. probabilities) for X, as a new array.
+
+        Safe to call from many threads at once (so are ``predict``, ``predict_proba``, ``score``).
+        """
         if theta is not None:
-            self._load(theta)
+            with self._exclusive("forward(theta=...)"):
+                self._load(theta)
         X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
-        return self._forward(X, self._predict_plan)[self._out_index].copy()
+        return self._run(lambda m: m._forward(X, m._predict_plan)[m._out_index].copy())
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
@@ -327,7 +378,7 @@ class Graph:
     def score(self, X, y) -> float:
         """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        return self._score(self._forward(X, self._predict_plan)[self._out_index], y)  # X checked once
+        return self._run(lambda m: m._score(m._forward(X, m._predict_plan)[m._out_index], y))  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
@@ -343,10 +394,12 @@ class Graph:
         return fileformat.write(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch", "_parallel")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_values", "_l2_scratch", "_parallel", "_busy", "_trainer", "_spares")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._make_locks()
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 
     def __repr__(self) -> str:

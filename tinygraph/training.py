@@ -118,7 +118,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                   verbose=verbose, progress=progress, total=None if math.isinf(total) else total)
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
     # duplicate them (and turn into errors under pytest's warnings-as-errors).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads), \
+            model._exclusive("fit"):
         try:
             if isinstance(optimizer, str):
                 return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
