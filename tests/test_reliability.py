@@ -3,7 +3,6 @@ divergence, the curvature cache, crafted files, and the loader refusing what the
 import json
 import os
 import threading
-import warnings
 import zipfile
 
 import numpy as np
@@ -14,9 +13,8 @@ from tinygraph import io
 from tinygraph.optim import SGD, Adam
 
 pytest.importorskip("sklearn")
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from tinygraph.estimators import NeuralNetClassifier
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +64,9 @@ def test_graph_inference_is_thread_safe(data, method):
     model = net()
     chunks = [X[k::3] for k in range(3)]
     if method == "score":
-        fn = lambda k: model.score(chunks[k], y[k::3])  # noqa: E731
+        fn = lambda k: model.score(chunks[k], y[k::3])
     else:
-        fn = lambda k: getattr(model, method)(chunks[k])  # noqa: E731
+        fn = lambda k: getattr(model, method)(chunks[k])
     serial = [fn(k) for k in range(3)]
     for k, got in hammer(fn, [0, 1, 2]):
         np.testing.assert_array_equal(got, serial[k])
@@ -124,3 +122,117 @@ def test_single_thread_results_and_loss_and_grad_unchanged(data):
     np.testing.assert_allclose(loss, loss2, rtol=1e-12)
     np.testing.assert_allclose(g, g2, rtol=1e-10, atol=1e-14)
     assert model.forward(X).shape == (60, 3)
+
+
+# 9, 10. crafted files -------------------------------------------------------------------------
+
+def small_chain():
+    return tg.Sequential([tg.Dense(5, 4), tg.Sigmoid(), tg.Dense(4, 2), tg.Sigmoid(), tg.CrossEntropy()],
+                         random_state=0)
+
+
+def members(path):
+    with np.load(path, allow_pickle=False) as npz:
+        out = {k: npz[k] for k in npz.files}
+    return json.loads(out.pop("header").tobytes()), out
+
+
+def repack(path, header, arrays, extra=None):
+    """Write a file as ``fileformat.write`` would, from a (possibly crafted) header and members."""
+    from tinygraph.fileformat import _digest
+    header = dict(header, arrays={k: _digest(a) for k, a in arrays.items()})
+    payload = dict(arrays, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    np.savez(path, **payload)
+    if extra is not None:
+        with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in extra.items():
+                zf.writestr(name, data)
+    return path
+
+
+def peak_while(fn):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        try:
+            fn()
+        except io.FormatError as e:
+            error = e
+        else:
+            error = None
+        return tracemalloc.get_traced_memory()[1] - base, error
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_config_that_asks_for_a_huge_layer_is_refused_before_anything_is_allocated(tmp_path):
+    path = small_chain().save(tmp_path / "big.npz")
+    header, arrays = members(path)
+    nodes = header["model"]["nodes"]  # params still declare the small layers
+    nodes[0]["config"]["shape"] = nodes[1]["config"]["n_in"] = nodes[1]["config"]["n_out"] = 3000
+    nodes[3]["config"]["n_in"] = 3000
+    repack(path, header, arrays)
+    assert os.path.getsize(path) < 4000
+    peak, error = peak_while(lambda: tg.load(path))
+    assert error is not None and "dense1" in str(error) and "3000" in str(error)
+    assert peak < 3e6, peak
+
+
+def test_an_undeclared_member_is_never_decompressed(tmp_path):
+    path = small_chain().save(tmp_path / "bomb.npz")
+    header, arrays = members(path)
+    repack(path, header, arrays, extra={"evil.npy": bytes(60_000_000)})
+    assert os.path.getsize(path) < 200_000
+    peak, error = peak_while(lambda: tg.load(path))
+    assert error is not None and "evil" in str(error)
+    assert peak < 3e6, peak
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda h, a: a.__setitem__("theta", np.full_like(a["theta"], np.nan)), "NaN or inf"),
+    (lambda h, a: h.__setitem__("version", True), "version"),
+    (lambda h, a: h["model"].__setitem__("class", "Evil"), "class"),
+    (lambda h, a: h.__setitem__("meta", [1, 2]), "meta"),
+    (lambda h, a: h.__setitem__("kind", "virus"), "kind"),
+    (lambda h, a: h["model"].__setitem__("l2", float("inf")), "l2"),
+    (lambda h, a: h["model"]["nodes"][1].__setitem__("params", "W"), "params"),
+], ids=["nan-theta", "bool-version", "class", "meta-list", "kind", "l2", "params"])
+def test_the_loader_refuses_what_the_saver_refuses(tmp_path, change, match):
+    path = small_chain().save(tmp_path / "m.npz")
+    header, arrays = members(path)
+    change(header, arrays)
+    repack(path, header, arrays)
+    with pytest.raises(io.FormatError, match=match):
+        tg.load(path)
+
+
+@pytest.mark.parametrize("key", ["epoch", "optimizer_scalars", "optimizer"])
+def test_a_checkpoint_missing_meta_keys_is_a_format_error(tmp_path, data, key):
+    X, y = data
+    model = net()
+    path = tmp_path / "c.npz"
+    tg.fit(model, X, y, Adam(1e-2), batch_size=20, epochs=1, callback=tg.Checkpoint(path))
+    header, arrays = members(path)
+    del header["meta"][key]
+    repack(path, header, arrays)
+    with pytest.raises(io.FormatError, match=key):
+        tg.load_checkpoint(path)
+
+
+def test_a_later_save_cleans_the_temporaries_of_killed_saves(tmp_path):
+    import subprocess
+    import sys
+    code = ("import numpy as np, os, tinygraph as tg\n"
+            "np.savez = lambda f, **a: os._exit(3)\n"
+            "m = tg.Sequential([tg.Dense(2, 2), tg.MeanSquaredError()])\n"
+            f"m.save({str(tmp_path / 'm.npz')!r})\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, check=False,
+                              env=dict(os.environ, PYTHONPATH=root))
+        assert done.returncode == 3
+    assert len(os.listdir(tmp_path)) == 1  # the second killed save removed the first one's orphan
+    small_chain().save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == ["m.npz"]
