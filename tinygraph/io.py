@@ -16,10 +16,10 @@ from .fileformat import (
     VERSION,
     FormatError,
     Saved,
-    read_checked,
     register_node,
     write,
 )
+from .fileread import read_checked
 from .graph import Graph, Sequential
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "load", "read", "register_node", "save"]
