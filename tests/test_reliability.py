@@ -3,6 +3,7 @@ divergence, the curvature cache, crafted files, and the loader refusing what the
 import json
 import os
 import threading
+import warnings
 import zipfile
 
 import numpy as np
@@ -13,8 +14,9 @@ from tinygraph import io
 from tinygraph.optim import SGD, Adam
 
 pytest.importorskip("sklearn")
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from tinygraph.estimators import NeuralNetClassifier
+from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +238,199 @@ def test_a_later_save_cleans_the_temporaries_of_killed_saves(tmp_path):
     assert len(os.listdir(tmp_path)) == 1  # the second killed save removed the first one's orphan
     small_chain().save(tmp_path / "m.npz")
     assert os.listdir(tmp_path) == ["m.npz"]
+
+
+# 2. warm_start ----------------------------------------------------------------------------------
+
+def test_warm_start_takes_new_regularisation_and_optimizer_settings(data):
+    X, y = data
+    clf = NeuralNetClassifier((8,), l2=1e-4, max_iter=300, tol=0.0, warm_start=True, random_state=0).fit(X, y)
+    norm = np.linalg.norm(clf.coef_)
+    clf.set_params(l2=1000.0).fit(X, y)
+    assert clf.model_.l2 == 1000.0 and np.linalg.norm(clf.coef_) < 0.5 * norm
+    clf.set_params(optimizer=Adam(1e-2), batch_size=20, max_iter=2)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert isinstance(clf.optimizer_, Adam) and clf.optimizer_.t == 6
+    clf.set_params(optimizer=Adam(5e-3))  # other settings: a new optimizer, its state afresh
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.optimizer_.lr == 5e-3 and clf.optimizer_.t == 6
+
+
+@pytest.mark.parametrize("param, value", [("hidden_layers", (9,)), ("activation", "relu"),
+                                          ("output", "sigmoid")])
+def test_warm_start_refuses_an_architecture_change(data, param, value):
+    X, y = data
+    clf = NeuralNetClassifier((8,), max_iter=5, warm_start=True, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    clf.set_params(**{param: value})
+    with pytest.raises(ValueError, match=param):
+        clf.fit(X, y)
+    clf.set_params(warm_start=False)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)  # a cold fit rebuilds
+
+
+# 3. feature names, scikit-learn's own validation -------------------------------------------------
+
+def test_feature_names_are_recorded_and_checked(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    clf = NeuralNetClassifier((8,), max_iter=300, random_state=0).fit(df, y)
+    assert clf.feature_names_in_.tolist() == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df[["b", "a", "c", "d"]])
+    assert np.array_equal(clf.predict(df), clf.predict(X))
+
+
+def test_scikit_learn_messages_for_bad_input(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    clf = NeuralNetClassifier((4,), max_iter=5)
+    bad = pd.DataFrame(X.astype(object))
+    bad.iloc[0, 0] = pd.NA
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(bad, y)
+    with pytest.raises(ValueError, match="could not convert|Unable to convert"):
+        clf.fit(np.where(X > 0, "x", "y"), y)
+    mixed = np.array([1, "a"] * 30, dtype=object)
+    with pytest.raises(ValueError, match="Mix of label input types|Unknown label type"):
+        clf.fit(X, mixed)
+    for sw in (np.full(60, 1 + 1j), np.array(["1"] * 60, dtype=object)):
+        with pytest.raises((ValueError, TypeError)):
+            clf.fit(X, y, sample_weight=sw)
+
+
+# 4. coef_ is theta -------------------------------------------------------------------------------
+
+def test_coef_stays_theta_across_joblib_and_partial_fit(tmp_path, data):
+    import joblib
+    X, y = data
+    clf = NeuralNetClassifier((6,), optimizer=Adam(1e-2), batch_size=20, random_state=0)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    joblib.dump(clf, tmp_path / "c.joblib")
+    back = joblib.load(tmp_path / "c.joblib")
+    assert back.coef_ is back.model_.theta
+    back.partial_fit(X, y)
+    assert back.coef_ is back.model_.theta
+    loaded = tg.load(tg.save(back, tmp_path / "c.npz"))
+    assert np.array_equal(loaded.coef_, back.coef_)
+
+
+# 5. extreme weights, l2 ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("w", [1e308, 1e-320])
+def test_overflowing_or_subnormal_weights_are_refused(data, w):
+    X, y = data
+    with pytest.raises(ValueError, match="sample_weight"):
+        tg.fit(net(l2=1e-4), X, y, sample_weight=np.full(60, w))
+    with pytest.raises(ValueError, match="sample_weight"):
+        NeuralNetClassifier((4,), max_iter=5).fit(X, y, sample_weight=np.full(60, w))
+
+
+def test_weights_spanning_a_wide_range_still_train(data):
+    X, y = data
+    w = np.full(60, 1e200)
+    model = net(l2=1e-4)
+    result = tg.fit(model, X, y, sample_weight=w, maxiter=50)
+    ref = net(l2=1e-4)
+    tg.fit(ref, X, y, sample_weight=np.ones(60), maxiter=50)
+    assert result.fun < 1.0 and model.score(X, y) == ref.score(X, y)
+
+
+@pytest.mark.parametrize("l2", [np.inf, np.nan, -1.0])
+def test_graph_refuses_a_non_finite_l2(l2):
+    with pytest.raises(ValueError, match="l2"):
+        net(l2=l2)
+    with pytest.raises(ValueError, match="l2"):
+        NeuralNetClassifier(l2=l2).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+# 6. early stopping with zero weights ----------------------------------------------------------
+
+def test_early_stopping_with_mostly_zero_weights_splits_both_sides_positive(data):
+    X, _ = data
+    sw = np.zeros(60)
+    sw[:12] = 1.0
+    y2 = np.arange(60) % 2
+    clf = NeuralNetClassifier((4,), early_stopping=True, validation_fraction=0.1, max_iter=30,
+                              n_iter_no_change=50, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y2, sample_weight=sw)
+    assert len(clf.validation_scores_) == 30
+    one = np.zeros(60)
+    one[[0, 1]] = 1.0
+    with pytest.raises(ValueError, match="positive sample_weight"):
+        clf.fit(X, y2, sample_weight=one)
+
+
+# 8. divergence, ConvergenceWarning ---------------------------------------------------------------
+
+def test_divergence_is_a_failure_with_a_warning(data):
+    X, y = data
+    model = net()
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        result = tg.fit(model, X * 1e200, y, SGD(lr=1e10), batch_size=10, epochs=3)
+    assert not result.success and "diverged" in result.message
+
+
+def test_a_good_run_raises_no_divergence_warning(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = tg.fit(net(), X, y, Adam(1e-2), batch_size=10, epochs=3)
+    assert result.success
+
+
+@pytest.mark.parametrize("optimizer", ["L-BFGS-B", Adam(1e-3)])
+def test_estimators_warn_when_max_iter_is_reached(data, optimizer):
+    X, y = data
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        NeuralNetClassifier((8,), optimizer=optimizer, max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NeuralNetRegressor((), max_iter=500, random_state=0).fit(X, X @ [1.0, 2.0, 0.0, 1.0])
+
+
+# 7. the curvature cache -------------------------------------------------------------------------
+
+def test_hvp_sees_data_modified_in_place(data):
+    X, y = data
+    model = net()
+    X = X.copy()
+    v = np.random.default_rng(1).standard_normal(model.n_params)
+    model.hvp(model.theta, v, X, y)
+    X *= 2.0
+    fresh = net().hvp(model.theta, v, X.copy(), y)
+    np.testing.assert_allclose(model.hvp(model.theta, v, X, y), fresh, rtol=1e-12)
+    np.testing.assert_allclose(model.gnvp(model.theta, v, X, y), net().gnvp(model.theta, v, X.copy(), y),
+                               rtol=1e-12)
+
+
+# 11. small ones -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epochs", [np.inf, np.nan, 2.5, True])
+def test_epochs_must_be_an_integer(data, epochs):
+    X, y = data
+    with pytest.raises(ValueError, match="epochs must be an integer"):
+        tg.fit(net(), X, y, SGD(0.1), epochs=epochs)
+
+
+def test_resuming_a_finished_run_returns_at_once(tmp_path, data):
+    X, y = data
+    model = net()
+    path = tmp_path / "c.npz"
+    tg.fit(model, X, y, Adam(1e-2), batch_size=20, epochs=2, callback=tg.Checkpoint(path))
+    ck = tg.load_checkpoint(path)
+    opt = Adam(1e-2)
+    ck.restore(opt)
+    result = tg.fit(ck.model, X, y, opt, batch_size=20, epochs=2, initial_epoch=ck.epoch)
+    assert result.nit == 0 and result.success and np.array_equal(ck.model.theta, model.theta)
+
+
+def test_dense_refuses_a_bool_size():
+    with pytest.raises((TypeError, ValueError), match="Dense"):
+        tg.Dense(5, True)
