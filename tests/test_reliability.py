@@ -14,9 +14,9 @@ from tinygraph import io
 from tinygraph.optim import SGD, Adam
 
 pytest.importorskip("sklearn")
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning
 
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
 
 
 @pytest.fixture(autouse=True)
