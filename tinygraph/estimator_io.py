@@ -82,7 +82,7 @@ def save_estimator(estimator, path, **kwargs) -> str:
     model, params = estimator.model_, estimator.get_params(deep=False)
     fitted, theta_names, arrays = {}, [], {}
     for name, value in vars(estimator).items():
-        if name in params or value is model:
+        if name in params or value is model or name.startswith("_"):  # private: rebuilt when missing
             continue
         if value is model.theta:
             theta_names.append(name)
@@ -105,6 +105,9 @@ def estimator_from_saved(saved: Saved, path: str):
     cls = _classes("estimators").get(meta.get("estimator"))
     if cls is None:
         raise FormatError(f"{path}: unknown estimator class {meta.get('estimator')!r}")
+    if not (isinstance(meta.get("params"), dict) and isinstance(meta.get("fitted"), dict)
+            and isinstance(meta.get("theta"), list)):
+        raise FormatError(f"{path}: an estimator file whose meta lacks params, fitted or theta")
     try:
         estimator = cls(**_decode(meta["params"]))
         for name, value in meta["fitted"].items():
@@ -121,7 +124,8 @@ def estimator_from_saved(saved: Saved, path: str):
         if group == "fitted":
             setattr(estimator, name, a)
     estimator.model_ = saved.model
-    for name in meta["theta"]:
-        setattr(estimator, name, saved.model.theta)
+    for name in meta["theta"]:  # files of before coef_ became a property name it here
+        if not isinstance(getattr(cls, name, None), property):
+            setattr(estimator, name, saved.model.theta)
     return estimator
 

@@ -2,14 +2,16 @@
 
 ``fit(X, y)`` builds ``Dense → activation`` for each size in ``hidden_layers``, then an output layer
 and its loss (classifier: Softmax or the course's Sigmoid, fused with ``CrossEntropy``; regressor:
-Identity and ``MeanSquaredError``), and trains it with ``tg.fit``. The fitted state is small:
-``model_`` (the ``tg.Sequential``, renderable), ``coef_`` (its flat theta, the same array),
-``optimizer_`` (the optimizer whose state ``partial_fit`` and ``warm_start`` continue),
-``classes_``, ``n_features_in_``, ``loss_curve_``, ``n_iter_``.
+Identity and ``MeanSquaredError``), and trains it with ``tg.fit``. With ``model=builder`` (a function
+of ``models/``, e.g. ``lenet_net``) the builder makes the net instead, at ``fit``, its keyword
+arguments set as ``model__name`` (scikit-learn's nested parameters), and X may be N-D (images).
+The fitted state is small: ``model_`` (the ``tg.Graph``, renderable), ``coef_`` (its flat theta:
+the same array, always), ``optimizer_`` (the optimizer whose state ``partial_fit`` and ``warm_start``
+continue), ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames), ``loss_curve_``,
+``n_iter_``.
 
-scikit-learn is optional: with it installed the estimators derive from its ``BaseEstimator`` and
-mixins (so ``clone``, tags, ``Pipeline`` and ``GridSearchCV`` work); without it, the small stand-ins in
-``tinygraph.estimator_base`` provide ``get_params``/``set_params``/``score``.
+The estimators require scikit-learn (``tinygraph.estimator_base``): its base classes, and its own
+input validation, so bad input gets its messages.
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ import numpy as np
 from .estimator_base import (
     BaseEstimator,
     ClassifierMixin,
+    ConvergenceWarning,
     NotFittedError,
     RegressorMixin,
-    check_weights,
-    check_X,
-    check_y,
+    build_model,
+    builder_params,
+    require_sklearn,
+    validate,
 )
 from .graph import Sequential
 from .nodes import CrossEntropy, Dense, Identity, MeanSquaredError, ReLU, Sigmoid, Softmax, Tanh
@@ -42,11 +46,14 @@ _ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "identity": Iden
 class _NeuralNet(BaseEstimator):
     """Shared parameters, building, training and prediction; see the two estimators below."""
 
-    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, l2=1e-4, init=None,
-                 optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
+    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, model=None, model_params=None, l2=1e-4,
+                 init=None, optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, warm_start=False,
                  verbose=0, threads=None, n_jobs=None):
+        require_sklearn(type(self).__name__)
         self.hidden_layers = hidden_layers
+        self.model = model
+        self.model_params = model_params
         self.activation = activation
         self.l2 = l2
         self.init = init
@@ -66,12 +73,45 @@ class _NeuralNet(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
+    @property
+    def coef_(self) -> np.ndarray:
+        """The fitted flat theta: ``model_.theta`` itself, whatever saved or pickled it."""
+        if "model_" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} has no coef_ before fit")
+        return self.model_.theta
+
+    def get_params(self, deep: bool = True) -> dict:
+        """scikit-learn's parameters; with ``deep`` and a model builder, also its ``model__name``."""
+        params = super().get_params(deep)
+        if deep and callable(self.model):
+            given = {**builder_params(self.model), **(self.model_params or {})}
+            params.update({f"model__{k}": v for k, v in given.items()})
+        return params
+
+    def set_params(self, **params):
+        """scikit-learn's ``set_params``; ``model__name=value`` sets an argument of the model builder."""
+        nested = {k[len("model__"):]: params.pop(k) for k in list(params) if k.startswith("model__")}
+        super().set_params(**params)
+        if nested:
+            if not callable(self.model):
+                raise ValueError(f"{', '.join('model__' + k for k in nested)}: set model= to a builder first")
+            self.model_params = {**(self.model_params or {}), **nested}
+        return self
+
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
 
     def _check_params(self) -> tuple:
         """Validate the parameters (before anything is built or trained); returns the hidden sizes."""
+        if not (self.model is None or callable(self.model)):
+            raise TypeError(f"model must be None or a function that builds a tinygraph Graph, got {self.model!r}")
+        if not (self.model_params is None or isinstance(self.model_params, dict)):
+            raise TypeError(f"model_params must be a dict of the builder's arguments, got {self.model_params!r}")
+        if self.model is None and self.model_params:
+            raise ValueError("model_params (model__name) are given but model is None")
+        if not (isinstance(self.l2, numbers.Real) and 0 <= self.l2 < np.inf):
+            raise ValueError(f"l2 must be a finite non-negative number, got {self.l2!r}")
         sizes = (self.hidden_layers,) if isinstance(self.hidden_layers, numbers.Integral) \
             else tuple(self.hidden_layers)
         if any(not isinstance(h, numbers.Integral) or h < 1 for h in sizes):
@@ -92,22 +132,58 @@ class _NeuralNet(BaseEstimator):
         self._head()  # checks ``output``
         return sizes
 
-    def _build(self, sizes: tuple, n_features: int, n_outputs: int, rng) -> None:
-        layers = []
-        for h in sizes:
-            layers += [Dense(int(h)), _ACTIVATIONS[self.activation]()]
-        layers += [Dense(n_outputs), *self._head()]
-        init = self.init if self.init is not None else ("he" if self.activation == "relu" else "glorot")
-        self.model_ = Sequential(layers, n_features=n_features, l2=self.l2, init=init,
-                                 random_state=int(rng.integers(2 ** 32)))
-        self.coef_ = self.model_.theta
+    def _architecture(self, sizes: tuple) -> dict:
+        """What a warm start cannot change (it would need another net)."""
+        if self.model is not None:
+            return {"model": self.model, **{f"model__{k}": v for k, v in (self.model_params or {}).items()
+                                            if k != "l2"}}
+        arch = {"hidden_layers": tuple(int(h) for h in sizes), "activation": self.activation}
+        return {**arch, "output": self.output} if self._is_classifier else arch
+
+    def _build(self, sizes: tuple, feature_shape: tuple, n_outputs: int, rng) -> None:
+        seed = int(rng.integers(2 ** 32))
+        if self.model is not None:
+            self.model_ = build_model(self.model, self.model_params or {}, feature_shape, n_outputs, seed,
+                                      classifier=self._is_classifier)
+        else:
+            if len(feature_shape) != 1:
+                raise ValueError(f"hidden_layers builds a net for 2-D X (n_samples, n_features), got X of "
+                                 f"shape (n_samples, {', '.join(map(str, feature_shape))}); pass model= for N-D X")
+            layers = []
+            for h in sizes:
+                layers += [Dense(int(h)), _ACTIVATIONS[self.activation]()]
+            layers += [Dense(n_outputs), *self._head()]
+            init = self.init if self.init is not None else ("he" if self.activation == "relu" else "glorot")
+            self.model_ = Sequential(layers, n_features=feature_shape[0], l2=self.l2, init=init,
+                                     random_state=seed)
+        self._new_optimizer()
+        self._arch = self._architecture(sizes)
+        self.n_iter_, self.loss_curve_ = 0, []
+
+    def _new_optimizer(self) -> None:
         opt = self.optimizer
         # A copy: fit must not change the optimizer object the user passed (clone, grid search).
         self.optimizer_ = opt
         if isinstance(opt, Optimizer):
             self.optimizer_ = copy.deepcopy(opt)
             self.optimizer_.reset()
-        self.n_features_in_, self.n_iter_, self.loss_curve_ = n_features, 0, []
+        self._optimizer_config = repr(opt)
+
+    def _continue(self, sizes: tuple) -> None:
+        """A warm start or partial_fit: refuse an architecture change; take the new l2 and optimizer."""
+        now = self._architecture(sizes)
+        before = getattr(self, "_arch", now)  # a loaded estimator: its file does not keep it
+        for key in sorted(set(now) | set(before), key=str):
+            if now.get(key) != before.get(key) and not (key == "model" and before.get(key) is None):
+                raise ValueError(f"{key} changed from {before.get(key)!r} to {now.get(key)!r} since the last "
+                                 "fit; a warm start or partial_fit keeps the fitted net: set warm_start=False "
+                                 "(or use a new estimator) to change it")
+        if self.model is None:
+            self.model_.l2 = float(self.l2)
+        elif "l2" in (self.model_params or {}):
+            self.model_.l2 = float(self.model_params["l2"])
+        if getattr(self, "_optimizer_config", repr(self.optimizer)) != repr(self.optimizer):
+            self._new_optimizer()
 
     def _train(self, X, t, sw, rng, *, partial: bool):
         """One call of ``tg.fit``; updates ``loss_curve_`` and ``n_iter_``; returns the result."""
@@ -137,35 +213,56 @@ class _NeuralNet(BaseEstimator):
         if validation is not None:
             self.validation_scores_ = [float(v) for v in history["val_score"]]
             self.best_validation_score_ = max(self.validation_scores_, default=float("nan"))
+        who = type(self).__name__
         if result.interrupted:
-            warnings.warn(f"{type(self).__name__}.fit was interrupted after {self.n_iter_} iterations; "
+            warnings.warn(f"{who}.fit was interrupted after {self.n_iter_} iterations; "
                           "the model keeps its last parameters and is usable", UserWarning, stacklevel=3)
+        elif not partial and (result.n_epochs >= int(self.max_iter) if minibatch else not result.success):
+            warnings.warn(f"{who}: max_iter={self.max_iter} reached before the loss stopped improving by "
+                          f"tol={self.tol} ({result.message}); raise max_iter", ConvergenceWarning, stacklevel=3)
         return result
 
     def _split(self, X, t, sw, rng):
-        """Hold out ``validation_fraction`` of the rows (per class for a classifier) for early stopping."""
+        """Hold out ``validation_fraction`` of the rows for early stopping, stratified by class (for a
+        classifier) and by zero/positive weight, so that both sides have positive weight."""
         frac, n = self.validation_fraction, X.shape[0]
-        groups = [np.flatnonzero(t == k) for k in np.unique(t)] if t.ndim == 1 and self._is_classifier \
-            else [np.arange(n)]
+        keys = t if t.ndim == 1 and self._is_classifier else np.zeros(n, dtype=np.intp)
+        positive = sw > 0
+        groups = [np.flatnonzero((keys == k) & (positive == p)) for k in np.unique(keys) for p in (True, False)]
         held = np.concatenate([rng.permutation(g)[:round(frac * g.size)] for g in groups])
         if held.size == 0 or held.size == n:
             raise ValueError(f"validation_fraction={frac} leaves no validation or no training rows "
                              f"among n_samples={n}")
         mask = np.zeros(n, dtype=bool)
         mask[held] = True
+        pos = np.flatnonzero(positive)
+        if pos.size < 2:
+            raise ValueError(f"early_stopping needs at least 2 rows of positive sample_weight (one to train "
+                             f"on, one to validate on), got {pos.size}")
+        if not positive[mask].any():  # too few positive rows for the fraction to pick one
+            mask[rng.choice(pos)] = True
+        elif not positive[~mask].any():
+            mask[rng.choice(pos[mask[pos]])] = False
+        if self._is_classifier and np.unique(t[~mask & positive]).size < 2:
+            raise ValueError("early_stopping: the training rows left after the validation split have "
+                             "positive sample_weight in only one class; lower validation_fraction or "
+                             "give more rows positive weight")
         return X[~mask], t[~mask], sw[~mask], (X[mask], t[mask], sw[mask])
 
     def _fit(self, X, y, sample_weight, *, partial: bool, classes=None):
         sizes = self._check_params()
         continuing = hasattr(self, "model_") and (partial or self.warm_start)
-        X = check_X(X, self, n_features=self.n_features_in_ if continuing else None)
-        t, n_outputs, labels = self._targets(check_y(y, X.shape[0], self), classes, continuing, partial)
+        if continuing:
+            self._continue(sizes)
         # None becomes weights of one: sample_weight=None and all-ones weights then run exactly the
         # same arithmetic (same float results).
-        sw = self._weigh(t, check_weights(sample_weight, X.shape[0], self), labels, partial)
+        X, y, sw = validate(self, X, y, reset=not continuing, sample_weight=sample_weight,
+                            classifier=self._is_classifier)
+        t, n_outputs, labels = self._targets(y, classes, continuing, partial)
+        sw = self._weigh(t, sw, labels, partial)
         rng = check_random_state(self.random_state)
         if not continuing:
-            self._build(sizes, X.shape[1], n_outputs, rng)
+            self._build(sizes, X.shape[1:], n_outputs, rng)
             if self._is_classifier:
                 self.classes_ = labels
             else:
@@ -178,7 +275,7 @@ class _NeuralNet(BaseEstimator):
 
     def _forward(self, X) -> np.ndarray:
         self._check_fitted()
-        return self.model_.forward(check_X(X, self, n_features=self.n_features_in_))
+        return self.model_.forward(validate(self, X, reset=False))
 
 
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
@@ -192,6 +289,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     output : {"softmax", "sigmoid"}
         "softmax": categorical cross-entropy. "sigmoid": the course's cost, one binary cross-entropy
         per class (one unit for two classes); ``predict_proba`` then normalises the K sigmoids.
+    model : None or a function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``)
+        Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``output``/``init``/
+        ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
+        plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_classes`` and ``random_state``
+        it takes. X may then be N-D, of the shape the model reads.
+    model_params : None or dict of the builder's keyword arguments; ``set_params(model__hidden=50)``
+        sets one, and ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
     l2 : float
         The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
     init : None or a ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
@@ -201,13 +305,18 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     batch_size : None or int
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
     max_iter : int
-        Iterations of a scipy method, or epochs of a minibatch optimizer.
+        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
     tol, n_iter_no_change : stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
     early_stopping, validation_fraction : hold out a stratified fraction; keep the best epoch's theta.
     class_weight : None, "balanced" or dict label -> weight; multiplies ``sample_weight``.
     random_state : seeds the initial weights, the shuffles and the validation split.
-    warm_start : fit again from the fitted theta and optimizer state (Adam's moments continue).
+    warm_start : fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+        take effect on the next fit; the optimizer state continues (Adam's moments) unless
+        ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
+        ``activation``, ``output``, ``model`` or another ``model__`` argument) raises ``ValueError``:
+        set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
     verbose : printed progress, as ``tg.fit``.
     threads : None, or at most this many BLAS threads while fitting (``tg.fit``'s ``threads``; 1 is
         often faster on small or shared machines).
@@ -217,11 +326,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     _is_classifier = True
 
-    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", l2=1e-4, init=None,
-                 optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, class_weight=None, random_state=None,
-                 warm_start=False, verbose=0, threads=None, n_jobs=None):
-        super().__init__(hidden_layers, activation, l2=l2, init=init, optimizer=optimizer,
+    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", model=None,
+                 model_params=None, l2=1e-4, init=None, optimizer="L-BFGS-B", batch_size=None, max_iter=200,
+                 tol=1e-4, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
+                 random_state=None, warm_start=False, verbose=0, threads=None, n_jobs=None):
+        super().__init__(hidden_layers, activation, model=model, model_params=model_params, l2=l2, init=init,
+                         optimizer=optimizer,
                          batch_size=batch_size, max_iter=max_iter, tol=tol, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          random_state=random_state, warm_start=warm_start, verbose=verbose, threads=threads,
@@ -282,7 +392,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         p = self._forward(X)
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
-        if self.output == "sigmoid":
+        if isinstance(self.model_.output, Sigmoid):
             p /= p.sum(axis=1, keepdims=True)  # K independent sigmoids, normalised to sum to one
         return p
 

@@ -291,6 +291,9 @@ class Graph:
         """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
         if not self.l2:
             return 0.0
+        if not self.l2 / m < np.inf:
+            raise ValueError(f"penalty: l2/m = {self.l2}/{m:.3g} overflows: the sample_weight sum m is too "
+                             "small for this l2; multiply the weights by a constant (or lower l2)")
         total = sum(float(np.vdot(W, W)) for W in self._regularized)
         if grad is not None:
             if grad is not self.grad:
