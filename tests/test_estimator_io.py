@@ -5,6 +5,9 @@ import pytest
 import tinygraph as tg
 from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
 
+pytest.importorskip("sklearn")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small max_iter
+
 
 @pytest.fixture(scope="module")
 def blobs():

@@ -8,6 +8,10 @@ from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
 pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+# Small max_iter keeps these fits quick and ends many before tol: the ConvergenceWarning is right,
+# and tested in test_reliability.py.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(autouse=True)
 def one_blas_thread():
@@ -204,30 +208,22 @@ def test_pipeline_grid_search_and_cross_validation_in_two_processes(iris):
     assert grid.best_estimator_[-1].model_.l2 == grid.best_params_["neuralnetclassifier__l2"]
 
 
-def test_importable_and_usable_without_scikit_learn():
+def test_importable_without_scikit_learn_and_says_what_to_install():
     import subprocess
     import sys
     code = """
 import sys
 sys.modules["sklearn"] = None  # any import of scikit-learn now fails
-import numpy as np
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
-rng = np.random.default_rng(0)
-X = rng.normal(size=(100, 2)); y = np.where(X[:, 0] > 0, "right", "left")
-clf = NeuralNetClassifier((4,), max_iter=50, random_state=0).fit(X, y)
-assert clf.score(X, y) > 0.9 and clf.get_params()["hidden_layers"] == (4,)
-assert clf.set_params(l2=2.0).l2 == 2.0 and "l2=2.0" in repr(clf)
-reg = NeuralNetRegressor((), max_iter=50).fit(X, X @ [1.0, 2.0])
-assert reg.score(X, X @ [1.0, 2.0]) > 0.99
+import tinygraph as tg
+from tinygraph.estimators import NeuralNetClassifier
 try:
-    NeuralNetRegressor().predict(X)
-except ValueError as e:
-    assert "not fitted" in str(e)
-print("ok", type(clf).__mro__[-2].__module__)
+    NeuralNetClassifier()
+except ImportError as e:
+    print(e)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ok", "tinygraph.estimator_base"]
+    assert out.stdout.strip() == "NeuralNetClassifier needs scikit-learn: pip install 'tinygraph[sklearn]'"
 
 
 @pytest.mark.parametrize("params, error, match", [

@@ -54,12 +54,12 @@ def require_sklearn(who: str) -> None:
         raise ImportError(f"{who} needs scikit-learn: pip install 'tinygraph[sklearn]'")
 
 
-def validate(estimator, X, y=None, *, reset: bool, sample_weight=None, classifier: bool = False):
-    """X (and y, sample weights) through scikit-learn's checks; N-D X is allowed (images)."""
+def validate(estimator, X, y="no_validation", *, reset: bool, sample_weight=None, classifier: bool = False):
+    """X (and, at fit, y and sample weights) through scikit-learn's checks; N-D X is allowed (images)."""
     kwargs = {"dtype": [np.float64, np.float32], "allow_nd": True}
-    if y is None:
+    if isinstance(y, str) and y == "no_validation":
         return validate_data(estimator, X, reset=reset, **kwargs)
-    if y is not None and not classifier:
+    if not classifier:
         kwargs.update(multi_output=True, y_numeric=True)
     X, y = validate_data(estimator, X, y, reset=reset, **kwargs)
     if classifier:
