@@ -76,18 +76,19 @@ def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
     if len(shape) != 1 or shape[0] != n_params:
         raise FormatError(f"{path}: the nodes declare {n_params} parameters, theta has {math.prod(shape)}")
     try:
-        _check_nodes(header["model"])
+        n_states = _check_nodes(header["model"])
     except FormatError as e:
         raise FormatError(f"{path}: {e}") from None
     dtype = np.dtype(header["model"]["dtype"])
-    arrays = {}
+    arrays, sizes = {}, {"theta": n_params, "state": n_states}
     for name in sorted(header["arrays"], key=lambda k: k != "theta"):  # theta first
-        want = (dtype, (n_params,)) if name == "theta" else None
+        want = (dtype, (sizes[name],)) if name in sizes else None
         a = arrays[name] = _read_member(path, zf, infos[f"{name}.npy"], name, file_size, want)
         if _digest(a) != header["arrays"][name]:
             raise FormatError(f"{path}: corrupted (checksum mismatch in {name!r})")
-    if not all_finite(arrays["theta"]):
-        raise FormatError(f"{path}: theta contains NaN or inf (the saver never writes such a file)")
+    for name in ("theta", "state"):
+        if name in arrays and not all_finite(arrays[name]):
+            raise FormatError(f"{path}: {name} contains NaN or inf (the saver never writes such a file)")
     return header, arrays.pop("theta"), arrays
 
 
@@ -98,7 +99,7 @@ def _read_member(path, zf, info, name, file_size, want=None) -> np.ndarray:
     with zf.open(info) as f:
         shape, fortran, dtype = _npy_header(path, f, name)
         if want is not None and (dtype, shape) != want:
-            raise FormatError(f"{path}: theta is {dtype} {shape}, the model needs {want[0]} {want[1]}")
+            raise FormatError(f"{path}: {name} is {dtype} {shape}, the model needs {want[0]} {want[1]}")
         nbytes = math.prod(shape) * dtype.itemsize
         if info.file_size != f.tell() + nbytes:
             raise FormatError(f"{path}: corrupted (member {name!r} holds {info.file_size - f.tell()} "
@@ -188,19 +189,23 @@ def _check_spec(i: int, spec) -> list:
         out.append(f"node {i}: config must be an object with a name")
     if not (isinstance(spec.get("inputs"), list) and all(isinstance(x, str) for x in spec["inputs"])):
         out.append(f"node {i}: inputs must be a list of node names")
-    params = spec.get("params")
-    if not (isinstance(params, list) and all(
-            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], list)
-            and all(_is_int(d) for d in p[1]) for p in params)):
-        out.append(f"node {i}: params must be a list of [name, shape] pairs, got {params!r}")
+    for key in ("params", "states"):
+        pairs = spec.get(key, [])
+        if not (isinstance(pairs, list) and all(
+                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], list)
+                and all(_is_int(d) for d in p[1]) for p in pairs)):
+            out.append(f"node {i}: {key} must be a list of [name, shape] pairs, got {pairs!r}")
+    if "params" not in spec:
+        out.append(f"node {i}: params are missing")
     return out
 
 
 def _check_nodes(desc: dict) -> int:
     """Rebuild every node from its config, shapes only: its parameters must be those declared.
 
-    Returns the number of parameters. Nothing the size of a parameter is allocated here, so a
-    small file whose config asks for a huge layer is refused at the cost of its header.
+    Returns the size of the state (running statistics) the nodes make. Nothing the size of a
+    parameter is allocated here, so a small file whose config asks for a huge layer is refused at
+    the cost of its header.
     """
     made = {}
     for spec in desc["nodes"]:
@@ -219,11 +224,12 @@ def _check_nodes(desc: dict) -> int:
             raise FormatError(f"the model description does not rebuild at node {name!r} "
                               f"({type(e).__name__}: {e})") from None
         made[name] = node
-        saved = [(p, tuple(shape)) for p, shape in spec["params"]]
-        if list(node.params) != saved:
-            raise FormatError(f"node {name!r} rebuilds as {node!r} with parameters {list(node.params)}, "
-                              f"the file has {saved}; does its get_config() return every constructor "
-                              "argument?")
+        for key, have in (("params", list(node.params)), ("states", list(node.states))):
+            saved = [(p, tuple(shape)) for p, shape in spec.get(key, [])]
+            # a file of before state existed declares no states: its model starts from the initial ones
+            if have != saved and (key == "params" or key in spec):
+                raise FormatError(f"node {name!r} rebuilds as {node!r} with {key} {have}, the file has "
+                                  f"{saved}; does its get_config() return every constructor argument?")
     if desc["output"] not in made:
         raise FormatError(f"the output {desc['output']!r} is not a node of the file")
-    return sum(math.prod(shape) for spec in desc["nodes"] for _, shape in spec["params"])
+    return sum(node.state_size for node in made.values())

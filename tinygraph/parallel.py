@@ -38,10 +38,10 @@ def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
 
 
 def replica(model):
-    """A copy of the model with buffers, caches and ``grad`` of its own, its parameter views bound
-    to the model's own ``theta``: what every replica shares with the model is bound here alone."""
+    """A copy of the model with buffers, caches and ``grad`` of its own, bound to the model's own
+    ``theta`` and ``state``: what every replica shares with the model is bound here alone."""
     rep = copy.deepcopy(model)  # through __getstate__: no activations, no buffers, no replicas
-    rep.theta = model.theta
+    rep.theta, rep.state = model.theta, model.state  # views into the model's own arrays
     rep._bind()
     return rep
 
@@ -49,8 +49,12 @@ def replica(model):
 def _replicas(model, n: int) -> list:
     """``n`` replicas for the row blocks, kept on the model."""
     reps = getattr(model, "_parallel", None)
-    if reps is None or len(reps) < n or reps[0].theta is not model.theta:
+    if reps is None or len(reps) < n or reps[0].theta is not model.theta or reps[0].state is not model.state:
         reps = model._parallel = [replica(model) for _ in range(n)]
+        for k, rep in enumerate(reps):
+            rep._noise_block = k + 1  # each block draws its own dropout masks
+    for rep in reps:
+        rep.noise_seed, rep.noise_step = model.noise_seed, model.noise_step
     return reps
 
 
