@@ -241,3 +241,91 @@ def test_bad_parameters_fail_in_fit_and_leave_it_unfitted(iris, params, error, m
     with pytest.raises(error, match=match):
         clf.fit(X, y)
     assert not hasattr(clf, "model_")
+
+
+# model=builder (issue 19 item 6) -------------------------------------------------------------------
+
+class _Flat(tg.Node):
+    """Test-local flattening, (N, *shape) -> (N, prod(shape)): Flatten is being added to nodes/shape.py."""
+
+    def build(self, in_shape):
+        return (int(np.prod(in_shape)),)
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self.shape)
+
+
+def image_net(n_classes=2, *, hidden=6, l2=0.0, random_state=None):
+    """Input (1, 4, 4) → flatten → Dense(hidden) → Tanh → Dense(n_classes) → Softmax → CrossEntropy."""
+    x = tg.Input((1, 4, 4))
+    h = tg.Tanh()(tg.Dense(hidden)(_Flat()(x)))
+    out = tg.CrossEntropy()(tg.Softmax()(tg.Dense(n_classes)(h)))
+    return tg.Graph(x, out, l2=l2, random_state=random_state)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 1, 4, 4))
+    y = np.where(X[:, 0, :2].sum(axis=(1, 2)) > X[:, 0, 2:].sum(axis=(1, 2)), "top", "bottom")
+    return X, y
+
+
+def test_a_builder_for_n_d_input(images):
+    X, y = images
+    clf = NeuralNetClassifier(model=image_net, model_params={"hidden": 8}, max_iter=300, random_state=0)
+    clf.fit(X, y)
+    assert clf.model_["dense1"].n_out == 8 and clf.model_.input.shape == (1, 4, 4)
+    assert clf.score(X, y) > 0.9 and clf.predict(X[:3]).tolist() == clf.classes_[
+        clf.predict_proba(X[:3]).argmax(axis=1)].tolist()
+    with pytest.raises(ValueError, match=r"\(N, 1, 4, 4\)"):
+        NeuralNetClassifier(model=image_net).fit(X[:, :, :3], y)
+    with pytest.raises(ValueError, match="N-D|model="):
+        NeuralNetClassifier().fit(X, y)  # hidden_layers builds MLPs for 2-D X
+
+
+def test_builder_arguments_are_nested_parameters(images):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    X, y = images
+    clf = NeuralNetClassifier(model=image_net, max_iter=100, random_state=0)
+    params = clf.get_params()
+    assert params["model__hidden"] == 6 and params["model__l2"] == 0.0 and "model__n_classes" not in params
+    clf.set_params(model__hidden=3)
+    assert clf.model_params == {"hidden": 3} and clone(clf).get_params()["model__hidden"] == 3
+    with pytest.raises(ValueError, match="model__width"):
+        clf.set_params(model__width=3).fit(X, y)
+    grid = GridSearchCV(NeuralNetClassifier(model=image_net, max_iter=100, random_state=0),
+                        {"model__hidden": [1, 8]}, cv=2).fit(X, y)
+    assert grid.best_estimator_.model_["dense1"].n_out == grid.best_params_["model__hidden"]
+
+
+def test_a_builder_from_models_on_tables():
+    from sklearn.datasets import load_digits
+
+    from models.course_digits import digit_net
+    X, y = load_digits(return_X_y=True)
+    clf = NeuralNetClassifier(model=digit_net, model_params={"hidden": 10, "l2": 0.1}, max_iter=100,
+                              random_state=0).fit(X[:400] / 16, y[:400])
+    assert clf.model_.n_params == 64 * 10 + 10 + 10 * 10 + 10 and clf.score(X[:400] / 16, y[:400]) > 0.9
+
+
+def test_warm_start_with_a_builder(images):
+    X, y = images
+    clf = NeuralNetClassifier(model=image_net, max_iter=20, warm_start=True, random_state=0).fit(X, y)
+    clf.set_params(model__l2=5.0).fit(X, y)
+    assert clf.model_.l2 == 5.0
+    with pytest.raises(ValueError, match="model__hidden"):
+        clf.set_params(model__hidden=2).fit(X, y)
+
+
+def test_a_builder_of_the_wrong_kind_is_refused(images):
+    X, y = images
+    with pytest.raises(ValueError, match="regressor needs"):
+        NeuralNetRegressor(model=image_net).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="outputs"):
+        NeuralNetClassifier(model=image_net, model_params={"n_classes": 3}).fit(X, y)

@@ -86,6 +86,21 @@ def test_estimator_inference_is_thread_safe(data, method):
         np.testing.assert_array_equal(got, serial[k])
 
 
+def test_replicas_share_the_running_statistics(data):
+    X, y = data
+    model = tg.Sequential([tg.Dense(16), tg.BatchNorm(), tg.ReLU(), tg.Dropout(0.3), tg.Dense(3), tg.Softmax(),
+                           tg.CrossEntropy()], n_features=4, random_state=0)
+    tg.fit(model, X, y, Adam(1e-2), batch_size=20, epochs=3, random_state=0)
+    assert np.abs(model.state).sum() > 0
+    serial = [model.forward(X[k::3]) for k in range(3)]
+    for k, got in hammer(lambda k: model.forward(X[k::3]), [0, 1, 2]):
+        np.testing.assert_array_equal(got, serial[k])
+    model.state[:] *= 0.5  # the replicas see the change: they hold views of the one state
+    halved = [model.forward(X[k::3]) for k in range(3)]
+    for k, got in hammer(lambda k: model.forward(X[k::3]), [0, 1, 2], calls=50):
+        np.testing.assert_array_equal(got, halved[k])
+
+
 def test_training_from_two_threads_is_refused_and_inference_meanwhile_is_right(data):
     X, y = data
     model = net()
