@@ -452,3 +452,9 @@ def test_resuming_a_finished_run_returns_at_once(tmp_path, data):
 def test_dense_refuses_a_bool_size():
     with pytest.raises((TypeError, ValueError), match="Dense"):
         tg.Dense(5, True)
+
+
+def test_benchmark_threads_example_runs():
+    from _examples import load_example
+    out = load_example("benchmark_threads").main(rows=4, hidden=4, calls=40, threads=2, repeats=1)
+    assert set(out) == {"bare_us", "forward_us", "threads_us"} and all(v > 0 for v in out.values())
