@@ -51,7 +51,7 @@ def format_table(rows: list, target: float) -> str:
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         reached = "not reached" if r["epochs_to_target"] is None else str(r["epochs_to_target"])
-        lines.append(f"| {r['variant']:24s} | {r['final']:14.4f} | {r['best']:.4f} | {reached:>15s} | "
+        lines.append(f"| {r['variant']:24s} | {r['final']:14.4f} | {r['best']:.4f} | {reached:>13s} | "
                      f"{r['time_s']:13.1f} |")
     return "\n".join(lines)
 
