@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-import tinygraph as tg  # noqa: E402
-from models.normalized import normalized_mlp  # noqa: E402
+import tinygraph as tg
+from models.normalized import normalized_mlp
 
 VARIANTS = {"plain": (False, 0.0), "BatchNorm": (True, 0.0), "Dropout 0.2": (False, 0.2),
             "BatchNorm + Dropout 0.2": (True, 0.2)}
