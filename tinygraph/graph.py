@@ -157,18 +157,25 @@ class Graph:
         # theta, buffers of its own). Training needs the model's own grad: one trainer at a time.
         self._busy, self._trainer, self._spares = threading.RLock(), threading.RLock(), []
 
-    @contextmanager
-    def _exclusive(self, who: str):
+    def _hold(self, who: str) -> None:
         """Hold the model for training (``loss_and_grad``, ``fit``): a second thread that tries raises."""
         if not self._trainer.acquire(blocking=False):
             raise RuntimeError(f"{who}: the model is being trained by another thread; training one model "
                                "from two threads at once would mix their gradients (predict, forward "
                                "and score are safe from any thread; train a copy instead)")
+        self._busy.acquire()  # waits for a forward pass running on the model's own buffers
+
+    def _release(self) -> None:
+        self._busy.release()
+        self._trainer.release()
+
+    @contextmanager
+    def _exclusive(self, who: str):
+        self._hold(who)
         try:
-            with self._busy:  # waits for a forward pass running on the model's own buffers
-                yield
+            yield
         finally:
-            self._trainer.release()
+            self._release()
 
     def _run(self, fn):
         """``fn(self)`` when the model's buffers are free, else ``fn`` of a spare replica."""
@@ -287,8 +294,11 @@ class Graph:
         at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
         does): for large X. A call while another thread trains the model raises ``RuntimeError``.
         """
-        with self._exclusive("loss_and_grad"):
+        self._hold("loss_and_grad")  # not a context manager: this is every minibatch step's call
+        try:
             return self._loss_and_grad(theta, X, y, sample_weight, regularize, check_input, out, n_jobs)
+        finally:
+            self._release()
 
     def _loss_and_grad(self, theta, X, y, sample_weight, regularize, check_input, out, n_jobs):
         n_jobs = check_n_jobs(n_jobs)
