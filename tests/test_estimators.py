@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
+from models.linear import softmax_regression
 from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
 
 pytest.importorskip("sklearn")
@@ -26,7 +27,9 @@ def one_blas_thread():
 # (it is in the test extra), and check_array_api_input unless SCIPY_ARRAY_API=1 is set — the
 # estimators compute in numpy and do not claim array-API support, so that one does not apply.
 @parametrize_with_checks([NeuralNetClassifier(max_iter=50, random_state=0),
-                          NeuralNetRegressor(max_iter=50, random_state=0)])
+                          NeuralNetRegressor(max_iter=50, random_state=0),
+                          NeuralNetClassifier(model=softmax_regression, model_params={"l2": 1e-3}, max_iter=50,
+                                              random_state=0)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -72,8 +72,9 @@ class NeuralNet(BaseEstimator):
     def get_params(self, deep: bool = True) -> dict:
         """scikit-learn's parameters; with ``deep`` and a model builder, also its ``model__name``."""
         params = super().get_params(deep)
-        if deep and callable(self.model):
-            given = {**builder_params(self.model), **(self.model_params or {})}
+        if deep and callable(self.model):  # parameters are validated in fit: model_params may be anything here
+            given = {**builder_params(self.model),
+                     **(self.model_params if isinstance(self.model_params, dict) else {})}
             params.update({f"model__{k}": v for k, v in given.items()})
         return params
 
@@ -84,7 +85,7 @@ class NeuralNet(BaseEstimator):
         if nested:
             if not callable(self.model):
                 raise ValueError(f"{', '.join('model__' + k for k in nested)}: set model= to a builder first")
-            self.model_params = {**(self.model_params or {}), **nested}
+            self.model_params = {**(self.model_params if isinstance(self.model_params, dict) else {}), **nested}
         return self
 
     def _check_fitted(self) -> None:
