@@ -64,7 +64,12 @@ def validate(estimator, X, y="no_validation", *, reset: bool, sample_weight=None
     X, y = validate_data(estimator, X, y, reset=reset, **kwargs)
     if classifier:
         check_classification_targets(y)
-    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    try:
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    except TypeError as e:  # scikit-learn < 1.6 names it only_non_negative
+        if "ensure_non_negative" not in str(e):
+            raise
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, only_non_negative=True)
     return X, y, sw
 
 
