@@ -8,15 +8,13 @@ returns the loss and a fresh gradient array. ``Sequential(layers)`` wires a chai
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 
 from . import fileformat
+from .locking import Locking
 from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 from .nodes.initializers import get_initializer
-from .parallel import check_n_jobs, replica, row_blocks
+from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
 __all__ = ["Graph", "Sequential"]
@@ -45,7 +43,7 @@ def _toposort(output: Node) -> list:
     return order
 
 
-class Graph:
+class Graph(Locking):
     """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
 
     Parameters
@@ -150,48 +148,6 @@ class Graph:
         for _, _, ins in self._train_plan:
             for j in ins:
                 self._n_consumers[j] += 1
-
-    def _make_locks(self) -> None:
-        # Thread safety without slowing one thread down: whoever finds the model's own buffers free
-        # (``_busy``) uses them; a caller that finds them taken runs on a spare replica (shared
-        # theta, buffers of its own). Training needs the model's own grad: one trainer at a time.
-        self._busy, self._trainer, self._spares = threading.RLock(), threading.RLock(), []
-
-    def _hold(self, who: str) -> None:
-        """Hold the model for training (``loss_and_grad``, ``fit``): a second thread that tries raises."""
-        if not self._trainer.acquire(blocking=False):
-            raise RuntimeError(f"{who}: the model is being trained by another thread; training one model "
-                               "from two threads at once would mix their gradients (predict, forward "
-                               "and score are safe from any thread; train a copy instead)")
-        self._busy.acquire()  # waits for a forward pass running on the model's own buffers
-
-    def _release(self) -> None:
-        self._busy.release()
-        self._trainer.release()
-
-    @contextmanager
-    def _exclusive(self, who: str):
-        self._hold(who)
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _run(self, fn):
-        """``fn(self)`` when the model's buffers are free, else ``fn`` of a spare replica."""
-        if self._busy.acquire(blocking=False):
-            try:
-                return fn(self)
-            finally:
-                self._busy.release()
-        try:
-            rep = self._spares.pop()  # atomic: two threads never get one replica
-        except IndexError:
-            rep = replica(self)
-        try:
-            return fn(rep)
-        finally:
-            self._spares.append(rep)
 
     @property
     def n_params(self) -> int:
@@ -473,7 +429,7 @@ class Graph:
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_values", "_l2_scratch", "_parallel", "_busy", "_trainer", "_spares")}
+                if k not in ("_values", "_l2_scratch", "_parallel", *self._LOCKS)}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
