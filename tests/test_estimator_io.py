@@ -89,3 +89,11 @@ def test_a_model_builder_is_saved_by_name_and_found_when_imported(tmp_path, blob
     est.fit(X[:, :2], y == "ant")
     loaded.fit(X[:, :2], y == "ant")
     same_fitted_state(est, loaded)
+
+
+def test_a_loaded_estimator_still_refuses_an_architecture_change_on_warm_start(tmp_path, blobs):
+    X, y = blobs
+    est = NeuralNetClassifier((5,), max_iter=5, warm_start=True, random_state=0).fit(X, y)
+    loaded = tg.load(tg.save(est, tmp_path / "w.npz"))
+    with pytest.raises(ValueError, match="hidden_layers"):
+        loaded.set_params(hidden_layers=(7,)).fit(X, y)

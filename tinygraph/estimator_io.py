@@ -53,7 +53,7 @@ def _encode(value, where: str):
             names = [p for p in inspect.signature(type(value).__init__).parameters if p != "self"]
             return {"__object__": f"{module}.{type(value).__name__}",
                     "params": {p: _encode(getattr(value, p), f"{where}.{p}") for p in names}}
-    if _function_name(value) is not None and where == "params['model']":
+    if _function_name(value) is not None and where.endswith("['model']"):  # a builder: by its name
         return {"__function__": _function_name(value)}
     if isinstance(value, (np.random.Generator, np.random.RandomState)) or callable(value):
         warnings.warn(f"save: {where} = {value!r} is not saved; the loaded estimator has None there",
@@ -109,7 +109,7 @@ def save_estimator(estimator, path, **kwargs) -> str:
     model, params = estimator.model_, estimator.get_params(deep=False)
     fitted, theta_names, arrays = {}, [], {}
     for name, value in vars(estimator).items():
-        if name in params or value is model or name.startswith("_"):  # private: rebuilt when missing
+        if name in params or value is model:
             continue
         if value is model.theta:
             theta_names.append(name)
