@@ -31,7 +31,7 @@ class Dense(Node):
         if n_out is None:
             n_in, n_out = None, n_in
         for label, n in (("n_in", n_in), ("n_out", n_out)):
-            if n is not None and (int(n) != n or n < 1):
+            if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
                 raise ValueError(f"Dense: {label} must be a positive integer, got {n!r}")
         self.n_in = None if n_in is None else int(n_in)
         self.n_out = int(n_out)
