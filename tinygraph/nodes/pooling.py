@@ -77,20 +77,21 @@ class MaxPool2D(_Pool2D):
     cached = ("masks",)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        n = x.shape[0]
-        y = self.buffer("y", (n, *self.out_shape))
-        idx = self.buffer("idx", y.shape, np.uint8 if len(self.offsets) < 256 else np.intp)
-        better = self.buffer("better", y.shape, bool)
+        y = self.buffer("y", (x.shape[0], *self.out_shape))
         np.copyto(y, self._window(x, 0, 0))
-        idx[...] = 0
-        for k, (i, j) in enumerate(self.offsets[1:], 1):
-            v = self._window(x, i, j)
-            np.greater(v, y, out=better)  # strictly: a tie keeps the earlier offset
-            np.copyto(y, v, where=better)
-            np.copyto(idx, k, where=better)
+        for i, j in self.offsets[1:]:
+            np.maximum(y, self._window(x, i, j), out=y)
+        # the argmax as one mask per offset: equal to the max and not taken by an earlier offset
+        # (np.copyto(..., where=) and an index array were 3× slower)
         self.masks = masks = self.buffer("masks", (len(self.offsets), *y.shape), bool)
-        for k in range(len(self.offsets)):
-            np.equal(idx, k, out=masks[k])
+        taken = self.buffer("taken", y.shape, bool)
+        for k, (i, j) in enumerate(self.offsets):
+            np.equal(self._window(x, i, j), y, out=masks[k])
+            if k:
+                np.greater(masks[k], taken, out=masks[k])  # m and not taken
+                np.logical_or(taken, masks[k], out=taken)
+            else:
+                np.copyto(taken, masks[0])
         return y
 
     def _route(self, key: str, dy: np.ndarray) -> np.ndarray:
@@ -104,8 +105,11 @@ class MaxPool2D(_Pool2D):
         if rx is None:
             return None
         ry = self.buffer("ry", (rx.shape[0], *self.out_shape))
-        for (i, j), m in zip(self.offsets, self.masks):
-            np.copyto(ry, self._window(rx, i, j), where=m)
+        tmp = self.buffer("ry_tmp", ry.shape)
+        for k, ((i, j), m) in enumerate(zip(self.offsets, self.masks)):
+            np.multiply(self._window(rx, i, j), m, out=ry if k == 0 else tmp)
+            if k:
+                ry += tmp
         return ry
 
     def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
