@@ -3,23 +3,28 @@ from . import initializers
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
 from .dense import Dense
+from .dropout import Dropout
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
+from .normalization import BatchNorm, LayerNorm
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .shape import Flatten, Reshape
 
 __all__ = [
     "Add",
     "AvgPool2D",
+    "BatchNorm",
     "Concat",
     "Conv2D",
     "CrossEntropy",
     "Dense",
+    "Dropout",
     "Flatten",
     "GlobalAvgPool2D",
     "Identity",
     "Input",
+    "LayerNorm",
     "Loss",
     "MaxPool2D",
     "MeanSquaredError",
