@@ -248,6 +248,8 @@ def _trick_cases(dtype) -> dict:
         return w.max(axis=-1), arg[..., None] == np.arange(4)
 
     pool = tg.Sequential([tg.MaxPool2D(2)], input_shape=(C, 24, 24), dtype=dtype).nodes[1]
+    layouts = {name: _layout_step(dtype, *shapes) for name, shapes in
+               (("conv1", ((1, 28, 28), 20, (N, 20, 24, 24))), ("conv2", ((C, H, H), O, dy.shape)))}
     return {
         "im2col (conv2): fancy index vs kernel-offset loop, batch-last": (fancy, ours_im2col),
         "im2col (conv2): sliding_window_view + one copy vs kernel-offset loop": (window_copy, ours_im2col),
@@ -255,7 +257,33 @@ def _trick_cases(dtype) -> dict:
         "col2im (conv2): np.add.at vs strided += per kernel offset": (add_at, ours_col2im),
         "dW (conv2): recompute columns vs cached columns": (dW_recompute, dW_cached),
         "max-pool 2×2 (pool1) forward: reshape + argmax vs offset loop": (pool_reshape, lambda: pool.forward(p)),
+        "conv1 (24×24 out) forward+backward: batch-last vs batch-outer": layouts["conv1"][::-1],
+        "conv2 (8×8 out) forward+backward: batch-outer vs batch-last": layouts["conv2"],
     }
+
+
+def _layout_step(dtype, in_shape, out_channels, dy_shape) -> tuple:
+    """(batch-outer, batch-last) forward+backward of one LeNet conv layer, dx included."""
+    from tinygraph.nodes import conv as conv_module
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, *in_shape)).astype(dtype)
+    dy = rng.standard_normal(dy_shape).astype(dtype)
+    steps = []
+    for below in (0, 10 ** 9):  # the output-size threshold under which the batch goes last
+        saved, conv_module.BATCH_LAST_BELOW = conv_module.BATCH_LAST_BELOW, below
+        try:
+            node = tg.Sequential([tg.Conv2D(out_channels, 5)], input_shape=in_shape, dtype=dtype).nodes[1]
+        finally:
+            conv_module.BATCH_LAST_BELOW = saved
+        node.need_dx = True
+
+        def step(node=node):
+            node.forward(x)
+            node.backward(dy)
+
+        steps.append(step)
+    return tuple(steps)
 
 
 def tricks(dtypes=(np.float32, np.float64), verbose: bool = True) -> list:

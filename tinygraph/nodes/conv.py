@@ -141,7 +141,7 @@ class Conv2D(Node):
         (a strided ``+=`` per kernel offset; ``np.add.at`` on indices was 3–7× slower)."""
         C = self.in_shapes[0][0]
         kh, kw = self.kernel_size
-        dxp = self._internal(n, key + "_pad", C, self.padded)
+        dxp = self._internal(n, "col2im", C, self.padded)  # one scratch for dx and R{dx}: buffers stay ≤ 16
         dxp[...] = 0.0
         d6 = dcols.reshape(C, kh, kw, *self._inner_out(n))
         for i in range(kh):
