@@ -5,7 +5,9 @@ and ``optim.SGD.step``; PyTorch: ``zero_grad``, forward, ``cross_entropy``, ``ba
 ``optim.SGD.step``) on the same weights and the same batch of bundled MNIST digits, in float32 and
 float64, with 1 thread and with every core (``threadpoolctl`` for numpy's BLAS,
 ``torch.set_num_threads`` for PyTorch). The two frameworks alternate in rounds, so a noisy neighbour
-hurts both alike; the table shows medians over all steps, and the ratio tinygraph / PyTorch.
+hurts both alike; the table shows medians over all steps, and the ratio of tinygraph's better
+variant to PyTorch. With several threads tinygraph is timed twice: BLAS on every thread, and the
+batch split into row blocks on the threads (``n_jobs``, as ``tg.fit(n_jobs=2)``), BLAS on one each.
 
 Peak memory per step: each framework in a fresh subprocess (one thread), the peak resident set
 over its first 5 steps minus what the process held before them (model and data excluded; Linux,
@@ -57,15 +59,16 @@ def torch_lenet(model, dtype):
     return net
 
 
-def steppers(dtype, lr: float = 0.01) -> tuple:
-    """(tinygraph step, PyTorch step or None) on one batch, same weights."""
+def steppers(dtype, lr: float = 0.01, n_jobs: int | None = None) -> tuple:
+    """(tinygraph step, PyTorch step or None) on one batch, same weights; ``n_jobs`` splits
+    tinygraph's batch into row blocks on that many threads (``loss_and_grad(n_jobs=...)``)."""
     X, y = batch(dtype)
     model = lenet_net(random_state=0, dtype=dtype)
     X, y, _ = model._check_data(X, y, None)  # checked once, as tg.fit does per batch
     sgd = tg.optim.SGD(lr)
 
     def ours():
-        model.loss_and_grad(model.theta, X, y, out=model.grad, check_input=False)
+        model.loss_and_grad(model.theta, X, y, out=model.grad, check_input=False, n_jobs=n_jobs)
         sgd.step(model.theta, model.grad)
 
     try:
@@ -95,23 +98,34 @@ def set_threads(n: int):
 
 
 def time_steps(dtype, threads: int, rounds: int = 5, steps: int = 10) -> dict:
-    """Median seconds per step of each framework, alternating in ``rounds`` of ``steps`` steps."""
+    """Median seconds per step, the contenders alternating in ``rounds`` of ``steps`` steps each.
+
+    With several threads tinygraph runs twice: BLAS on ``threads`` threads, and as ``tg.fit(n_jobs=)``
+    does it, the batch in ``threads`` row blocks on threads with BLAS on one thread each.
+    """
+    from threadpoolctl import threadpool_limits
+
     with set_threads(threads):
         ours, theirs = steppers(dtype)
-        times = {"tinygraph": [], "pytorch": []}
-        for _ in range(2):  # warm-up: buffers, allocator caches
-            ours()
-            if theirs:
-                theirs()
-        for _ in range(rounds):
-            for name, fn in (("tinygraph", ours), ("pytorch", theirs)):
-                if fn is None:
-                    continue
-                for _ in range(steps):
-                    t0 = time.perf_counter()
+        contenders = [("tinygraph", ours, threads), ("pytorch", theirs, threads)]
+        if threads > 1:
+            contenders.append(("tinygraph_jobs", steppers(dtype, n_jobs=threads)[0], 1))
+        contenders = [c for c in contenders if c[1] is not None]
+        times = {name: [] for name, _, _ in contenders}
+        for _ in range(2):  # warm-up: buffers, replicas, allocator caches
+            for _, fn, blas in contenders:
+                with threadpool_limits(blas):
                     fn()
-                    times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) if v else float("nan") for k, v in times.items()}
+        for _ in range(rounds):
+            for name, fn, blas in contenders:
+                with threadpool_limits(blas):
+                    for _ in range(steps):
+                        t0 = time.perf_counter()
+                        fn()
+                        times[name].append(time.perf_counter() - t0)
+    out = {"tinygraph": np.nan, "pytorch": np.nan, "tinygraph_jobs": np.nan}
+    out.update({k: float(np.median(v)) for k, v in times.items()})
+    return out
 
 
 def _status_mib(field: str) -> float:
@@ -153,8 +167,10 @@ def main(rounds: int = 5, steps: int = 10, dtypes=(np.float32, np.float64), thre
         mem = {f: peak_memory(f, dtype) for f in ("tinygraph", "pytorch")} if memory else {}
         for threads in thread_counts:
             t = time_steps(dtype, threads, rounds, steps)
+            best = np.nanmin([t["tinygraph"], t["tinygraph_jobs"]])
             rows.append({"dtype": np.dtype(dtype).name, "threads": threads, "tinygraph_ms": 1e3 * t["tinygraph"],
-                         "pytorch_ms": 1e3 * t["pytorch"], "ratio": t["tinygraph"] / t["pytorch"],
+                         "tinygraph_jobs_ms": 1e3 * t["tinygraph_jobs"], "pytorch_ms": 1e3 * t["pytorch"],
+                         "ratio": best / t["pytorch"],
                          "tinygraph_mib": mem.get("tinygraph", float("nan")),
                          "pytorch_mib": mem.get("pytorch", float("nan"))})
     if verbose:
@@ -163,11 +179,12 @@ def main(rounds: int = 5, steps: int = 10, dtypes=(np.float32, np.float64), thre
 
 
 def format_table(rows: list) -> str:
-    lines = [("| dtype | threads | tinygraph ms/step | PyTorch ms/step | tinygraph / PyTorch "
-              "| peak MiB/step tinygraph | peak MiB/step PyTorch |"),
-             "|---|---|---|---|---|---|---|"]
+    lines = [("| dtype | threads | tinygraph ms/step (BLAS threads) | tinygraph ms/step (n_jobs row blocks) "
+              "| PyTorch ms/step | best tinygraph / PyTorch | peak MiB/step tinygraph | peak MiB/step PyTorch |"),
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dtype']} | {r['threads']} | {r['tinygraph_ms']:.1f} | {r['pytorch_ms']:.1f} | "
+        jobs = "–" if np.isnan(r["tinygraph_jobs_ms"]) else f"{r['tinygraph_jobs_ms']:.1f}"
+        lines.append(f"| {r['dtype']} | {r['threads']} | {r['tinygraph_ms']:.1f} | {jobs} | {r['pytorch_ms']:.1f} | "
                      f"{r['ratio']:.2f} | {r['tinygraph_mib']:.1f} | {r['pytorch_mib']:.1f} |")
     return "\n".join(lines)
 
@@ -252,7 +269,7 @@ def _trick_cases(dtype) -> dict:
                (("conv1", ((1, 28, 28), 20, (N, 20, 24, 24))), ("conv2", ((C, H, H), O, dy.shape)))}
     return {
         "im2col (conv2): fancy index vs kernel-offset loop, batch-last": (fancy, ours_im2col),
-        "im2col (conv2): sliding_window_view + one copy vs kernel-offset loop": (window_copy, ours_im2col),
+        "im2col (conv2): sliding_window_view + one copy to rows (N·Ho·Wo, C·kh·kw) vs kernel-offset loop": (window_copy, ours_im2col),
         "conv2 forward+backward: channels-last rows vs batch-last GEMMs": (channels_last_step, ours_step),
         "col2im (conv2): np.add.at vs strided += per kernel offset": (add_at, ours_col2im),
         "dW (conv2): recompute columns vs cached columns": (dW_recompute, dW_cached),
@@ -305,11 +322,11 @@ def tricks(dtypes=(np.float32, np.float64), verbose: bool = True) -> list:
 def _buffers_row(dtype) -> dict:
     """A whole LeNet step with every Node.buffer freshly allocated vs reused across steps."""
     ours, _ = steppers(dtype)
-    kept = _median_ms(ours)
+    kept = _median_ms(ours, 31)
     original = tg.Node.buffer
     tg.Node.buffer = lambda self, key, shape, dtype=None: np.empty(shape, self.dtype if dtype is None else dtype)
     try:
-        fresh = _median_ms(ours)
+        fresh = _median_ms(ours, 31)
     finally:
         tg.Node.buffer = original
     return {"trick": "LeNet step: fresh arrays every step vs buffers reused", "dtype": np.dtype(dtype).name,

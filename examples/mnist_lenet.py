@@ -49,7 +49,7 @@ def main(epochs: int = TRAINING["epochs"], batch_size: int = TRAINING["batch_siz
         res = tg.fit(model, Xtr, ytr, opt, batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
                      random_state=TRAINING["random_state"], progress=progress, threads=threads)
         if verbose:
-            print(f"epoch {epoch + 1}/{epochs}: training loss {res.fun:.4f}, "
+            print(f"epoch {epoch + 1}/{epochs}: last minibatch loss {res.fun:.4f}, "
                   f"held-out accuracy {model.score(Xte, yte):.4f}", flush=True)
     out = {"adam_accuracy": model.score(Xte, yte), "adam_time_s": time.perf_counter() - t0,
            "adam_loss": res.fun, "steps": opt.t}
