@@ -9,6 +9,8 @@ from .hessian_free import HessianFree, LevenbergMarquardt
 from .io import load, register_node, save
 from .monitor import OptimizeResult
 from .nodes import (
+                    ELU,
+                    GELU,
                     Add,
                     AvgPool2D,
                     BatchNorm,
@@ -19,9 +21,13 @@ from .nodes import (
                     Dropout,
                     Flatten,
                     GlobalAvgPool2D,
+                    Hinge,
+                    Huber,
                     Identity,
                     Input,
                     LayerNorm,
+                    LeakyReLU,
+                    LogSoftmax,
                     Loss,
                     MaxPool2D,
                     MeanSquaredError,
@@ -30,6 +36,7 @@ from .nodes import (
                     Reshape,
                     Sigmoid,
                     Softmax,
+                    Softplus,
                     Tanh,
                     initializers,
 )
@@ -42,6 +49,8 @@ from .training import fit
 __version__ = "0.1.0"
 
 __all__ = [
+                    "ELU",
+                    "GELU",
                     "Add",
                     "AvgPool2D",
                     "BatchNorm",
@@ -57,10 +66,14 @@ __all__ = [
                     "GlobalAvgPool2D",
                     "Graph",
                     "HessianFree",
+                    "Hinge",
+                    "Huber",
                     "Identity",
                     "Input",
                     "LayerNorm",
+                    "LeakyReLU",
                     "LevenbergMarquardt",
+                    "LogSoftmax",
                     "Loss",
                     "MaxPool2D",
                     "MeanSquaredError",
@@ -74,6 +87,7 @@ __all__ = [
                     "Sequential",
                     "Sigmoid",
                     "Softmax",
+                    "Softplus",
                     "Tanh",
                     "blas_threads",
                     "check_gradients",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fileformat
-from .nodes import CrossEntropy, Input, Loss, Node
+from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
@@ -381,23 +381,24 @@ class Graph:
         return self.forward(X)
 
     def predict(self, X) -> np.ndarray:
-        """Class indices 0..K-1 for a cross-entropy model (threshold 0.5 for one output); else outputs."""
+        """Class indices 0..K-1 for a cross-entropy or hinge model (one output: p > 0.5, z > 0); else outputs."""
         return self._decide(self.forward(X))
 
     def _decide(self, out: np.ndarray) -> np.ndarray:
-        if isinstance(self.loss, CrossEntropy):
-            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.intp)
+        if isinstance(self.loss, (CrossEntropy, Hinge)):
+            cut = 0.5 if isinstance(self.loss, CrossEntropy) else 0.0  # a probability, or a score
+            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > cut).astype(np.intp)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def score(self, X, y) -> float:
-        """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
+        """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
         return self._score(self._forward(X, self._predict_plan, False)[self._out_index], y)  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
         pred = self._decide(out)
-        if isinstance(self.loss, CrossEntropy):
+        if isinstance(self.loss, (CrossEntropy, Hinge)):
             labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
             return float(np.mean(pred == labels))
         y = y.reshape(pred.shape)

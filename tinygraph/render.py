@@ -23,7 +23,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from .nodes import CrossEntropy, Input, Loss, Node
+from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 
 __all__ = ["DotNotFoundError", "render", "summary", "to_graphviz"]
 
@@ -78,6 +78,8 @@ def _target_text(loss: Loss) -> str:
     K = loss.in_shapes[0][0]
     if isinstance(loss, CrossEntropy) and K > 1:
         return f"N or N×{K}"  # integer labels or one-hot / probability rows
+    if isinstance(loss, Hinge):
+        return "N"  # integer labels only
     return shape_text(loss.in_shapes[0]) if K > 1 else "N"
 
 

@@ -1,17 +1,20 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
 from . import initializers
-from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .losses import CrossEntropy, Loss, MeanSquaredError
+from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
 from .normalization import BatchNorm, LayerNorm
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .rectifiers import ELU, GELU, LeakyReLU, Softplus
 from .shape import Flatten, Reshape
 
 __all__ = [
+    "ELU",
+    "GELU",
     "Add",
     "AvgPool2D",
     "BatchNorm",
@@ -22,9 +25,13 @@ __all__ = [
     "Dropout",
     "Flatten",
     "GlobalAvgPool2D",
+    "Hinge",
+    "Huber",
     "Identity",
     "Input",
     "LayerNorm",
+    "LeakyReLU",
+    "LogSoftmax",
     "Loss",
     "MaxPool2D",
     "MeanSquaredError",
@@ -33,6 +40,7 @@ __all__ = [
     "Reshape",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
     "initializers",
 ]
