@@ -20,8 +20,8 @@ DEFAULTS = {"channels": (20, 50), "kernel_size": 5, "hidden": 500, "l2": 0.0}
 TRAINING = {"optimizer": tg.optim.Adam(1e-3), "batch_size": 64, "epochs": 12, "random_state": 0}
 
 
-def lenet_net(*, channels=DEFAULTS["channels"], kernel_size: int = DEFAULTS["kernel_size"],
-              hidden: int = DEFAULTS["hidden"], n_classes: int = 10, input_shape=(1, 28, 28),
+def lenet_net(*, channels: tuple = DEFAULTS["channels"], kernel_size: int = DEFAULTS["kernel_size"],
+              hidden: int = DEFAULTS["hidden"], n_classes: int = 10, input_shape: tuple = (1, 28, 28),
               l2: float = DEFAULTS["l2"], init="he", random_state=None, dtype=np.float64) -> tg.Sequential:
     """Conv2D(c, kernel_size) → MaxPool2D(2) for each c in ``channels``, then Flatten → Dense(hidden)
     → ReLU → Dense(n_classes) → Softmax → CrossEntropy."""

@@ -19,7 +19,7 @@ __all__ = ["Conv2D", "pair"]
 BATCH_LAST_BELOW = 256
 
 
-def pair(value, who: str, what: str, minimum: int = 1) -> tuple:
+def pair(value: int | tuple, who: str, what: str, minimum: int = 1) -> tuple:
     """An int or a pair of ints (≥ minimum) as a pair."""
     vals = (value, value) if isinstance(value, (int, np.integer)) else value
     try:
@@ -52,8 +52,8 @@ class Conv2D(Node):
     cached = ("cols", "rcols", "rx", "_zeroed")
     regularized = ("W",)
 
-    def __init__(self, out_channels: int, kernel_size, *, stride=1, padding=0, init=None,
-                 name: str | None = None, trainable: bool = True):
+    def __init__(self, out_channels: int, kernel_size: int | tuple, *, stride: int | tuple = 1,
+                 padding: int | tuple | str = 0, init=None, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable, init=init)
         if not isinstance(out_channels, (int, np.integer)) or isinstance(out_channels, bool) or out_channels < 1:
             raise ValueError(f"Conv2D: out_channels must be a positive int, got {out_channels!r}")

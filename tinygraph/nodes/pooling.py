@@ -24,7 +24,8 @@ def _check_images(node: Node, in_shape: tuple) -> tuple:
 class _Pool2D(Node):
     """Windows of ``pool_size`` every ``stride`` (default: the pool size, windows side by side)."""
 
-    def __init__(self, pool_size, stride=None, *, name: str | None = None, trainable: bool = True):
+    def __init__(self, pool_size: int | tuple, stride: int | tuple | None = None, *, name: str | None = None,
+                 trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         who = type(self).__name__
         self.pool_size = pair(pool_size, who, "pool_size")

@@ -19,7 +19,7 @@ class Reshape(Node):
     Views, not copies, when the arrays are contiguous.
     """
 
-    def __init__(self, shape, *, name: str | None = None, trainable: bool = True):
+    def __init__(self, shape: int | tuple, *, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         if dims.count(-1) > 1:
