@@ -83,7 +83,7 @@ class MaxPool2D(_Pool2D):
         for i, j in self.offsets[1:]:
             np.maximum(y, self._window(x, i, j), out=y)
         # the argmax as one mask per offset: equal to the max and not taken by an earlier offset
-        # (np.copyto(..., where=) and an index array were 3× slower)
+        # (an index array updated by np.copyto(..., where=) took over 10× as long on LeNet's first pool)
         self.masks = masks = self.buffer("masks", (len(self.offsets), *y.shape), bool)
         taken = self.buffer("taken", y.shape, bool)
         for k, (i, j) in enumerate(self.offsets):
