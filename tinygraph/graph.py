@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fileformat
+from .locking import Locking
 from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
@@ -42,7 +43,7 @@ def _toposort(output: Node) -> list:
     return order
 
 
-class Graph:
+class Graph(Locking):
     """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
 
     Parameters
@@ -66,8 +67,8 @@ class Graph:
                  dtype=np.float64, random_state=None):
         if not isinstance(input, Input):
             raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
-        if not np.isscalar(l2) or not l2 >= 0:
-            raise ValueError(f"Graph: l2 must be a non-negative number, got {l2!r}")
+        if not np.isscalar(l2) or not 0 <= l2 < np.inf:
+            raise ValueError(f"Graph: l2 must be a finite non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"Graph: dtype must be float32 or float64, got {self.dtype}")
@@ -78,6 +79,7 @@ class Graph:
         if sources != [input]:
             raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
         self.input = input
+        self._make_locks()
         self.noise_step, self.noise_seed, self._noise_block = 0, None, 0
         self._name_nodes()
         self._build()
@@ -218,11 +220,12 @@ class Graph:
         if bs < 1:
             raise ValueError(f"recompute_state: batch_size must be a positive integer, got {batch_size!r}")
         seen = 0
-        for start in range(0, n, bs):
-            Xb = X[start:start + bs]
-            seen += Xb.shape[0]
-            self._forward(Xb, self._predict_plan, training=True)
-            self.update_state(momentum=Xb.shape[0] / seen)
+        with self._exclusive("recompute_state"):  # the model's own buffers and state
+            for start in range(0, n, bs):
+                Xb = X[start:start + bs]
+                seen += Xb.shape[0]
+                self._forward(Xb, self._predict_plan, training=True)
+                self.update_state(momentum=Xb.shape[0] / seen)
         return self
 
     def _load(self, theta) -> None:
@@ -245,8 +248,15 @@ class Graph:
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
         at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
-        does): for large X.
+        does): for large X. A call while another thread trains the model raises ``RuntimeError``.
         """
+        self._hold("loss_and_grad")  # not a context manager: this is every minibatch step's call
+        try:
+            return self._loss_and_grad(theta, X, y, sample_weight, regularize, check_input, out, n_jobs)
+        finally:
+            self._release()
+
+    def _loss_and_grad(self, theta, X, y, sample_weight, regularize, check_input, out, n_jobs):
         n_jobs = check_n_jobs(n_jobs)
         if n_jobs > 1 and any(node.couples_rows for node in self.nodes):
             raise ValueError(f"{type(self).__name__}.loss_and_grad: n_jobs={n_jobs} splits the rows into blocks, "
@@ -271,6 +281,10 @@ class Graph:
 
     def loss_value(self, theta, X, y, *, sample_weight=None) -> float:
         """The loss alone (forward only), e.g. for a line search or a validation set."""
+        with self._exclusive("loss_value"):
+            return self._loss_value(theta, X, y, sample_weight)
+
+    def _loss_value(self, theta, X, y, sample_weight) -> float:
         self._load(theta)
         X, y, sample_weight = self._check_data(X, y, sample_weight)
         vals = self._forward(X, self._train_plan)
@@ -298,6 +312,9 @@ class Graph:
         """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
         if not self.l2:
             return 0.0
+        if not self.l2 / m < np.inf:
+            raise ValueError(f"penalty: l2/m = {self.l2}/{m:.3g} overflows: the sample_weight sum m is too "
+                             "small for this l2; multiply the weights by a constant (or lower l2)")
         total = sum(float(np.vdot(W, W)) for W in self._regularized)
         if grad is not None:
             if grad is not self.grad:
@@ -368,11 +385,13 @@ class Graph:
 
         Evaluation mode by default (running statistics, no dropout); ``training=True`` gives the
         training-mode output (batch statistics, dropout masks of the current ``noise_step``).
+        Safe to call from many threads at once (so are ``predict``, ``predict_proba``, ``score``).
         """
         if theta is not None:
-            self._load(theta)
+            with self._exclusive("forward(theta=...)"):
+                self._load(theta)
         X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
-        return self._forward(X, self._predict_plan, training)[self._out_index].copy()
+        return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
@@ -393,7 +412,7 @@ class Graph:
     def score(self, X, y) -> float:
         """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        return self._score(self._forward(X, self._predict_plan, False)[self._out_index], y)  # X checked once
+        return self._run(lambda m: m._score(m._forward(X, m._predict_plan, False)[m._out_index], y))  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
@@ -409,10 +428,12 @@ class Graph:
         return fileformat.write(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch", "_parallel")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_values", "_l2_scratch", "_parallel", *self._LOCKS)}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._make_locks()
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 
     def __repr__(self) -> str:

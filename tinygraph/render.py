@@ -6,8 +6,9 @@ text of a model is always the same and tests can compare it. ``render(model, pat
 impure step: it runs the system ``dot`` program and writes the file. Without ``dot`` it raises
 ``DotNotFoundError`` naming the package to install; the DOT text stays available (``.source``).
 
-What a picture shows, per node: name and type; for nodes with parameters their shapes, their count
-and the slice ``theta[start:stop]`` they own; on every edge the array shape flowing along it
+What a picture shows, per node: name and type; for convolutions and pools their kernel or window
+and stride (``20@5×5, stride 1``) and for image outputs the shape they leave (``→ 20×24×24``); for
+nodes with parameters their shapes, their count and the slice ``theta[start:stop]`` they own; on every edge the array shape flowing along it
 (``N×400``, N the batch). Kinds of node are told apart by shape and colour: input and target
 (parallelograms), nodes with parameters (boxes), parameter-free single-input nodes such as the
 activations (ellipses), merges (hexagons) and losses (octagons). ``stats=True`` adds, from the last
@@ -63,9 +64,35 @@ def kind(node: Node) -> str:
     return "activation"
 
 
-def shape_text(shape: tuple, batch: str = "N") -> str:
-    """``(400,)`` -> ``'N×400'``; the feature shape with the batch axis in front."""
-    return "×".join([batch, *(str(d) for d in shape)])
+def shape_text(shape: tuple, batch: str = "N", time: bool = False) -> str:
+    """``(400,)`` -> ``'N×400'``; the feature shape with the batch axis in front.
+    ``time``: the first feature axis is a sequence's time axis, ``(28, 128)`` -> ``'N×T=28×128'``."""
+    dims = [str(d) for d in shape]
+    if time and dims:
+        dims[0] = "T=" + dims[0]
+    return "×".join([batch, *dims])
+
+
+def time_axis(model) -> set:
+    """The nodes whose output is a sequence (N, T, ...): what a recurrent node or an Embedding
+    reads or writes, and what keeps such a shape on the way (activations, Dense over time)."""
+    from .nodes import Embedding
+    from .nodes.recurrent import _Recurrent
+
+    def sequence_reader(n):
+        return isinstance(n, (Embedding, _Recurrent))
+
+    seq = set()
+    for node in model.nodes:
+        if isinstance(node, Input):
+            if any(sequence_reader(n) and node in n.inputs for n in model.nodes):
+                seq.add(node)
+        elif sequence_reader(node):
+            if isinstance(node, Embedding) or node.return_sequences:
+                seq.add(node)
+        elif any(x in seq and len(x.out_shape) == len(node.out_shape or ()) for x in node.inputs):
+            seq.add(node)
+    return seq
 
 
 def _escape(text: str) -> str:
@@ -89,6 +116,23 @@ def _type_text(node: Node) -> str:
     return name
 
 
+def _pair_text(pair: tuple) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+def geometry_text(node: Node) -> str | None:
+    """How a convolution or pooling node slides over its images, e.g. ``20@5×5, stride 1``."""
+    if hasattr(node, "kernel_size"):  # Conv2D
+        kh, kw = node.kernel_size
+        text = f"{node.out_channels}@{kh}×{kw}, stride {_pair_text(node.stride)}"
+        if node.padding == "same" or any(node.padding):
+            text += ", padding " + (node.padding if node.padding == "same" else _pair_text(node.padding))
+        return text
+    if hasattr(node, "pool_size"):  # MaxPool2D, AvgPool2D
+        return f"{node.pool_size[0]}×{node.pool_size[1]} windows, stride {_pair_text(node.stride)}"
+    return None
+
+
 def _check_stats(model) -> dict:
     acts = model.activations
     if not acts:
@@ -108,6 +152,11 @@ def _lines(model, node: Node, acts: dict | None) -> list:
     if isinstance(node, Input):
         lines[1] = f"Input ({node.n_features} features)" if len(node.shape) == 1 else \
             "Input (" + "×".join(map(str, node.shape)) + ")"
+    geometry = geometry_text(node)
+    if geometry:
+        lines.append(geometry)
+    if len(node.out_shape or ()) > 1 and not isinstance(node, (Input, Loss)):
+        lines.append("→ " + "×".join(map(str, node.out_shape)))  # images: the shape each step leaves
     if node.size:
         lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
         lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))
@@ -153,8 +202,9 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     for node in model.nodes:
         label = "\\n".join(_escape(s) for s in _lines(model, node, acts))
         dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
+    seq = time_axis(model)
     for src, dst in model.edges:
-        dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape))
+        dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape, time=src in seq))
     if model.loss is not None:
         tid = f"n{len(model.nodes)}"
         dot.node(tid, "y\\ntarget", **STYLES["target"])
@@ -217,10 +267,12 @@ def summary(model) -> str:
     models with running statistics, their sizes in ``state``)."""
     stateful = bool(model.n_state)
     header = ("node", "type", "output shape", "params", "theta slice", "inputs") + (("state",) if stateful else ())
-    rows = []
+    rows, seq = [], time_axis(model)
     for node in model.nodes:
-        out = "()" if isinstance(node, Loss) else "(" + ", ".join(["N", *map(str, node.out_shape)]) + ")"
-        rows.append((node.name, type(node).__name__, out, f"{node.size:,}",
+        out = "()" if isinstance(node, Loss) else shape_text(node.out_shape, time=node in seq)
+        geometry = geometry_text(node)
+        kind_text = type(node).__name__ + (f" {geometry}" if geometry else "")
+        rows.append((node.name, kind_text, out, f"{node.size:,}",
                      f"theta[{node.start}:{node.stop}]" if node.size else "",
                      ", ".join(x.name for x in node.inputs))
                     + ((f"{node.state_size:,}" if node.states else "",) if stateful else ()))

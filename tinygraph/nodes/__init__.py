@@ -1,23 +1,36 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
 from . import initializers
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
+from .gated import GRU, LSTM
 from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
 from .normalization import BatchNorm, LayerNorm
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .rectifiers import ELU, GELU, LeakyReLU, Softplus
+from .recurrent import SimpleRNN
+from .shape import Flatten, Reshape
 
 __all__ = [
     "ELU",
     "GELU",
+    "GRU",
+    "LSTM",
     "Add",
+    "AvgPool2D",
     "BatchNorm",
     "Concat",
+    "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAvgPool2D",
     "Hinge",
     "Huber",
     "Identity",
@@ -26,10 +39,13 @@ __all__ = [
     "LeakyReLU",
     "LogSoftmax",
     "Loss",
+    "MaxPool2D",
     "MeanSquaredError",
     "Node",
     "ReLU",
+    "Reshape",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "Softplus",
     "Tanh",

@@ -42,6 +42,14 @@ def _labels(t: np.ndarray, K: int, who: str, why: str) -> np.ndarray:
 class Loss(Node):
     """Base class of loss nodes."""
 
+    def build(self, in_shape: tuple) -> tuple:
+        # A sequence (N, T, K) would broadcast against (N, T) targets without a word: refuse it.
+        if len(in_shape) != 1:
+            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
+                             f"{', '.join(map(str, in_shape))}); reduce the time axis first "
+                             "(a recurrent layer with return_sequences=False)")
+        return in_shape
+
     cached = ("x", "target", "weight", "p", "r", "rows", "rx")
 
     def rforward(self, v: np.ndarray, rx) -> float:
