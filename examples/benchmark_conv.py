@@ -1,4 +1,5 @@
 """One LeNet training step at batch 64, tinygraph against PyTorch CPU, side by side in one run.
+============================================================================================
 
 A step is forward + backward + an SGD update (tinygraph: ``loss_and_grad`` into ``model.grad``
 and ``optim.SGD.step``; PyTorch: ``zero_grad``, forward, ``cross_entropy``, ``backward``,

@@ -1,4 +1,5 @@
 """Speed of an LSTM training step, side by side with PyTorch CPU in one run.
+=========================================================================
 
 The step of row-by-row MNIST: x (64, 28, 28) → LSTM(128) → Dense(10) → Softmax → CrossEntropy,
 forward + backward + Adam update, in float32 and float64, with BLAS (and torch) on 1 thread and on
@@ -110,7 +111,7 @@ def main(rounds: int = 5, n: int = 20, dtypes=("float32", "float64"), thread_cou
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds of 3 steps")
     args = parser.parse_args()
     main(rounds=2, n=3) if args.quick else main()

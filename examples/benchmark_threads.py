@@ -1,6 +1,8 @@
 """Thread-safe inference costs nothing on one thread, and scales on several.
+=========================================================================
 
 One run prints, side by side (median of several repeats):
+
 - one thread: ``model.forward(X)`` (a non-blocking lock, then the model's own buffers) against
   what ``forward`` did before it was made thread-safe (check X, ``model._forward``, copy);
 - ``threads`` threads calling ``forward`` at once (replicas for all but one), against the same

@@ -1,4 +1,5 @@
 """Caffe's LeNet on the bundled MNIST digits: Adam on minibatches, then L-BFGS-B through scipy.
+============================================================================================
 
 The 10,000 bundled digits are split 8,000 / 2,000 with a fixed seed; LeNet (``models.lenet``:
 conv 20@5×5 → max-pool → conv 50@5×5 → max-pool → Dense 500 → ReLU → Dense 10) trains with Adam
@@ -72,4 +73,8 @@ def main(epochs: int = TRAINING["epochs"], batch_size: int = TRAINING["batch_siz
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"epochs": 1, "n_train": 512, "n_test": 500, "lbfgs_rows": 128, "lbfgs_maxiter": 5, "progress": False}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

@@ -1,4 +1,5 @@
 """Hessian-free against Adam on a plain tanh RNN: the addition problem at growing T.
+=================================================================================
 
 The experiment of Martens & Sutskever (ICML 2011) at a small budget: SimpleRNN(units, tanh) →
 Dense(1) → squared error on the addition problem (see ``models/recurrent.py``: predicting 1 always
@@ -127,7 +128,12 @@ def draw(results: dict, Ts, budget: float, out_dir: Path):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per method and T")
     args = parser.parse_args()
-    main(budget=args.budget)
+    import os
+
+    if os.environ.get("TINYGRAPH_GALLERY"):  # set by the docs build: small settings, for the example gallery
+        main(Ts=(6,), budget=2.0, units=6, n_train=1000, n_test=200)
+    else:
+        main(budget=args.budget)
