@@ -9,11 +9,11 @@ import pytest
 import tinygraph as tg
 
 pytest.importorskip("sklearn", reason="the estimators need scikit-learn")
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
-from models.lenet import lenet_net  # noqa: E402
-from models.normalized import normalized_mlp  # noqa: E402
+from models.lenet import lenet_net
+from models.normalized import normalized_mlp
 
 
 @pytest.fixture(scope="module")
