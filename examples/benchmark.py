@@ -363,6 +363,87 @@ def fit_memory(n_rows, sizes=(784, 256, 256, 10), batch=128, dtype="float32", st
             "peak_fit_MB": peak / 1e6, "net": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype}
 
 
+def _quick_start(Xtr, ytr, maxiter, how):
+    """The README's Quick start: scipy's L-BFGS-B on ``model.loss_and_grad`` of the 784-25-10 net.
+    ``how``: "default" (the Quick start as written, with its ``tg.auto_threads`` line), "numpy"
+    (without that line: numpy's and scipy's BLAS at their default threads) or a thread count."""
+    import scipy.optimize as so
+    model = tg.Sequential([tg.Dense(784, 25), tg.Sigmoid(), tg.Dense(25, 10), tg.Sigmoid(), tg.CrossEntropy()],
+                          l2=1.0, random_state=0)
+    n = tg.auto_threads(model, Xtr) if how == "default" else None if how == "numpy" else how
+    with tg.blas_threads(n):
+        so.minimize(model.loss_and_grad, model.theta, args=(Xtr, ytr), jac=True, method="L-BFGS-B",
+                    options={"maxiter": maxiter})
+
+
+def default_settings(repeats: int, quick: bool = False) -> list:
+    """Seconds of three user workloads with tinygraph's default thread choice against each explicit
+    setting (1 thread, every core as BLAS threads, every core as row blocks), on the cores this process
+    may use: the median of ``repeats`` interleaved rounds."""
+    from sklearn.datasets import load_digits
+    n_cores = tg.threads.cores()
+    counts = sorted({1, n_cores})
+    X, y = tg.datasets.load_mnist()
+    Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
+    Xd, yd = load_digits(return_X_y=True)
+    Xd = Xd / 16.0
+    Xa, ya = synthetic_mnist(6000 if quick else 60000, "float32")
+    qs_iters, lb_iters = (5, 20) if quick else (50, 200)
+
+    def digits(kw):
+        model = tg.Sequential([tg.Dense(64, 32), tg.ReLU(), tg.Dense(32, 10), tg.Softmax(), tg.CrossEntropy()],
+                              random_state=0)
+        tg.fit(model, Xd, yd, "L-BFGS-B", maxiter=lb_iters, tol=0.0, **kw)
+
+    def adam(kw):
+        tg.fit(mlp((784, 256, 256, 10), "float32"), Xa, ya, "adam", batch_size=128, epochs=1, random_state=0, **kw)
+
+    explicit = {f"threads={k}": {"threads": k} for k in counts}
+    if n_cores > 1:
+        explicit[f"n_jobs={n_cores}"] = {"n_jobs": n_cores}
+    cases = [(f"Quick start (scipy L-BFGS-B, {qs_iters} it)",
+              {"default": "default", "numpy's threads": "numpy", **{f"threads={k}": k for k in counts}},
+              lambda how: _quick_start(Xtr, ytr, qs_iters, how)),
+             (f"digits 64-32-10 tg.fit L-BFGS-B ({lb_iters} it)", {"default": {}, **explicit}, digits),
+             (f"784-256-256-10 float32 Adam epoch ({Xa.shape[0]} rows)", {"default": {}, **explicit}, adam)]
+    rows = []
+    for name, settings, run in cases:
+        times = {k: [] for k in settings}
+        run(settings["default"])  # warm-up: imports, buffers, the first page faults
+        for _ in range(repeats):
+            for label, how in settings.items():
+                times[label].append(_timed(lambda h=how: run(h)))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        best = min(v for k, v in med.items() if k not in ("default", "numpy's threads"))
+        load = os.getloadavg()[0]
+        rows.append({"case": name, "cores": n_cores, "seconds": med, "default_over_best": med["default"] / best,
+                     "load": load})
+        print(f"| {name} | {n_cores} | " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) +
+              f" | {med['default'] / best:.2f} | {load:.1f} |", flush=True)
+    return rows
+
+
+def default_settings_on(n_cores: int, repeats: int, quick: bool) -> list:
+    """``default_settings`` in a child process pinned to ``n_cores`` cores (BLAS sizes its threads at start)."""
+    import subprocess
+    import sys
+    pinned = sorted(os.sched_getaffinity(0))[:n_cores]
+    args = [sys.executable, __file__, "--defaults-only", "--repeats", str(repeats)] + (["--quick"] if quick else [])
+    out = subprocess.run(args, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, pinned))
+    if out.returncode:
+        raise RuntimeError(f"the {n_cores}-core run failed:\n{out.stderr}")
+    print(out.stdout.split("\n", 1)[1] if "\n" in out.stdout else out.stdout, end="", flush=True)
+    return json.loads((OUTPUT / "defaults_child.json").read_text())
+
+
+def defaults_table(repeats: int, quick: bool = False) -> list:
+    """The default thread choice against every explicit setting, on one core and on all of them."""
+    print("\n| case | cores | seconds per setting (median) | default / best explicit | load after |\n"
+          "|---|---|---|---|---|")
+    rows = default_settings_on(1, repeats, quick) if tg.threads.cores() > 1 else []
+    return rows + default_settings(repeats, quick)
+
+
 def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklearn"), cases=None,
          dtypes=DTYPES) -> dict:
     """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement)."""
@@ -385,6 +466,7 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
     print(f"peak memory of a fit ({mem['net']}, batch {mem['batch']}, {mem['dtype']}): "
           f"{mem['peak_fit_MB']:.1f} MB above the data ({mem['data_MB']:.0f} MB); theta "
           f"{mem['theta_MB']:.2f} MB, one batch's activations {mem['activations_MB']:.2f} MB")
+    results["defaults"] = defaults_table(repeats, quick)
     results["load_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"load average after: {results['load_after']:.1f}")
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -399,6 +481,20 @@ if __name__ == "__main__":
     parser.add_argument("--case", type=int, action="append", help="only CASES[i] (repeatable)")
     parser.add_argument("--dtype", action="append", choices=DTYPES)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--defaults", action="store_true",
+                        help="only the default thread choice against explicit settings, on 1 and all cores")
+    parser.add_argument("--defaults-only", action="store_true", help=argparse.SUPPRESS)  # one child run
     a = parser.parse_args()
+    if a.defaults_only:
+        print()
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        rows = default_settings(a.repeats or 3, a.quick)
+        (OUTPUT / "defaults_child.json").write_text(json.dumps(rows))
+        raise SystemExit
+    if a.defaults:
+        rows = defaults_table(a.repeats or 3, a.quick)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / "benchmark_defaults.json").write_text(json.dumps(rows, indent=1))
+        raise SystemExit
     main(quick=a.quick, repeats=a.repeats, peers=() if a.no_peers else ("torch", "sklearn"),
          cases=None if a.case is None else [CASES[i] for i in a.case], dtypes=a.dtype or DTYPES)

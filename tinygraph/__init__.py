@@ -27,7 +27,7 @@ from .nodes import (
 from .objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz
-from .threads import blas_threads
+from .threads import auto_threads, blas_threads
 from .training import fit
 
 __version__ = "0.1.0"
@@ -57,6 +57,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "auto_threads",
     "blas_threads",
     "check_gradients",
     "check_node_gradients",

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import fileformat
 from .nodes import CrossEntropy, Input, Loss, Node
+from .inputs import as_arrays, check_inputs
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
@@ -47,8 +48,9 @@ class Graph:
 
     Parameters
     ----------
-    input : Input
-        The node that receives ``X`` of shape (N, *input.shape).
+    input : Input, or a list of them (also as ``inputs=``)
+        The node that receives ``X`` of shape (N, *input.shape). With several inputs, X is a tuple of
+        arrays in this order or a dict by input name, wherever a method takes X (``tinygraph.inputs``).
     output : Node
         The last node; a ``Loss`` node makes ``loss_and_grad`` available.
     l2 : float
@@ -62,10 +64,9 @@ class Graph:
         Seed for the initial weights; an int makes them bit-for-bit reproducible.
     """
 
-    def __init__(self, input: Input, output: Node, *, l2: float = 0.0, init="glorot",
-                 dtype=np.float64, random_state=None):
-        if not isinstance(input, Input):
-            raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
+    def __init__(self, input: Input | list | None = None, output: Node | None = None, *, inputs=None,
+                 l2: float = 0.0, init="glorot", dtype=np.float64, random_state=None):
+        ins = self._check_inputs(input, inputs, output)
         if not np.isscalar(l2) or not l2 >= 0:
             raise ValueError(f"Graph: l2 must be a non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
@@ -75,13 +76,32 @@ class Graph:
         self.init_name = init if isinstance(init, str) else None
         self.nodes = _toposort(output)
         sources = [n for n in self.nodes if not n.inputs]
-        if sources != [input]:
-            raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
-        self.input = input
+        if set(sources) != set(ins):
+            unused = [x.name for x in ins if x not in sources]
+            raise ValueError(f"Graph: every path must start at an input {list(ins)}; found sources {sources}"
+                             + (f"; inputs {unused} do not lead to the output" if unused else ""))
+        if len(ins) > 1:  # the inputs first, in the order given: X's arrays go to nodes[:k]
+            self.nodes = list(ins) + [n for n in self.nodes if n not in ins]
+        self.inputs, self.input = ins, ins[0]
         self._name_nodes()
         self._build()
         self._plan(output)
         self.initialize()
+
+    @staticmethod
+    def _check_inputs(input, inputs, output) -> tuple:
+        if inputs is not None:
+            if input is not None:
+                raise TypeError("Graph: pass the inputs once, as the first argument or as inputs=")
+            input = inputs
+        ins = tuple(input) if isinstance(input, (list, tuple)) else (input,)
+        if not ins or not all(isinstance(x, Input) for x in ins):
+            raise TypeError(f"Graph: input must be an Input node or a list of them, got {input!r}")
+        if len(set(ins)) != len(ins):
+            raise ValueError(f"Graph: an input is listed twice in {list(ins)}")
+        if not isinstance(output, Node):
+            raise TypeError(f"Graph: output must be a node, got {output!r}")
+        return ins
 
     def _name_nodes(self) -> None:
         counts, seen = {}, set()
@@ -89,7 +109,8 @@ class Graph:
             if node.name is None:
                 base = "input" if isinstance(node, Input) else type(node).__name__.lower()
                 counts[base] = counts.get(base, 0) + 1
-                node.name = base if isinstance(node, Input) else f"{base}{counts[base]}"
+                single = isinstance(node, Input) and len(self.inputs) == 1
+                node.name = base if single else f"{base}{counts[base]}"
             if node.name in seen:
                 raise ValueError(f"Graph: two nodes are named {node.name!r}")
             seen.add(node.name)
@@ -179,8 +200,13 @@ class Graph:
         if theta is not self.theta:
             np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
 
+    def _check_X(self, X):
+        if len(self.inputs) > 1 or isinstance(X, dict):
+            return check_inputs(X, self.inputs, self.dtype)
+        return check_array(X, self.input.shape, self.dtype, who=self.input.name)
+
     def _check_data(self, X, y, sample_weight):
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         if self.loss is None:
             raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
         y = self.loss.check_target(y, X.shape[0])
@@ -256,7 +282,10 @@ class Graph:
 
     def _forward(self, X: np.ndarray, plan: list) -> list:
         vals = [None] * len(self.nodes)
-        vals[0] = X
+        if len(self.inputs) == 1:
+            vals[0] = X
+        else:
+            vals[:len(self.inputs)] = as_arrays(X, self.inputs)
         for i, node, ins in plan:
             vals[i] = node.forward(*[vals[j] for j in ins])
         self._values = vals
@@ -306,8 +335,7 @@ class Graph:
         """The output (the loss node's input, e.g. probabilities) for X, as a new array."""
         if theta is not None:
             self._load(theta)
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
-        return self._forward(X, self._predict_plan)[self._out_index].copy()
+        return self._forward(self._check_X(X), self._predict_plan)[self._out_index].copy()
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
@@ -347,6 +375,7 @@ class Graph:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("inputs", (self.input,))  # pickled before graphs had several inputs
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 
     def __repr__(self) -> str:
