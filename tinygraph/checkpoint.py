@@ -36,6 +36,7 @@ class _Snapshot(NamedTuple):
     epoch: int
     step: int | None
     lengths: dict  # history list lengths at the snapshot (the lists keep growing)
+    model_state: np.ndarray  # the running statistics that go with theta
 
 
 class Checkpoint:
@@ -71,18 +72,19 @@ class Checkpoint:
     def _snapshot(info, epoch: int) -> _Snapshot:
         state = {} if info.optimizer is None else info.optimizer.get_state()
         return _Snapshot(np.array(info.theta, dtype=info.model.dtype), state, epoch, info.step,
-                         {k: len(v) for k, v in (info.history or {}).items()})
+                         {k: len(v) for k, v in (info.history or {}).items()}, info.model.state.copy())
 
     def _save(self, info, snap: _Snapshot, **flags) -> None:
         history = {k: v[:snap.lengths.get(k, len(v))] for k, v in (info.history or {}).items()}
         self.write(info.model, info.optimizer, snap.epoch, history=history, step=snap.step,
-                   theta=snap.theta, state=snap.state, **flags)
+                   theta=snap.theta, state=snap.state, model_state=snap.model_state, **flags)
 
     def write(self, model: Graph, optimizer, epoch: int, *, history=None, step=None, theta=None,
-              state=None, complete: bool = True, interrupted: bool = False) -> str:
+              state=None, model_state=None, complete: bool = True, interrupted: bool = False) -> str:
         """Save now; ``epoch`` is where training resumes (``initial_epoch``).
 
-        ``theta`` and ``state`` default to the model's theta and ``optimizer.get_state()``.
+        ``theta``, ``state`` and ``model_state`` default to the model's theta, ``optimizer.get_state()``
+        and the model's running statistics (``model.state``).
         """
         if state is None:
             state = {} if optimizer is None else optimizer.get_state()
@@ -92,7 +94,8 @@ class Checkpoint:
         meta = {"epoch": int(epoch), "step": step, "complete": complete, "interrupted": interrupted,
                 "optimizer": None if optimizer is None else type(optimizer).__name__,
                 "optimizer_repr": repr(optimizer), "optimizer_scalars": scalars}
-        fileformat.write(model, self.path, meta=meta, arrays=arrays, theta=theta, kind="checkpoint")
+        fileformat.write(model, self.path, meta=meta, arrays=arrays, theta=theta, model_state=model_state,
+                         kind="checkpoint")
         self.last_epoch = int(epoch)
         return self.path
 

@@ -145,6 +145,7 @@ def _partial(model, theta, part, k: int):
     if m == 0:
         return 0.0, np.zeros(model.n_params, dtype=model.dtype), {}, {k: address}
     own = _worker_model(model)
+    own._noise_block = k + 1  # dropout masks: one stream per partition, the same at every evaluation
     loss, grad = own.loss_and_grad(theta, X, y, sample_weight=sample_weight, regularize=False,
                                    check_input=False)
     grad *= m
@@ -206,6 +207,11 @@ class Objective:
         _one_input(model)
         if split_every < 2:
             raise ValueError(f"tinygraph.dask: split_every must be >= 2, got {split_every}")
+        coupled = [n.name for n in model.nodes if n.couples_rows or n.states]
+        if coupled:
+            raise ValueError(f"tinygraph.dask: {', '.join(coupled)} normalise over the whole batch and keep "
+                             "running statistics, which partitions on separate workers cannot share; train "
+                             "this model with minibatches (tinygraph.dask.fit(..., batch_size=...)) or in memory")
         self.client = _client(client)
         self.model = copy.deepcopy(model)  # holds theta and grad for the l2 term on the client
         self.split_every, self.timeout, self.retries = split_every, timeout, retries
@@ -420,11 +426,13 @@ def _fit_minibatch(model, X, y, sample_weight, opt, batch_size, epochs, maxiter,
                                        random_state=seed, client=client):
                 if swb is not None and not swb.any():
                     continue  # a batch of zero weight has no loss to descend
+                model.noise_step = opt.t
                 loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, out=grad)
                 if not np.isfinite(loss):
                     raise NonFiniteError(f"step {mon.steps + 1}: the loss is {loss}; model.theta keeps "
                                          "the last finite theta")
                 opt.step(theta, g)
+                model.update_state()
                 seen += Xb.shape[0]
                 if mon.after_step(loss, Xb.shape[0], epoch) or mon.steps >= maxiter:
                     stop = True

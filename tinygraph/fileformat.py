@@ -100,8 +100,11 @@ def _describe(model) -> dict:
             config = json.loads(json.dumps(config, default=_json_default, allow_nan=False))
         except (TypeError, ValueError) as e:
             raise TypeError(f"save: node {node.name!r}: get_config() must return JSON types: {e}") from None
-        nodes.append({"type": cls.__name__, "config": config, "inputs": [x.name for x in node.inputs],
-                      "params": [[p, list(shape)] for p, shape in node.params]})
+        spec = {"type": cls.__name__, "config": config, "inputs": [x.name for x in node.inputs],
+                "params": [[p, list(shape)] for p, shape in node.params]}
+        if node.states:  # files of models without state look as they did before state existed
+            spec["states"] = [[name, list(shape)] for name, shape in node.states]
+        nodes.append(spec)
     rs = model.random_state
     return {"class": type(model).__name__, "l2": model.l2, "init": model.init_name,
             "dtype": model.dtype.name, "nodes": nodes,
@@ -142,11 +145,13 @@ def _atomic_write(path: str, arrays: dict) -> None:
 
 
 def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
-          theta: np.ndarray | None = None, kind: str = "model") -> str:
+          theta: np.ndarray | None = None, model_state: np.ndarray | None = None,
+          kind: str = "model") -> str:
     """Write ``model`` (graph, options and theta) to ``path`` atomically; returns the path.
 
     ``meta`` (JSON types) and ``arrays`` (name -> numeric array) travel with the model, for
-    estimators and checkpoints; ``theta`` saves another vector of the model's layout.
+    estimators and checkpoints; ``theta`` (``model_state``) saves another vector of the layout of
+    ``model.theta`` (``model.state``).
     A path without a suffix gets ``.npz``, as ``render`` adds its format's (and ``np.savez``).
     """
     path = os.fspath(path)
@@ -160,6 +165,14 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
         # Refuse, so that a diverged run never overwrites a good file.
         raise ValueError(f"save: theta contains NaN or inf; not writing {path}")
     payload = {"theta": theta}
+    if model.state.size:
+        state = model.state if model_state is None else np.asarray(model_state)
+        if state.shape != model.state.shape or state.dtype != model.dtype:
+            raise ValueError(f"save: model_state must be a {model.dtype} array of shape {model.state.shape}, "
+                             f"got {state.dtype} {state.shape}")
+        if not np.isfinite(state).all():
+            raise ValueError(f"save: the model's state (running statistics) contains NaN or inf; not writing {path}")
+        payload["state"] = state
     for name, a in (arrays or {}).items():
         a = np.asarray(a)
         if a.dtype.kind not in "biufcUS":

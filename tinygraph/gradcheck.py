@@ -72,12 +72,20 @@ def _standalone(node: Node, in_shapes: tuple, rng: np.random.Generator, training
     node.bind(theta, grad)
     if getattr(node, "state_size", 0):
         node.bind_state(np.zeros(node.state_size))
+        node.reset_state()
     node.training = training
     node.need_dx = True
     if node.size:
         node.init(rng, "glorot")
         theta[:] += 0.1 * rng.standard_normal(node.size)
     return theta, grad
+
+
+def _forward(node: Node, xs: list) -> np.ndarray:
+    """One forward pass; a stochastic node draws the same randomness every time (as within a step)."""
+    if node.stochastic:
+        node.rng = np.random.default_rng(12345)
+    return node.forward(*xs)
 
 
 def _inputs(in_shapes, n, scale, rng, xs):
@@ -101,7 +109,7 @@ def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float =
     dy = rng.standard_normal((xs[0].shape[0],) + node.out_shape)
 
     def f():
-        return float(np.sum(dy * node.forward(*xs)))
+        return float(np.sum(dy * _forward(node, xs)))
 
     f()
     dxs = node.backward(dy)
@@ -136,7 +144,7 @@ def check_node_r_operators(node: Node, *in_shapes: tuple, n: int = 6, eps: float
 
     def run(r):
         theta[:] = theta0 + r * v
-        y = np.array(node.forward(*[x if rx is None else x + r * rx for x, rx in zip(xs, rxs)]))
+        y = np.array(_forward(node, [x if rx is None else x + r * rx for x, rx in zip(xs, rxs)]))
         grad[:] = 0.0
         dx = node.backward(dy + r * rdy)
         return y, [None if d is None else np.array(d) for d in ((dx,) if single else dx)], grad.copy()

@@ -83,6 +83,7 @@ class Graph:
         if len(ins) > 1:  # the inputs first, in the order given: X's arrays go to nodes[:k]
             self.nodes = list(ins) + [n for n in self.nodes if n not in ins]
         self.inputs, self.input = ins, ins[0]
+        self.noise_step, self.noise_seed, self._noise_block = 0, None, 0
         self._name_nodes()
         self._build()
         self._plan(output)
@@ -116,20 +117,29 @@ class Graph:
             seen.add(node.name)
 
     def _build(self) -> None:
-        offset = 0
+        offset = state_offset = 0
         for node in self.nodes:
             node.in_shapes = tuple(x.out_shape for x in node.inputs)
             node.out_shape = tuple(node.build(*node.in_shapes))
             node.start, offset = offset, offset + node.size
             node.stop = offset
+            node.state_start, state_offset = state_offset, state_offset + node.state_size
+            node.state_stop = state_offset
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
+        self.state = np.zeros(state_offset, dtype=self.dtype)
         self._bind()
 
     def _bind(self) -> None:
         requires = {}
+        if not hasattr(self, "state"):  # pickled before state existed
+            self.state, self.noise_step, self.noise_seed, self._noise_block = np.zeros(0, self.dtype), 0, None, 0
+        self._training = None  # unknown: the next forward sets every node's mode
+        self._stateful = [node for node in self.nodes if node.states]
+        self._stochastic = [(i, node) for i, node in enumerate(self.nodes) if node.stochastic]
         for node in self.nodes:
             node.bind(self.theta, self.grad)
+            node.bind_state(self.state)
             node.need_dx = any(requires[x] for x in node.inputs)
             requires[node] = node.size > 0 or node.need_dx
         self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
@@ -194,6 +204,46 @@ class Graph:
         for node in self.nodes:
             if node.size:
                 node.init(rng, self.init)
+            node.reset_state()
+        if self._stochastic:  # drawn after the weights: the weights are the same with or without it
+            self.noise_seed = int(rng.integers(2**63))
+        return self
+
+    @property
+    def n_state(self) -> int:
+        """Number of non-trainable values in ``state`` (running statistics)."""
+        return self.state.size
+
+    def update_state(self, momentum: float | None = None) -> Graph:
+        """Fold the batch statistics of the last training-mode pass into ``state``.
+
+        The minibatch loop calls it once per accepted step (``loss_and_grad`` itself never writes
+        ``state``). ``momentum`` overrides each node's own (PyTorch's: new = (1 - m) old + m batch).
+        """
+        for node in self._stateful:
+            node.update_state(momentum)
+        return self
+
+    def recompute_state(self, X, *, batch_size: int | None = None) -> Graph:
+        """Population statistics of X in one pass (the BatchNorm paper's rule after a full-batch fit).
+
+        Runs the training-mode forward over X in chunks of ``batch_size`` rows (all at once by
+        default: exact) and averages the chunks' statistics weighted by their rows (as PyTorch's
+        ``update_bn``: with chunks the variance leaves out the spread between chunk means).
+        """
+        if not self._stateful:
+            return self
+        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        n = X.shape[0]
+        bs = n if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise ValueError(f"recompute_state: batch_size must be a positive integer, got {batch_size!r}")
+        seen = 0
+        for start in range(0, n, bs):
+            Xb = X[start:start + bs]
+            seen += Xb.shape[0]
+            self._forward(Xb, self._predict_plan, training=True)
+            self.update_state(momentum=Xb.shape[0] / seen)
         return self
 
     def _load(self, theta) -> None:
@@ -224,6 +274,10 @@ class Graph:
         does): for large X.
         """
         n_jobs = check_n_jobs(n_jobs)
+        if n_jobs > 1 and any(node.couples_rows for node in self.nodes):
+            raise ValueError(f"{type(self).__name__}.loss_and_grad: n_jobs={n_jobs} splits the rows into blocks, "
+                             f"but {next(n for n in self.nodes if n.couples_rows).name} normalises over the "
+                             "whole batch; use n_jobs=1 (BLAS threads still use every core)")
         self._load(theta)
         if check_input:
             X, y, sample_weight = self._check_data(X, y, sample_weight)
@@ -280,7 +334,14 @@ class Graph:
                 dW += np.multiply(W, c, out=self._l2_scratch[:W.size].reshape(W.shape))
         return 0.5 * self.l2 / m * total
 
-    def _forward(self, X: np.ndarray, plan: list) -> list:
+    def _forward(self, X: np.ndarray, plan: list, training: bool = True) -> list:
+        if self._training is not training:
+            for node in self.nodes:
+                node.training = training
+            self._training = training
+        if training and self._stochastic:
+            for i, node in self._stochastic:
+                node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
         vals = [None] * len(self.nodes)
         if len(self.inputs) == 1:
             vals[0] = X
@@ -331,11 +392,15 @@ class Graph:
                     grads[j] = acc
                     owned.add(j)
 
-    def forward(self, X, theta=None) -> np.ndarray:
-        """The output (the loss node's input, e.g. probabilities) for X, as a new array."""
+    def forward(self, X, theta=None, *, training: bool = False) -> np.ndarray:
+        """The output (the loss node's input, e.g. probabilities) for X, as a new array.
+
+        Evaluation mode by default (running statistics, no dropout); ``training=True`` gives the
+        training-mode output (batch statistics, dropout masks of the current ``noise_step``).
+        """
         if theta is not None:
             self._load(theta)
-        return self._forward(self._check_X(X), self._predict_plan)[self._out_index].copy()
+        return self._forward(self._check_X(X), self._predict_plan, training)[self._out_index].copy()
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
@@ -355,7 +420,7 @@ class Graph:
     def score(self, X, y) -> float:
         """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        return self._score(self._forward(X, self._predict_plan)[self._out_index], y)  # X checked once
+        return self._score(self._forward(X, self._predict_plan, False)[self._out_index], y)  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""

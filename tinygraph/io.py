@@ -72,6 +72,7 @@ def read(path) -> Saved:
     arrays = _read_arrays(path)
     header = _check_header(path, arrays)
     theta = arrays.pop("theta")
+    state = arrays.pop("state", None)
     try:
         # The layout the header declares must fit theta before any node allocates anything.
         declared = sum(math.prod(shape) for spec in header["model"]["nodes"] for _, shape in spec["params"])
@@ -92,6 +93,13 @@ def read(path) -> Saved:
         raise FormatError(f"{path}: theta is {theta.dtype} {theta.shape}, the model needs "
                           f"{model.dtype} {model.theta.shape}")
     model.theta[...] = theta
+    if state is not None or model.state.size:
+        # a file written before the model had state keeps the initial running statistics
+        if state is not None and (state.shape != model.state.shape or state.dtype != model.dtype):
+            raise FormatError(f"{path}: state is {state.dtype} {state.shape}, the model needs "
+                              f"{model.dtype} {model.state.shape}")
+        if state is not None:
+            model.state[...] = state
     extra = {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith("arrays/")}
     return Saved(model, header.get("meta", {}), extra, header.get("kind", "model"))
 

@@ -57,8 +57,9 @@ class TrainingInfo:
 
 
 def evaluate(model, X, y, sample_weight=None) -> tuple:
-    """(loss, score) of checked data in one forward pass: accuracy for cross-entropy, else R²."""
-    vals = model._forward(X, model._train_plan)
+    """(loss, score) of checked data in one evaluation-mode forward pass: accuracy for cross-entropy,
+    else R²."""
+    vals = model._forward(X, model._train_plan, training=False)
     z = vals[model._loss_index]
     loss = model.loss.forward(z, y, sample_weight)
     loss += model.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
@@ -155,7 +156,9 @@ class Monitor:
             if self.early_stopping:
                 if self.best_theta is None:
                     self.best_theta = np.empty_like(self.model.theta)
+                    self.best_state = np.empty_like(self.model.state)
                 np.copyto(self.best_theta, self.model.theta)
+                np.copyto(self.best_state, self.model.state)  # running statistics go with their theta
         if self.bad_epochs >= self.patience:
             what = "validation loss" if self.early_stopping and self.validation is not None else "training loss"
             self.message = (f"{what} did not improve by more than tol={self.tol or 0.0} "
@@ -170,6 +173,7 @@ class Monitor:
     def restore_best(self) -> None:
         if self.early_stopping and self.best_theta is not None:
             np.copyto(self.model.theta, self.best_theta)
+            np.copyto(self.model.state, self.best_state)
 
     def close(self) -> None:
         """Close the progress bar (also when training ends in an exception)."""

@@ -40,14 +40,17 @@ def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
 def _replicas(model, n: int) -> list:
     """``n`` copies of the model whose parameter views are the model's own ``theta``, kept on it."""
     reps = getattr(model, "_parallel", None)
-    if reps is None or len(reps) < n or reps[0].theta is not model.theta:
+    if reps is None or len(reps) < n or reps[0].theta is not model.theta or reps[0].state is not model.state:
         reps = []
-        for _ in range(n):
+        for k in range(n):
             replica = copy.deepcopy(model)  # through __getstate__: no activations, no buffers
-            replica.theta = model.theta  # parameter views into the model's own theta
+            replica.theta, replica.state = model.theta, model.state  # views into the model's own arrays
+            replica._noise_block = k + 1  # each block draws its own dropout masks
             replica._bind()
             reps.append(replica)
         model._parallel = reps
+    for replica in reps:
+        replica.noise_seed, replica.noise_step = model.noise_seed, model.noise_step
     return reps
 
 

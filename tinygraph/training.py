@@ -144,8 +144,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads):
         try:
             if isinstance(optimizer, str):
-                return fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
-                                 initial_epoch=initial_epoch, n_jobs=n_jobs)
+                result = fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
+                                   initial_epoch=initial_epoch, n_jobs=n_jobs)
+                model.recompute_state(X)  # full batch: the population statistics at the final theta
+                return result
             return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
                                   shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
         finally:
@@ -162,6 +164,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         swbuf = None if sw is None else np.empty(bs, sw.dtype)
     batched = isinstance(opt, Scipy)
+    stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
     epoch_sum = epoch_rows = 0.0  # the final epoch's running mean is the result's fun, not its last batch
@@ -186,9 +189,14 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     swb = None if sw is None else sw.take(idx, out=swbuf[:m], mode="clip")
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
+                if stochastic:  # new dropout masks each step; the same ones within it (line searches)
+                    model.noise_step = opt.t if hasattr(opt, "t") else mon.steps
                 if batched:
                     res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps, n_jobs), theta)
                     loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
+                    if stateful:  # the batch statistics at the accepted point, not at a rejected trial
+                        model._forward(Xb, model._train_plan, training=True)
+                        model.update_state()
                 else:
                     loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False,
                                                   out=gbuf, n_jobs=n_jobs)
@@ -199,6 +207,8 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                         opt.step(theta, g)
                     except NonFiniteError:
                         raise diagnose(model, Xb, yb, swb, mon.steps, "update") from None
+                    if stateful:  # the step is taken: its batch's statistics enter the running ones
+                        model.update_state()
                 epoch_sum, epoch_rows = epoch_sum + loss * m, epoch_rows + m
                 if mon.after_step(loss, m, epoch):
                     stop, complete = True, False

@@ -2,17 +2,22 @@
 from . import initializers
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .dense import Dense
+from .dropout import Dropout
 from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
+from .normalization import BatchNorm, LayerNorm
 
 __all__ = [
     "Add",
+    "BatchNorm",
     "Concat",
     "CrossEntropy",
     "Dense",
+    "Dropout",
     "Identity",
     "Input",
+    "LayerNorm",
     "Loss",
     "MeanSquaredError",
     "Node",

@@ -31,6 +31,29 @@ is 0, e.g. for the data), returns R{y} (None if 0) and keeps what ``rbackward`` 
 returns R{dx}; ``dy=None`` drops every second-derivative term of the node, which turns the exact
 Hessian product into the Gauss-Newton one. Loss nodes take ``rforward(v, rx) -> R{L}`` and
 ``rbackward() -> R{dx}``, the loss Hessian (with respect to x) times R{x}.
+
+Modes, state and randomness (stated once here, for every node):
+
+- ``self.training`` is True while the graph computes a loss, a gradient, a curvature product or
+  an optimizer step (``loss_and_grad``, ``loss_value``, ``gnvp``, ``hvp``, ``fit``) and False when it
+  predicts (``forward``, ``predict``, ``predict_proba``, ``score``); the graph sets it before each
+  forward pass. ``model.forward(X, training=True)`` asks for the training behaviour explicitly.
+  Nodes that behave the same in both modes ignore it.
+- Non-trainable arrays (running statistics) are declared in ``build`` as ``states``, pairs
+  ``(name, shape)`` like ``params``. The graph lays them out in a second flat vector
+  ``model.state`` (from ``state_start`` to ``state_stop``), never in theta: scipy never sees them
+  and they have no gradient. ``bind_state(state)`` makes each one an attribute that is a view.
+  ``forward`` never writes the state: in training mode it keeps the batch's statistics on
+  ``self``, and ``update_state(momentum)`` folds them in when the graph says the step was accepted
+  (``model.update_state()``, called by the minibatch loop once per step). So ``loss_and_grad`` is a
+  pure function of theta and a rejected line-search trial leaves no trace.
+- Nodes with ``stochastic = True`` (Dropout) draw their randomness, in training mode only, from
+  ``self.rng``: a ``numpy.random.Generator`` the graph seeds from (its own seed, ``noise_step``,
+  the node's position) before each forward. Two passes at the same step draw the same masks, so
+  the loss is a deterministic function of theta between steps (line searches, gradient checks);
+  the minibatch loop advances ``noise_step`` once per step.
+- ``couples_rows = True`` marks nodes whose output for one row depends on the other rows of the
+  batch in training mode (BatchNorm): they refuse row blocks (``n_jobs``) and Dask shards.
 """
 from __future__ import annotations
 
@@ -47,9 +70,13 @@ class Node:
     """Base class of all nodes; see the module docstring for the contract."""
 
     params: tuple = ()
+    states: tuple = ()
     cached: tuple = ()
     regularized: tuple = ()
     n_inputs: int | None = 1
+    stochastic: bool = False
+    couples_rows: bool = False
+    training: bool = True
 
     def __init__(self, *, name: str | None = None, trainable: bool = True, init=None):
         self.name = name
@@ -59,6 +86,7 @@ class Node:
         self.in_shapes: tuple = ()
         self.out_shape: tuple | None = None
         self.start = self.stop = 0
+        self.state_start = self.state_stop = 0
         self.need_dx = True
         self.dtype = np.dtype(np.float64)
         self._buffers: dict = {}
@@ -86,18 +114,22 @@ class Node:
         return sum(math.prod(shape) for _, shape in self.params)
 
     @property
+    def state_size(self) -> int:
+        """Number of non-trainable values this node keeps in the model's ``state``."""
+        return sum(math.prod(shape) for _, shape in self.states)
+
+    @property
     def theta_slice(self) -> slice:
         """The slice ``theta[start:stop]`` holding this node's parameters."""
         return slice(self.start, self.stop)
 
     def views(self, flat: np.ndarray) -> dict:
         """Views into any flat vector with the model's layout, one per parameter, by name."""
-        out, i = {}, self.start
-        for pname, shape in self.params:
-            n = math.prod(shape)
-            out[pname] = flat[i:i + n].reshape(shape)
-            i += n
-        return out
+        return _views(flat, self.start, self.params)
+
+    def state_views(self, flat: np.ndarray) -> dict:
+        """Views into a flat vector with the layout of ``model.state``, one per state array, by name."""
+        return _views(flat, self.state_start, self.states)
 
     def bind(self, theta: np.ndarray, grad: np.ndarray) -> None:
         self.dtype = theta.dtype
@@ -106,8 +138,18 @@ class Node:
         for pname, view in self.views(grad).items():
             setattr(self, "d" + pname, view)
 
+    def bind_state(self, state: np.ndarray) -> None:
+        for sname, view in self.state_views(state).items():
+            setattr(self, sname, view)
+
     def init(self, rng: np.random.Generator, default=None) -> None:
         """Nodes without parameters have nothing to draw."""
+
+    def reset_state(self) -> None:
+        """Put the state views back to their initial values (nodes with ``states`` override it)."""
+
+    def update_state(self, momentum: float | None = None) -> None:
+        """Fold the statistics of the last training-mode forward into the state (see above)."""
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define forward")
@@ -137,7 +179,7 @@ class Node:
 
     def __getstate__(self) -> dict:
         # Views and buffers are the graph's memory: the graph rebinds them after unpickling.
-        drop = {p for p, _ in self.params} | {"d" + p for p, _ in self.params}
+        drop = {p for p, _ in self.params} | {"d" + p for p, _ in self.params} | {s for s, _ in self.states}
         drop |= set(self.cached) | {"_buffers"}
         state = {k: v for k, v in self.__dict__.items() if k not in drop}
         state["_buffers"] = {}
@@ -147,6 +189,15 @@ class Node:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
                          if v is not None and k not in ("trainable",) or v is False)
         return f"{type(self).__name__}({args})"
+
+
+def _views(flat: np.ndarray, start: int, shapes: tuple) -> dict:
+    out, i = {}, start
+    for name, shape in shapes:
+        n = math.prod(shape)
+        out[name] = flat[i:i + n].reshape(shape)
+        i += n
+    return out
 
 
 def feature_shape(shape, who: str) -> tuple:
