@@ -11,11 +11,15 @@ products. Then full-batch work on the 8,000 bundled MNIST training digits: one `
 the peak memory of a minibatch fit (tracemalloc).
 
 Every library runs with the number of BLAS/OpenMP threads (1 or 2) that a short probe finds faster
-for it: on a small shared machine a second thread often costs more than it gains.
+for it: on a small shared machine a second thread often costs more than it gains. Last, the
+*defaults table*: the README's Quick start, a digits L-BFGS-B fit and a 784-256-256-10 Adam epoch
+as a user runs them (tinygraph's default thread choice, ``tg.auto_threads``) against every
+explicit setting, in a child process pinned to one core and in this one on all cores.
 Peers are optional (``pip install "tinygraph[bench]"``); a missing one is skipped.
 
     python examples/benchmark.py            # the full run (several minutes)
     python examples/benchmark.py --quick    # a smoke run on small data
+    python examples/benchmark.py --defaults # only the defaults table (a few minutes)
 """
 from __future__ import annotations
 
@@ -387,7 +391,7 @@ def default_settings(repeats: int, quick: bool = False) -> list:
     Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
     Xd, yd = load_digits(return_X_y=True)
     Xd = Xd / 16.0
-    Xa, ya = synthetic_mnist(6000 if quick else 60000, "float32")
+    Xa, ya = synthetic_mnist(2000 if quick else 60000, "float32")
     qs_iters, lb_iters = (5, 20) if quick else (50, 200)
 
     def digits(kw):
@@ -432,8 +436,9 @@ def default_settings_on(n_cores: int, repeats: int, quick: bool) -> list:
     out = subprocess.run(args, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, pinned))
     if out.returncode:
         raise RuntimeError(f"the {n_cores}-core run failed:\n{out.stderr}")
-    print(out.stdout.split("\n", 1)[1] if "\n" in out.stdout else out.stdout, end="", flush=True)
-    return json.loads((OUTPUT / "defaults_child.json").read_text())
+    *table, rows = out.stdout.strip().split("\n")  # the child's table lines, then its rows as JSON
+    print("\n".join(table), flush=True)
+    return json.loads(rows)
 
 
 def defaults_table(repeats: int, quick: bool = False) -> list:
@@ -445,8 +450,11 @@ def defaults_table(repeats: int, quick: bool = False) -> list:
 
 
 def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklearn"), cases=None,
-         dtypes=DTYPES) -> dict:
-    """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement)."""
+         dtypes=DTYPES, defaults: bool | None = None) -> dict:
+    """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement).
+    ``defaults`` (default: unless quick) adds ``defaults_table``: tinygraph's default thread choice
+    against every explicit setting, on one core and on all of them."""
+    defaults = not quick if defaults is None else defaults
     n_rows = 2000 if quick else 60000
     repeats = (1 if quick else 3) if repeats is None else repeats
     thread_choices = (1,) if quick else (1, 2)
@@ -466,7 +474,8 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
     print(f"peak memory of a fit ({mem['net']}, batch {mem['batch']}, {mem['dtype']}): "
           f"{mem['peak_fit_MB']:.1f} MB above the data ({mem['data_MB']:.0f} MB); theta "
           f"{mem['theta_MB']:.2f} MB, one batch's activations {mem['activations_MB']:.2f} MB")
-    results["defaults"] = defaults_table(repeats, quick)
+    if defaults:
+        results["defaults"] = defaults_table(repeats, quick)
     results["load_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"load average after: {results['load_after']:.1f}")
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -486,10 +495,7 @@ if __name__ == "__main__":
     parser.add_argument("--defaults-only", action="store_true", help=argparse.SUPPRESS)  # one child run
     a = parser.parse_args()
     if a.defaults_only:
-        print()
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        rows = default_settings(a.repeats or 3, a.quick)
-        (OUTPUT / "defaults_child.json").write_text(json.dumps(rows))
+        print(json.dumps(default_settings(a.repeats or 3, a.quick)))
         raise SystemExit
     if a.defaults:
         rows = defaults_table(a.repeats or 3, a.quick)

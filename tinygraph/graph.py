@@ -119,12 +119,14 @@ class Graph:
     def _build(self) -> None:
         offset = state_offset = 0
         for node in self.nodes:
-            node.in_shapes = tuple(x.out_shape for x in node.inputs)
-            node.out_shape = tuple(node.build(*node.in_shapes))
-            node.start, offset = offset, offset + node.size
-            node.stop = offset
-            node.state_start, state_offset = state_offset, state_offset + node.state_size
-            node.state_stop = state_offset
+            node.check_graph_attributes("before the graph built it (in __init__?)")
+            node.set_graph_attributes(in_shapes=tuple(x.out_shape for x in node.inputs))
+            out_shape = tuple(node.build(*node.in_shapes))
+            node.check_graph_attributes("in build()")
+            node.set_graph_attributes(out_shape=out_shape, start=offset, stop=offset + node.size,
+                                      state_start=state_offset, state_stop=state_offset + node.state_size,
+                                      params=node.params)
+            offset, state_offset = node.stop, node.state_stop
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
         self.state = np.zeros(state_offset, dtype=self.dtype)
@@ -140,7 +142,7 @@ class Graph:
         for node in self.nodes:
             node.bind(self.theta, self.grad)
             node.bind_state(self.state)
-            node.need_dx = any(requires[x] for x in node.inputs)
+            node.set_graph_attributes(need_dx=any(requires[x] for x in node.inputs))
             requires[node] = node.size > 0 or node.need_dx
         self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
         self._regularized_grad = [node.views(self.grad)[p] for node in self.nodes for p in node.regularized]
@@ -233,7 +235,7 @@ class Graph:
         """
         if not self._stateful:
             return self
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         n = X.shape[0]
         bs = n if batch_size is None else int(batch_size)
         if bs < 1:

@@ -147,11 +147,14 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                 result = fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                                    initial_epoch=initial_epoch, n_jobs=n_jobs)
                 model.recompute_state(X)  # full batch: the population statistics at the final theta
-                return result
-            return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
-                                  shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
+            else:
+                result = _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
+                                        shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
         finally:
             mon.close()
+    for node in model.nodes:  # once per fit: a node that moved its own slice of theta is named
+        node.check_graph_attributes("during training (in forward or backward?)")
+    return result
 
 
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed, n_jobs=1):

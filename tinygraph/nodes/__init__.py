@@ -7,6 +7,7 @@ from .losses import CrossEntropy, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
 from .normalization import BatchNorm, LayerNorm
+from .split import Slice
 
 __all__ = [
     "Add",
@@ -23,6 +24,7 @@ __all__ = [
     "Node",
     "ReLU",
     "Sigmoid",
+    "Slice",
     "Softmax",
     "Tanh",
     "initializers",
