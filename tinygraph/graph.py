@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import fileformat
-from .nodes import CrossEntropy, Input, Loss, Node
 from .inputs import as_arrays, check_inputs
+from .nodes import CrossEntropy, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
@@ -254,7 +254,8 @@ class Graph:
 
     def _check_X(self, X):
         if len(self.inputs) > 1 or isinstance(X, dict):
-            return check_inputs(X, self.inputs, self.dtype)
+            X = check_inputs(X, self.inputs, self.dtype)
+            return X if len(self.inputs) > 1 else X.arrays[0]
         return check_array(X, self.input.shape, self.dtype, who=self.input.name)
 
     def _check_data(self, X, y, sample_weight):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .inputs import empty_rows
 from .monitor import Monitor, OptimizeResult
-from .optim import SGD, AdaGrad, Adadelta, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
+from .optim import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
 from .parallel import check_n_jobs
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
 from .threads import auto_threads, available, blas_threads

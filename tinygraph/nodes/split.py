@@ -22,7 +22,7 @@ class Slice(Node):
     x, dx: (N, ..., D, ...); y, dy: (N, ..., stop - start, ...).
     """
 
-    def __init__(self, start: int, stop: int, *, axis: int = 1, name: str | None = None):
+    def __init__(self, start: int, stop: int, axis: int = 1, *, name: str | None = None):
         super().__init__(name=name)
         for what, v in (("start", start), ("stop", stop), ("axis", axis)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
