@@ -209,8 +209,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     random_state : seeds the initial weights, the shuffles and the validation split.
     warm_start : fit again from the fitted theta and optimizer state (Adam's moments continue).
     verbose : printed progress, as ``tg.fit``.
-    threads : None, or at most this many BLAS threads while fitting (``tg.fit``'s ``threads``; 1 is
-        often faster on small or shared machines).
+    threads : BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+        the batch and the machine (``tg.auto_threads``).
     n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
     """

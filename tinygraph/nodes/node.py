@@ -22,6 +22,9 @@ A node is one operation in an explicit graph, with a hand-written forward and ba
 - Loss nodes (``tinygraph.losses``) take ``forward(x, target, sample_weight)`` and return a float;
   their ``backward()`` starts the backward pass.
 - ``get_config`` (saving) follows the same pattern: it reads the node's own attributes.
+- The graph owns ``GRAPH_ATTRIBUTES`` (``inputs``, ``in_shapes``, ``out_shape``, ``start``, ``stop``,
+  ``state_start``, ``state_stop``, ``need_dx``, ``params`` once built): a node keeps its own data under
+  other names, and is told so by name if it does not.
 
 Curvature products (Pearlmutter's R-operator, ``tinygraph.curvature``): R{u} is the derivative of
 u along a direction v of theta. After ``forward``, ``rforward(v, *rxs) -> ry`` takes the flat
@@ -61,7 +64,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Input", "Node", "feature_shape"]
+__all__ = ["GRAPH_ATTRIBUTES", "Input", "Node", "feature_shape"]
 
 _MAX_BUFFERS = 16
 
