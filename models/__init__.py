@@ -10,6 +10,7 @@ arguments for ``tg.fit`` that train it well), so ``tg.fit(model, X, y, **module.
 | ``moons`` | ``moons_net`` | the 2-3-2 sigmoid net of the moons post |
 | ``linear`` | ``softmax_regression`` | one Dense + Softmax: the linear baseline |
 | ``autoencoders`` | ``autoencoder`` | n-h-n with a sigmoid code, squared error |
+| ``normalized`` | ``normalized_mlp`` | ReLU MLP with BatchNorm and Dropout per hidden layer |
 
 This package lives at the repository root next to ``examples/`` and is not shipped in the wheel:
 ``models`` is too generic a top-level name to install into site-packages. Tests import it through
@@ -20,5 +21,6 @@ from .course_digits import digit_net
 from .linear import softmax_regression
 from .mnist import mnist_net
 from .moons import moons_net
+from .normalized import normalized_mlp
 
-__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "softmax_regression"]
+__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "normalized_mlp", "softmax_regression"]

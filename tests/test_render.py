@@ -218,3 +218,17 @@ def test_missing_dot_raised_by_the_graphviz_backend(tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.backend.execute, "run_check", no_dot)
     with pytest.raises(DotNotFoundError, match="`dot`.*apt-get install graphviz"):
         tg.render(skip_graph(), tmp_path / "g.svg")
+
+
+def test_state_sizes_are_shown_apart_from_parameters():
+    model = tg.Sequential([tg.Dense(8), tg.BatchNorm(), tg.Tanh(), tg.Dense(2), tg.Softmax(), tg.CrossEntropy()],
+                          n_features=3)
+    source = model.to_graphviz().source
+    assert "Sequential: 66 parameters + 16 state values (float64)" in source
+    assert "state: running_mean, running_var\\n16 values (not trained), state[0:16]" in source
+    from tinygraph.render import summary
+
+    text = summary(model)
+    assert "state (running statistics, not trained): 16 values" in text
+    row = next(line for line in text.splitlines() if line.startswith("batchnorm1"))
+    assert row.split()[-1] == "16"

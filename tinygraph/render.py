@@ -110,6 +110,9 @@ def _lines(model, node: Node, acts: dict | None) -> list:
         lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
         lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))
         lines.append(f"theta[{node.start}:{node.stop}]")
+    if node.states:  # running statistics: in model.state, apart from the trained parameters
+        lines.append("state: " + ", ".join(name for name, _ in node.states))
+        lines.append(f"{node.state_size:,} values (not trained), state[{node.state_start}:{node.state_stop}]")
     if acts is not None:
         if node.size:
             lines += [f"‖d{p}‖ = {np.linalg.norm(g):.2e}" for p, g in node.views(model.grad).items()]
@@ -134,8 +137,9 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
         raise ValueError(f"to_graphviz: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     acts = _check_stats(model) if stats else None
     if title is None:
-        title = f"{type(model).__name__}: {model.n_params:,} parameters ({model.dtype.name}"
-        title += f", l2={model.l2:g})" if model.l2 else ")"
+        title = f"{type(model).__name__}: {model.n_params:,} parameters"
+        title += f" + {model.n_state:,} state values" if model.n_state else ""
+        title += f" ({model.dtype.name}" + (f", l2={model.l2:g})" if model.l2 else ")")
         if stats:
             title += f"\nstats of the last loss_and_grad on N={len(acts[model.input.name])}"
     dot = graphviz.Digraph(name=type(model).__name__)
@@ -207,18 +211,21 @@ def mimebundle(model, include=None, exclude=None) -> dict:
 
 
 def summary(model) -> str:
-    """A text table like Keras's: node, type, output shape, params, theta slice, inputs."""
-    header = ("node", "type", "output shape", "params", "theta slice", "inputs")
+    """A text table like Keras's: node, type, output shape, params, theta slice, inputs (and, for
+    models with running statistics, their sizes in ``state``)."""
+    stateful = bool(model.n_state)
+    header = ("node", "type", "output shape", "params", "theta slice", "inputs") + (("state",) if stateful else ())
     rows = []
     for node in model.nodes:
         out = "()" if isinstance(node, Loss) else "(" + ", ".join(["N", *map(str, node.out_shape)]) + ")"
         rows.append((node.name, type(node).__name__, out, f"{node.size:,}",
                      f"theta[{node.start}:{node.stop}]" if node.size else "",
-                     ", ".join(x.name for x in node.inputs)))
+                     ", ".join(x.name for x in node.inputs))
+                    + ((f"{node.state_size:,}" if node.states else "",) if stateful else ()))
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
 
     def fmt(row):
-        cells = [c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.rjust(w) if i in (3, 6) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(fmt(tuple("x" * w for w in widths)))
@@ -227,4 +234,6 @@ def summary(model) -> str:
     lines += [fmt(r) for r in rows]
     lines += [rule, (f"total parameters: {model.n_params:,}  (trainable {trainable:,}, "
                      f"frozen {model.n_params - trainable:,}; {math.ceil(model.theta.nbytes / 1024):,} KiB)")]
+    if stateful:
+        lines.append(f"state (running statistics, not trained): {model.n_state:,} values")
     return "\n".join(lines)
