@@ -90,3 +90,12 @@ def test_fit_default_threads_follow_auto_threads(monkeypatch):
     tg.fit(model, X, y, "adam", batch_size=16, epochs=1, threads=1)  # explicit: not asked
     tg.fit(model, X, y, "L-BFGS-B", maxiter=2)
     assert seen == [16, 64]
+
+
+def test_busy_cores_leaves_out_this_processs_share():
+    import time
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.2:  # some CPU of our own
+        pass
+    busy = tg.threads.busy_cores()
+    assert 0.0 <= busy <= os.getloadavg()[0]

@@ -11,11 +11,12 @@ numpy's at 2 threads.
 
 ``auto_threads(model, rows)`` picks the count from the model's matrix products at that batch size
 and the cores this process may run on: every core when the largest product is large in all three
-dimensions and no other process keeps the cores busy (the load average), else 1. Under load (3.5 on
-2 cores) the same Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2. ``tg.fit`` (and the estimators, the scipy bridge) use it unless ``threads=``
-says otherwise; ``with tg.blas_threads(n):`` sets numpy's BLAS to ``n`` threads and any other
-BLAS or OpenMP library (scipy's) to 1 inside the block. The libraries are found once (threadpoolctl
-takes milliseconds to look) and set directly, so a block costs microseconds.
+dimensions and no other process keeps the cores busy (the load average less our own share), else
+1. Under load (3.5 on 2 cores) that Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2.
+``tg.fit`` (and the estimators, the scipy bridge) use it unless ``threads=`` says otherwise;
+``with tg.blas_threads(n):`` sets numpy's BLAS to ``n`` threads and any other BLAS or OpenMP
+library (scipy's) to 1 inside the block. The libraries are found once (threadpoolctl takes
+milliseconds to look) and set directly, so a block costs microseconds.
 The thread count never changes which products are computed, only how they are split.
 The same limit applies to the optimizers' blocked elementwise steps (``tinygraph.optim``).
 """
@@ -118,11 +119,26 @@ def _products(model, rows: int):
 
 
 def busy_cores() -> float:
-    """Cores kept busy by other work: the 1-minute load average less this process's one running thread."""
+    """Cores kept busy by other processes: the 1-minute load average less this process's own share.
+
+    Our share is estimated as our average CPU use since start (CPU seconds per second) weighted by how
+    much of the load average's 1-minute window we have been running, so that neither a script that
+    just started nor a long run of our own counts as someone else's work.
+    """
     try:
-        return max(0.0, os.getloadavg()[0] - 1.0)
+        load = os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows: no load average
         return 0.0
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            elapsed = float(f.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+        cpu = sum(os.times()[:2])
+        own = cpu / max(elapsed, 1e-3) * (1.0 - math.exp(-max(elapsed, 0.0) / 60.0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        own = 1.0  # no /proc: assume our one running thread
+    return max(0.0, load - own)
 
 
 def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:
@@ -136,13 +152,14 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
     """
     n_cores = cores() if n_cores is None else n_cores
-    busy = busy_cores() if busy is None else busy
-    if n_cores < 2 or busy >= 0.5:
+    if n_cores < 2:
         return 1
     if not isinstance(rows, (int, np.integer)):
         rows = _n_rows(rows)
     m, k, n = max(_products(model, int(rows)), key=math.prod, default=(0, 0, 0))
-    return n_cores if min(m, k, n) >= _MIN_DIM and m * k * n >= _MIN_MACS else 1
+    if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
+        return 1
+    return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
 
 
 def _n_rows(X) -> int:
