@@ -418,6 +418,7 @@ def default_settings(repeats: int, quick: bool = False) -> list:
         labels = list(settings)
         for i in range(repeats):  # each round starts one setting later: no setting always runs first
             for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+                time.sleep(0.5)  # the previous setting's spinning threads park before the next starts
                 times[label].append(_timed(lambda h=settings[label], r=run: r(h)))
         med = {k: statistics.median(v) for k, v in times.items()}
         fastest = {k: min(v) for k, v in times.items()}  # on a loaded machine the min is steadier
