@@ -1,4 +1,4 @@
-"""Write your own loss: the Huber loss (squared near 0, linear far out), robust to outliers.
+"""Write your own loss: log-cosh (squared near 0, linear far out), robust to outliers.
 
 A loss node is the end of the graph (the contract is at the top of ``tinygraph/nodes/losses.py``):
 
@@ -23,19 +23,19 @@ import tinygraph as tg
 
 
 @tg.register_node
-class Huber(tg.Loss):
-    """Huber loss with threshold delta, summed over outputs and averaged over examples.
+class LogCosh(tg.Loss):
+    """Log-cosh loss with scale delta: squared near 0 (½ r²), linear far out (delta |r|).
 
-    forward:  r = x - t,  l_n = Σ_k ½ r² where |r| <= delta, delta (|r| - ½ delta) elsewhere
-    backward: dx = w · clip(r, -delta, delta)          (w = 1/N, or w_n / Σ w)
-    R-backward: R{dx} = w · [|r| <= delta] · R{x}     (H_L = diag of 1 inside, 0 outside)
+    forward:  r = x - t,  l_n = Σ_k delta² log cosh(r / delta)
+    backward: dx = w · delta tanh(r / delta)              (w = 1/N, or w_n / Σ w)
+    R-backward: R{dx} = w · (1 - tanh²(r / delta)) · R{x}  (H_L: diagonal)
     x, t, dx: (N, K); t may be (N,) when K = 1.
     """
 
     def __init__(self, delta: float = 1.0, *, name: str | None = None):
         super().__init__(name=name)
         if not delta > 0:
-            raise ValueError(f"Huber: delta must be positive, got {delta!r}")
+            raise ValueError(f"LogCosh: delta must be positive, got {delta!r}")
         self.delta = float(delta)
 
     def build(self, in_shape: tuple) -> tuple:
@@ -45,22 +45,26 @@ class Huber(tg.Loss):
 
     def forward(self, x, target, sample_weight=None) -> float:
         self.weight = self._weights(sample_weight, x.shape[0])
-        self.r = r = np.subtract(x, target, out=self.buffer("r", x.shape))
-        a = np.abs(r)
-        per_entry = np.where(a <= self.delta, 0.5 * r * r, self.delta * (a - 0.5 * self.delta))
-        return self._average(per_entry.sum(axis=1))
+        r = np.subtract(x, target, out=self.buffer("r", x.shape))
+        r /= self.delta
+        self.t = np.tanh(r, out=self.buffer("tanh", x.shape))
+        a = np.abs(r, out=r)  # log cosh a = a + log1p(exp(-2a)) - log 2: no overflow at |r| = 1000
+        per_entry = a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+        return self.delta ** 2 * self._average(per_entry.sum(axis=1))
 
     def backward(self):
-        dx = np.clip(self.r, -self.delta, self.delta, out=self.buffer("dx", self.r.shape))
+        dx = np.multiply(self.t, self.delta, out=self.buffer("dx", self.t.shape))
         dx *= self.weight
         return dx
 
     def rbackward(self):
-        rdx = self.buffer("rdx", self.r.shape)
+        rdx = self.buffer("rdx", self.t.shape)
         if self.rx is None:
             rdx[...] = 0.0
             return rdx
-        np.multiply(self.rx, np.abs(self.r) <= self.delta, out=rdx)
+        np.multiply(self.t, self.t, out=rdx)
+        np.subtract(1.0, rdx, out=rdx)
+        rdx *= self.rx
         rdx *= self.weight
         return rdx
 
@@ -75,7 +79,7 @@ def main(n: int = 200, maxiter: int = 200) -> dict:
     y[: n // 10] += 30.0  # a tenth of the targets are gross outliers
     weights = rng.uniform(0.5, 2.0, n)
     out = {}
-    for name, loss in (("squared error", tg.MeanSquaredError()), ("Huber", Huber(delta=1.0))):
+    for name, loss in (("squared error", tg.MeanSquaredError()), ("log-cosh", LogCosh(delta=1.0))):
         model = tg.Sequential([tg.Dense(1, 1), loss], random_state=0)
         out[f"{name} gradient error"] = tg.check_gradients(model, X, y, sample_weight=weights)
         tg.fit(model, X, y, "L-BFGS-B", maxiter=maxiter, tol=1e-12)
@@ -83,8 +87,8 @@ def main(n: int = 200, maxiter: int = 200) -> dict:
         print(f"{name:>13}: slope {out[name][0]:.3f}, intercept {out[name][1]:.3f} (truth 2, 1); "
               f"weighted gradient check {out[f'{name} gradient error']:.1e}")
     # the R-operator: with a linear model the Gauss-Newton product is the Hessian's, which central
-    # differences of the gradient give (no residual sits exactly on the kink |r| = delta)
-    model = tg.Sequential([tg.Dense(1, 1), Huber(delta=1.0)], random_state=0)
+    # differences of the gradient give
+    model = tg.Sequential([tg.Dense(1, 1), LogCosh(delta=1.0)], random_state=0)
     theta, v, h = model.theta.copy(), rng.standard_normal(model.n_params), 1e-6
     fd = (model.loss_and_grad(theta + h * v, X, y)[1] - model.loss_and_grad(theta - h * v, X, y)[1]) / (2 * h)
     gv = model.gnvp(theta, v, X, y)

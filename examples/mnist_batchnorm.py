@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-import tinygraph as tg  # noqa: E402
-from models.normalized import normalized_mlp  # noqa: E402
+import tinygraph as tg
+from models.normalized import normalized_mlp
 
 VARIANTS = {"plain": (False, 0.0), "BatchNorm": (True, 0.0), "Dropout 0.2": (False, 0.2),
             "BatchNorm + Dropout 0.2": (True, 0.2)}
@@ -51,7 +51,7 @@ def format_table(rows: list, target: float) -> str:
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         reached = "not reached" if r["epochs_to_target"] is None else str(r["epochs_to_target"])
-        lines.append(f"| {r['variant']:24s} | {r['final']:14.4f} | {r['best']:.4f} | {reached:>15s} | "
+        lines.append(f"| {r['variant']:24s} | {r['final']:14.4f} | {r['best']:.4f} | {reached:>13s} | "
                      f"{r['time_s']:13.1f} |")
     return "\n".join(lines)
 

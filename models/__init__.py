@@ -11,6 +11,7 @@ arguments for ``tg.fit`` that train it well), so ``tg.fit(model, X, y, **module.
 | ``linear`` | ``softmax_regression`` | one Dense + Softmax: the linear baseline |
 | ``autoencoders`` | ``autoencoder`` | n-h-n with a sigmoid code, squared error |
 | ``normalized`` | ``normalized_mlp`` | ReLU MLP with BatchNorm and Dropout per hidden layer |
+| ``recurrent`` | ``sequence_classifier``, ``sequence_regressor`` | LSTM/GRU/SimpleRNN → Dense (row-by-row MNIST, the addition problem) |
 
 This package lives at the repository root next to ``examples/`` and is not shipped in the wheel:
 ``models`` is too generic a top-level name to install into site-packages. Tests import it through
@@ -22,5 +23,7 @@ from .linear import softmax_regression
 from .mnist import mnist_net
 from .moons import moons_net
 from .normalized import normalized_mlp
+from .recurrent import sequence_classifier, sequence_regressor
 
-__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "normalized_mlp", "softmax_regression"]
+__all__ = ["autoencoder", "digit_net", "mnist_net", "moons_net", "normalized_mlp", "sequence_classifier",
+           "sequence_regressor", "softmax_regression"]

@@ -5,6 +5,9 @@ import pytest
 import tinygraph as tg
 from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
 
+pytest.importorskip("sklearn")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small max_iter
+
 
 @pytest.fixture(scope="module")
 def blobs():
@@ -74,3 +77,23 @@ def test_a_model_file_is_not_an_estimator(tmp_path, blobs):
     est = NeuralNetClassifier((3,), max_iter=5, random_state=0).fit(X, y)
     path = est.model_.save(tmp_path / "model.npz")
     assert isinstance(tg.load(path), tg.Sequential)
+
+
+def test_a_model_builder_is_saved_by_name_and_found_when_imported(tmp_path, blobs):
+    from models.moons import moons_net
+    X, y = blobs
+    est = NeuralNetClassifier(model=moons_net, model_params={"hidden": 4}, max_iter=20, warm_start=True,
+                              random_state=0).fit(X[:, :2], y == "ant")
+    loaded = tg.load(tg.save(est, tmp_path / "b.npz"))
+    assert loaded.model is moons_net and loaded.model_params == {"hidden": 4}
+    est.fit(X[:, :2], y == "ant")
+    loaded.fit(X[:, :2], y == "ant")
+    same_fitted_state(est, loaded)
+
+
+def test_a_loaded_estimator_still_refuses_an_architecture_change_on_warm_start(tmp_path, blobs):
+    X, y = blobs
+    est = NeuralNetClassifier((5,), max_iter=5, warm_start=True, random_state=0).fit(X, y)
+    loaded = tg.load(tg.save(est, tmp_path / "w.npz"))
+    with pytest.raises(ValueError, match="hidden_layers"):
+        loaded.set_params(hidden_layers=(7,)).fit(X, y)

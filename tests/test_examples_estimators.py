@@ -5,6 +5,7 @@ from _examples import load_example
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny settings
 
 
 def test_iris_held_out_accuracy():

@@ -208,7 +208,7 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="optimizer"):
         tg.fit(mlp(), X, y, object(), batch_size=10)
     with pytest.raises(ValueError, match="epochs"):
-        tg.fit(mlp(), X, y, optim.SGD(), batch_size=10, epochs=2, initial_epoch=2)
+        tg.fit(mlp(), X, y, optim.SGD(), batch_size=10, epochs=1, initial_epoch=2)
     with pytest.raises(ValueError, match="maxiter"):
         tg.fit(mlp(), X, y, "CG", maxiter=0)
 

@@ -144,3 +144,13 @@ def test_fit_passes_gauss_newton_products_to_scipy(moons, method):
     model.loss.rbackward = lambda: calls.append(1) or rbackward()
     res = tg.fit(model, X, y, optimizer=method, maxiter=15)
     assert len(calls) == res.nhev > 15 and res.fun < 0.15
+
+
+def test_hessian_free_reads_the_labels_of_a_hinge_model():
+    """Hinge keeps labels, not residuals: the curvature batch must be built from them (it once raised)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+    model = tg.Sequential([tg.Dense(8), tg.Tanh(), tg.Dense(3), tg.Hinge()], n_features=4, random_state=0)
+    l0 = model.loss_value(model.theta, X, y)
+    res = tg.fit(model, X, y, optimizer=HessianFree(model), maxiter=5)
+    assert res.fun < l0

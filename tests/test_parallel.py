@@ -140,6 +140,7 @@ def test_fit_with_n_jobs_follows_the_one_thread_fit(data, optimizer, kw):
     np.testing.assert_allclose(b.theta, a.theta, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_estimators_pass_n_jobs_to_fit(data):
     X, y, _ = data
     a = tg.NeuralNetClassifier((6,), max_iter=20, random_state=0).fit(X, y)

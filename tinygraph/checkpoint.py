@@ -128,6 +128,13 @@ def load_checkpoint(path) -> Resume:
     saved = read(path)
     if saved.kind != "checkpoint":
         raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")
+    meta, path = saved.meta, os.fspath(path)
+    for key, types in (("epoch", int), ("optimizer", (str, type(None))), ("optimizer_repr", str),
+                       ("optimizer_scalars", dict)):
+        if key not in meta or not isinstance(meta[key], types) or key == "epoch" and \
+                (isinstance(meta[key], bool) or meta[key] < 0):
+            raise FormatError(f"{path}: a checkpoint whose meta has no valid {key!r} "
+                              f"(got {meta.get(key, 'nothing')!r})")
     arrays = {k: a for k, a in saved.arrays.items() if k.startswith("optimizer")}
     state = join_state(saved.meta["optimizer_scalars"], arrays)
     history = {k.split("/", 1)[1]: a for k, a in saved.arrays.items() if k.startswith("history/")}

@@ -140,17 +140,35 @@ class CurvatureOperator(LinearOperator):
         return self
 
 
-_last = weakref.WeakKeyDictionary()  # model -> (its last operator, X, y, sample_weight)
+_last = weakref.WeakKeyDictionary()  # model -> (its last operator, the data's fingerprint)
+
+
+def _fingerprint(arrays) -> tuple:
+    """Identity, shape, dtype and a random bilinear form r1ᵀ A r2 of each array (A: its rows × the
+    rest): an in-place change of any entry changes the form (one matrix-vector product, no copy)."""
+    out = []
+    for a in arrays:
+        if not isinstance(a, np.ndarray):
+            out.append((id(a), None))
+            continue
+        A = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
+        rng = np.random.default_rng(0)
+        dtype = A.dtype if A.dtype.kind == "f" else np.float64
+        r1, r2 = rng.standard_normal(A.shape[0]).astype(dtype), rng.standard_normal(A.shape[1]).astype(dtype)
+        out.append((id(a), a.shape, a.dtype.str, float(r1 @ (A @ r2))))
+    return tuple(out)
 
 
 def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator:
-    """The model's last operator when theta and the data (the same objects) are unchanged.
+    """The model's last operator when theta and the data (same arrays, same values) are unchanged.
 
     scipy's trust-region methods call ``hessp(x, p, X, y)`` many times at one x: each call then
-    costs the R-passes only, not a fresh forward pass.
+    costs the R-passes only, not a fresh forward pass. The data is recognised by a fingerprint of
+    its values, not by identity alone, so data changed in place is never answered from the cache.
     """
-    op, *data = _last.get(model, (None,))
-    if op is not None and op.kind == kind and all(a is b for a, b in zip(data, (X, y, sample_weight))):
+    op, fingerprint = _last.get(model, (None, None))
+    data = _fingerprint((X, y, sample_weight))
+    if op is not None and op.kind == kind and fingerprint == data:
         theta = check_theta(theta, model.n_params, f"{kind} product")
         if not np.array_equal(theta, op.theta):
             op.theta[...] = theta
@@ -158,20 +176,22 @@ def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator
         return op
     op = CurvatureOperator(model, X, y, theta=theta, kind=kind, sample_weight=sample_weight)
     op._keep = None  # the cache must not keep the model alive (it is the cache's weak key)
-    _last[model] = (op, X, y, sample_weight)
+    _last[model] = (op, data)
     return op
 
 
 def gnvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array."""
     v = check_theta(v, model.n_params, "gauss-newton product", name="v")
-    return _operator(model, theta, X, y, sample_weight, "gauss-newton").product(v)
+    with model._exclusive("gnvp"):
+        return _operator(model, theta, X, y, sample_weight, "gauss-newton").product(v)
 
 
 def hvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
     """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array."""
     v = check_theta(v, model.n_params, "hessian product", name="v")
-    return _operator(model, theta, X, y, sample_weight, "hessian").product(v)
+    with model._exclusive("hvp"):
+        return _operator(model, theta, X, y, sample_weight, "hessian").product(v)
 
 
 def curvature(model, X, y, k: int = 5, *, kind: str = "gauss-newton", theta=None, sample_weight=None,

@@ -1,146 +1,118 @@
-"""What the estimators need from scikit-learn, and small stand-ins when it is not installed.
+"""What the estimators take from scikit-learn, and the call of a model builder (``model=``).
 
-With scikit-learn, ``BaseEstimator``, the mixins, ``NotFittedError`` and ``DataConversionWarning`` are
-its own classes, so ``clone``, tags, ``check_is_fitted`` and its estimator checks see the usual
-types. Without it, the stand-ins give ``get_params``/``set_params`` (from the ``__init__`` signature),
-a repr and ``score``. ``check_X``/``check_y`` validate input with scikit-learn's error wording.
+The estimators require scikit-learn: its ``BaseEstimator`` and mixins (so ``clone``, tags,
+``Pipeline`` and ``GridSearchCV`` work) and its own validation (``validate_data``, which records
+``n_features_in_`` and ``feature_names_in_`` and checks them at predict; ``check_classification_targets``;
+``_check_sample_weight``), so bad input gets scikit-learn's messages. Without scikit-learn this
+module still imports (so ``import tinygraph`` works), and creating an estimator raises an
+``ImportError`` naming the extra to install.
 """
 from __future__ import annotations
 
 import inspect
-import warnings
 
 import numpy as np
 
-from .validation import all_finite
+from .graph import Graph
+from .nodes import CrossEntropy, Sigmoid
 
-__all__ = [
-    "BaseEstimator",
-    "ClassifierMixin",
-    "NotFittedError",
-    "RegressorMixin",
-    "check_X",
-    "check_weights",
-    "check_y",
-]
+__all__ = ["BaseEstimator", "ClassifierMixin", "ConvergenceWarning", "NotFittedError", "RegressorMixin",
+           "build_model", "builder_params", "require_sklearn", "validate"]
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import DataConversionWarning, NotFittedError
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import _check_sample_weight
+    try:
+        from sklearn.utils.validation import validate_data
+    except ImportError:  # scikit-learn < 1.6: the same check as a method
+        def validate_data(estimator, *args, **kwargs):
+            return estimator._validate_data(*args, **kwargs)
+    HAVE_SKLEARN = True
 except ImportError:
-    class NotFittedError(ValueError, AttributeError):
-        """Raised when predicting with an estimator before ``fit``."""
+    HAVE_SKLEARN = False
 
-    class DataConversionWarning(UserWarning):
-        """Input data converted to another shape or type."""
-
-    class BaseEstimator:
-        """``get_params``/``set_params`` over the ``__init__`` keyword arguments, as scikit-learn's."""
-
-        @classmethod
-        def _get_param_names(cls) -> list:
-            sig = inspect.signature(cls.__init__)
-            return sorted(p.name for p in sig.parameters.values()
-                          if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
-
-        def get_params(self, deep: bool = True) -> dict:
-            return {name: getattr(self, name) for name in self._get_param_names()}
-
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for name, value in params.items():
-                if name not in valid:
-                    raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; valid: {valid}")
-                setattr(self, name, value)
-            return self
-
-        def __repr__(self) -> str:
-            defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                             if not (isinstance(v, type(defaults.get(k))) and v == defaults.get(k)))
-            return f"{type(self).__name__}({args})"
+    class BaseEstimator:  # placeholders: the classes below can be defined, never created
+        pass
 
     class ClassifierMixin:
-        """Accuracy as ``score``."""
-
-        _estimator_type = "classifier"
-
-        def score(self, X, y, sample_weight=None) -> float:
-            return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+        pass
 
     class RegressorMixin:
-        """R² (averaged over outputs) as ``score``."""
+        pass
 
-        _estimator_type = "regressor"
+    class NotFittedError(ValueError, AttributeError):
+        pass
 
-        def score(self, X, y, sample_weight=None) -> float:
-            pred, y = np.asarray(self.predict(X), float), np.asarray(y, float)
-            y = y.reshape(pred.shape)
-            res = np.average((y - pred) ** 2, axis=0, weights=sample_weight)
-            tot = np.average((y - np.average(y, axis=0, weights=sample_weight)) ** 2, axis=0,
-                             weights=sample_weight)
-            return float(np.mean(1.0 - res / np.where(tot > 0, tot, 1.0)))
+    class ConvergenceWarning(UserWarning):
+        pass
 
 
-def _is_sparse(a) -> bool:
-    return hasattr(a, "tocsr") or type(a).__module__.startswith("scipy.sparse")
+def require_sklearn(who: str) -> None:
+    if not HAVE_SKLEARN:
+        raise ImportError(f"{who} needs scikit-learn: pip install 'tinygraph[sklearn]'")
 
 
-def check_X(X, estimator, n_features: int | None = None) -> np.ndarray:
-    """X as a finite float64 array (N, D), N >= 1, D >= 1, D == n_features when given."""
-    who = type(estimator).__name__
-    if _is_sparse(X):
-        raise TypeError(f"{who} does not accept sparse input; convert it with X.toarray()")
-    X = np.asarray(X)
-    if X.dtype.kind == "c":
-        raise ValueError("Complex data not supported")
-    X = X.astype(np.float64, copy=False)  # object arrays of numbers convert; anything else raises
-    if X.ndim != 2:
-        raise ValueError(f"{who}: expected a 2D array X (n_samples, n_features), got shape {X.shape}. "
-                         "Reshape your data with X.reshape(-1, 1) if it has a single feature")
-    for axis, what in ((0, "sample"), (1, "feature")):
-        if X.shape[axis] == 0:
-            raise ValueError(f"{who}: found array with 0 {what}(s) (shape={X.shape}) while a minimum "
-                             "of 1 is required.")
-    if not all_finite(X):
-        raise ValueError(f"{who}: input X contains NaN or infinity")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features, but {who} is expecting {n_features} features as input")
-    return X
+def validate(estimator, X, y="no_validation", *, reset: bool, sample_weight=None, classifier: bool = False):
+    """X (and, at fit, y and sample weights) through scikit-learn's checks; N-D X is allowed (images)."""
+    kwargs = {"dtype": [np.float64, np.float32], "allow_nd": True}
+    if isinstance(y, str) and y == "no_validation":
+        return validate_data(estimator, X, reset=reset, **kwargs)
+    if not classifier:
+        kwargs.update(multi_output=True, y_numeric=True)
+    X, y = validate_data(estimator, X, y, reset=reset, **kwargs)
+    if classifier:
+        check_classification_targets(y)
+    try:
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    except TypeError as e:  # scikit-learn < 1.6 names it only_non_negative
+        if "ensure_non_negative" not in str(e):
+            raise
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, only_non_negative=True)
+    return X, y, sw
 
 
-def check_y(y, n: int, estimator) -> np.ndarray:
-    """y as an array of n rows; a classifier's column vector (n, 1) becomes (n,) with a warning."""
-    who = type(estimator).__name__
-    if y is None:
-        raise ValueError(f"{who} requires y to be passed, but the target y is None")
-    if _is_sparse(y):
-        raise TypeError(f"{who} does not accept sparse y")
-    y = np.asarray(y)
-    if y.ndim == 0 or y.shape[0] != n:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n}, {y.size}]")
-    if y.dtype.kind in "biuf" and not np.isfinite(y).all():
-        raise ValueError(f"{who}: input y contains NaN or infinity")
-    if estimator._is_classifier and y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape "
-                      "of y to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=4)
-        y = y[:, 0]
-    if y.ndim > 2 or y.ndim == 2 and estimator._is_classifier:
-        raise ValueError(f"{who}: y should be a 1d array, got an array of shape {y.shape}")
-    return y
+def builder_params(builder) -> dict:
+    """The keyword arguments of ``builder`` with defaults, as ``get_params`` shows them (``model__name``)."""
+    return {name: p.default for name, p in inspect.signature(builder).parameters.items()
+            if p.default is not p.empty and name not in _FILLED}
 
 
-def check_weights(sample_weight, n: int, estimator) -> np.ndarray:
-    """Sample weights as a float64 (n,) array: finite, non-negative, not all zero (None: ones)."""
-    who = type(estimator).__name__
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    w = np.full(n, float(w)) if w.ndim == 0 else w
-    if w.shape != (n,):
-        raise ValueError(f"{who}: sample_weight must have shape ({n},), got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"{who}: sample_weight must be finite and non-negative")
-    if not w.any():
-        raise ValueError(f"{who}: sample weights must contain at least one non-zero number")
-    return w
+_FILLED = ("n_features", "input_shape", "n_classes", "n_outputs", "random_state")
+
+
+def build_model(builder, params: dict, feature_shape: tuple, n_outputs: int, seed: int, *,
+                classifier: bool) -> Graph:
+    """Call ``builder`` (a function of ``models/``) with ``params`` and what the data fixes.
+
+    The arguments it takes among ``n_features`` (2-D X), ``input_shape``, ``n_classes`` (classifier)
+    or ``n_outputs`` (regressor) and ``random_state`` are filled in unless given; the model must read X
+    of ``feature_shape`` and give ``n_outputs`` outputs (a classifier of two classes: 1 or 2).
+    """
+    name = getattr(builder, "__name__", repr(builder))
+    sig = inspect.signature(builder).parameters
+    unknown = sorted(set(params) - set(sig)) if not any(p.kind == p.VAR_KEYWORD for p in sig.values()) else []
+    if unknown:
+        raise ValueError(f"model__{unknown[0]}: {name} takes no argument {unknown[0]!r}")
+    fill = {"input_shape": feature_shape, "random_state": seed,
+            "n_classes" if classifier else "n_outputs": n_outputs}
+    if len(feature_shape) == 1:
+        fill["n_features"] = feature_shape[0]
+    kwargs = {**{k: v for k, v in fill.items() if k in sig}, **params}
+    model = builder(**kwargs)
+    if not isinstance(model, Graph):
+        raise TypeError(f"model: {name}(...) must return a tinygraph Graph, got {type(model).__name__}")
+    if classifier != isinstance(model.loss, CrossEntropy):
+        raise ValueError(f"model: {name}(...) ends in {model.loss!r}; a "
+                         f"{'classifier needs a CrossEntropy' if classifier else 'regressor needs a non-cross-entropy'}"
+                         " loss")
+    if tuple(model.input.shape) != tuple(feature_shape):
+        raise ValueError(f"model: {name}(...) reads X of shape (N, {', '.join(map(str, model.input.shape))}), "
+                         f"the data is (N, {', '.join(map(str, feature_shape))})")
+    width = model.output.out_shape[-1] if len(model.output.out_shape) == 1 else None
+    ok = width == n_outputs or classifier and n_outputs == 2 and width == 1 and isinstance(model.output, Sigmoid)
+    if not ok:
+        raise ValueError(f"model: {name}(...) gives outputs of shape {model.output.out_shape}, the data "
+                         f"needs {n_outputs}" + (" (one per class)" if classifier else ""))
+    return model

@@ -9,12 +9,14 @@ constructor arguments, read back from same-named attributes as scikit-learn does
 optimizer's ``get_state()``, so ``partial_fit`` and ``warm_start`` continue exactly.
 
 Loading instantiates only classes listed in ``tinygraph.estimators``, ``tinygraph.optim`` and
-``tinygraph.schedules`` ``__all__``: a name read from a file never imports anything else.
+``tinygraph.schedules`` ``__all__``: a name read from a file never imports anything else. A model
+builder (``model=``) is saved by its name and found again only in a module already imported.
 """
 from __future__ import annotations
 
 import inspect
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -51,11 +53,34 @@ def _encode(value, where: str):
             names = [p for p in inspect.signature(type(value).__init__).parameters if p != "self"]
             return {"__object__": f"{module}.{type(value).__name__}",
                     "params": {p: _encode(getattr(value, p), f"{where}.{p}") for p in names}}
+    if _function_name(value) is not None and where.endswith("['model']"):  # a builder: by its name
+        return {"__function__": _function_name(value)}
     if isinstance(value, (np.random.Generator, np.random.RandomState)) or callable(value):
         warnings.warn(f"save: {where} = {value!r} is not saved; the loaded estimator has None there",
                       UserWarning, stacklevel=4)
         return None
     raise TypeError(f"save: {where} is a {type(value).__name__}, which cannot be saved without pickle")
+
+
+def _function_name(value) -> str | None:
+    """``module:qualname`` of a module-level function (a model builder), else None."""
+    if not inspect.isfunction(value) or "<" in value.__qualname__:
+        return None
+    return f"{value.__module__}:{value.__qualname__}"
+
+
+def _function(name: str):
+    """A builder named in a file, from a module *already imported* (loading never imports)."""
+    module_name, _, qualname = name.partition(":")
+    target = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if not inspect.isfunction(target):
+        warnings.warn(f"load: the model builder {name} is not imported, so the loaded estimator has "
+                      "model=None (it predicts; import the builder's module before loading to fit it "
+                      "again)", UserWarning, stacklevel=4)
+        return None
+    return target
 
 
 def _decode(value):
@@ -67,6 +92,8 @@ def _decode(value):
         return tuple(_decode(v) for v in value["__tuple__"])
     if "__dict__" in value:
         return {k: _decode(v) for k, v in value["__dict__"].items()}
+    if isinstance(value.get("__function__"), str):
+        return _function(value["__function__"])
     module, _, name = value["__object__"].partition(".")
     cls = _classes(module).get(name) if module in ("optim", "schedules") else None
     if cls is None:
@@ -105,6 +132,9 @@ def estimator_from_saved(saved: Saved, path: str):
     cls = _classes("estimators").get(meta.get("estimator"))
     if cls is None:
         raise FormatError(f"{path}: unknown estimator class {meta.get('estimator')!r}")
+    if not (isinstance(meta.get("params"), dict) and isinstance(meta.get("fitted"), dict)
+            and isinstance(meta.get("theta"), list)):
+        raise FormatError(f"{path}: an estimator file whose meta lacks params, fitted or theta")
     try:
         estimator = cls(**_decode(meta["params"]))
         for name, value in meta["fitted"].items():
@@ -121,7 +151,8 @@ def estimator_from_saved(saved: Saved, path: str):
         if group == "fitted":
             setattr(estimator, name, a)
     estimator.model_ = saved.model
-    for name in meta["theta"]:
-        setattr(estimator, name, saved.model.theta)
+    for name in meta["theta"]:  # files of before coef_ became a property name it here
+        if not isinstance(getattr(cls, name, None), property):
+            setattr(estimator, name, saved.model.theta)
     return estimator
 

@@ -2,186 +2,28 @@
 
 ``fit(X, y)`` builds ``Dense → activation`` for each size in ``hidden_layers``, then an output layer
 and its loss (classifier: Softmax or the course's Sigmoid, fused with ``CrossEntropy``; regressor:
-Identity and ``MeanSquaredError``), and trains it with ``tg.fit``. The fitted state is small:
-``model_`` (the ``tg.Sequential``, renderable), ``coef_`` (its flat theta, the same array),
-``optimizer_`` (the optimizer whose state ``partial_fit`` and ``warm_start`` continue),
-``classes_``, ``n_features_in_``, ``loss_curve_``, ``n_iter_``.
+Identity and ``MeanSquaredError``), and trains it with ``tg.fit``. With ``model=builder`` (a function
+of ``models/``, e.g. ``lenet_net``) the builder makes the net instead, at ``fit``, its keyword
+arguments set as ``model__name`` (scikit-learn's nested parameters), and X may be N-D (images).
+The fitted state is small: ``model_`` (the ``tg.Graph``, renderable), ``coef_`` (its flat theta:
+the same array, always), ``optimizer_`` (the optimizer whose state ``partial_fit`` and ``warm_start``
+continue), ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames), ``loss_curve_``,
+``n_iter_``.
 
-scikit-learn is optional: with it installed the estimators derive from its ``BaseEstimator`` and
-mixins (so ``clone``, tags, ``Pipeline`` and ``GridSearchCV`` work); without it, the small stand-ins in
-``tinygraph.estimator_base`` provide ``get_params``/``set_params``/``score``.
+The estimators require scikit-learn (``tinygraph.estimator_base``): its base classes, and its own
+input validation, so bad input gets its messages.
 """
 from __future__ import annotations
 
-import copy
-import numbers
-import warnings
-
 import numpy as np
 
-from .estimator_base import (
-    BaseEstimator,
-    ClassifierMixin,
-    NotFittedError,
-    RegressorMixin,
-    check_weights,
-    check_X,
-    check_y,
-)
-from .graph import Sequential
-from .nodes import CrossEntropy, Dense, Identity, MeanSquaredError, ReLU, Sigmoid, Softmax, Tanh
-from .optim import Optimizer, Scipy
-from .training import fit as tg_fit
-from .validation import check_random_state
+from .estimator_base import ClassifierMixin, RegressorMixin
+from .estimator_fit import NeuralNet
+from .nodes import CrossEntropy, Identity, MeanSquaredError, Sigmoid, Softmax
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
-_ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "identity": Identity}
-
-
-class _NeuralNet(BaseEstimator):
-    """Shared parameters, building, training and prediction; see the two estimators below."""
-
-    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, l2=1e-4, init=None,
-                 optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, random_state=None, warm_start=False,
-                 verbose=0, threads=None, n_jobs=None):
-        self.hidden_layers = hidden_layers
-        self.activation = activation
-        self.l2 = l2
-        self.init = init
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.threads = threads
-        self.n_jobs = n_jobs
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "model_")
-
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
-
-    def _check_params(self) -> tuple:
-        """Validate the parameters (before anything is built or trained); returns the hidden sizes."""
-        sizes = (self.hidden_layers,) if isinstance(self.hidden_layers, numbers.Integral) \
-            else tuple(self.hidden_layers)
-        if any(not isinstance(h, numbers.Integral) or h < 1 for h in sizes):
-            raise ValueError(f"hidden_layers must be positive integers, got {self.hidden_layers!r}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
-        if not isinstance(self.optimizer, (str, Optimizer)):
-            raise TypeError(f"optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
-                            f"got {self.optimizer!r}")
-        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        frac = self.validation_fraction
-        if self.early_stopping and (not isinstance(frac, numbers.Real) or not 0 < frac < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got {frac!r}")
-        cw = getattr(self, "class_weight", None)
-        if not (cw is None or isinstance(cw, dict) or isinstance(cw, str) and cw == "balanced"):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
-        self._head()  # checks ``output``
-        return sizes
-
-    def _build(self, sizes: tuple, n_features: int, n_outputs: int, rng) -> None:
-        layers = []
-        for h in sizes:
-            layers += [Dense(int(h)), _ACTIVATIONS[self.activation]()]
-        layers += [Dense(n_outputs), *self._head()]
-        init = self.init if self.init is not None else ("he" if self.activation == "relu" else "glorot")
-        self.model_ = Sequential(layers, n_features=n_features, l2=self.l2, init=init,
-                                 random_state=int(rng.integers(2 ** 32)))
-        self.coef_ = self.model_.theta
-        opt = self.optimizer
-        # A copy: fit must not change the optimizer object the user passed (clone, grid search).
-        self.optimizer_ = opt
-        if isinstance(opt, Optimizer):
-            self.optimizer_ = copy.deepcopy(opt)
-            self.optimizer_.reset()
-        self.n_features_in_, self.n_iter_, self.loss_curve_ = n_features, 0, []
-
-    def _train(self, X, t, sw, rng, *, partial: bool):
-        """One call of ``tg.fit``; updates ``loss_curve_`` and ``n_iter_``; returns the result."""
-        opt, batch_size = self.optimizer_, self.batch_size
-        if isinstance(self.optimizer, str):  # fit: full batch; partial_fit: a few iterations per chunk
-            if not partial:
-                opt = self.optimizer_ = self.optimizer
-            elif not isinstance(opt, Scipy):
-                opt = self.optimizer_ = Scipy(self.optimizer)
-        minibatch = isinstance(opt, Optimizer)
-        if minibatch and batch_size is None and not partial:
-            batch_size = min(200, X.shape[0])
-        validation = None
-        if self.early_stopping and not partial:
-            X, t, sw, validation = self._split(X, t, sw, rng)
-        start = self.n_iter_ if minibatch else 0
-        epochs = start + (1 if partial else int(self.max_iter)) if minibatch else None
-        result = tg_fit(self.model_, X, t, opt, batch_size=batch_size, epochs=epochs,
-                        maxiter=None if minibatch else int(self.max_iter), tol=self.tol,
-                        sample_weight=sw, validation_data=validation, early_stopping=self.early_stopping
-                        and not partial, patience=self.n_iter_no_change, random_state=int(rng.integers(2 ** 32)),
-                        verbose=self.verbose, initial_epoch=start, threads=self.threads,
-                        n_jobs=self.n_jobs)
-        history = result.history
-        self.loss_curve_ = list(self.loss_curve_) + [float(v) for v in history["epoch_loss"]]
-        self.n_iter_ += int(result.n_epochs)
-        if validation is not None:
-            self.validation_scores_ = [float(v) for v in history["val_score"]]
-            self.best_validation_score_ = max(self.validation_scores_, default=float("nan"))
-        if result.interrupted:
-            warnings.warn(f"{type(self).__name__}.fit was interrupted after {self.n_iter_} iterations; "
-                          "the model keeps its last parameters and is usable", UserWarning, stacklevel=3)
-        return result
-
-    def _split(self, X, t, sw, rng):
-        """Hold out ``validation_fraction`` of the rows (per class for a classifier) for early stopping."""
-        frac, n = self.validation_fraction, X.shape[0]
-        groups = [np.flatnonzero(t == k) for k in np.unique(t)] if t.ndim == 1 and self._is_classifier \
-            else [np.arange(n)]
-        held = np.concatenate([rng.permutation(g)[:round(frac * g.size)] for g in groups])
-        if held.size == 0 or held.size == n:
-            raise ValueError(f"validation_fraction={frac} leaves no validation or no training rows "
-                             f"among n_samples={n}")
-        mask = np.zeros(n, dtype=bool)
-        mask[held] = True
-        return X[~mask], t[~mask], sw[~mask], (X[mask], t[mask], sw[mask])
-
-    def _fit(self, X, y, sample_weight, *, partial: bool, classes=None):
-        sizes = self._check_params()
-        continuing = hasattr(self, "model_") and (partial or self.warm_start)
-        X = check_X(X, self, n_features=self.n_features_in_ if continuing else None)
-        t, n_outputs, labels = self._targets(check_y(y, X.shape[0], self), classes, continuing, partial)
-        # None becomes weights of one: sample_weight=None and all-ones weights then run exactly the
-        # same arithmetic (same float results).
-        sw = self._weigh(t, check_weights(sample_weight, X.shape[0], self), labels, partial)
-        rng = check_random_state(self.random_state)
-        if not continuing:
-            self._build(sizes, X.shape[1], n_outputs, rng)
-            if self._is_classifier:
-                self.classes_ = labels
-            else:
-                self.n_outputs_ = n_outputs
-        self._train(X, t, sw, rng, partial=partial)
-        return self
-
-    def _weigh(self, t, sw, labels, partial):
-        return sw
-
-    def _forward(self, X) -> np.ndarray:
-        self._check_fitted()
-        return self.model_.forward(check_X(X, self, n_features=self.n_features_in_))
-
-
-class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
+class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     """A feed-forward net classifier, scikit-learn style, over labels of any kind.
 
     Parameters
@@ -192,6 +34,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     output : {"softmax", "sigmoid"}
         "softmax": categorical cross-entropy. "sigmoid": the course's cost, one binary cross-entropy
         per class (one unit for two classes); ``predict_proba`` then normalises the K sigmoids.
+    model : None or a function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``)
+        Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``output``/``init``/
+        ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
+        plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_classes`` and ``random_state``
+        it takes. X may then be N-D, of the shape the model reads.
+    model_params : None or dict of the builder's keyword arguments; ``set_params(model__hidden=50)``
+        sets one, and ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
     l2 : float
         The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
     init : None or a ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
@@ -201,13 +50,18 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     batch_size : None or int
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
     max_iter : int
-        Iterations of a scipy method, or epochs of a minibatch optimizer.
+        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
     tol, n_iter_no_change : stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
     early_stopping, validation_fraction : hold out a stratified fraction; keep the best epoch's theta.
     class_weight : None, "balanced" or dict label -> weight; multiplies ``sample_weight``.
     random_state : seeds the initial weights, the shuffles and the validation split.
-    warm_start : fit again from the fitted theta and optimizer state (Adam's moments continue).
+    warm_start : fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+        take effect on the next fit; the optimizer state continues (Adam's moments) unless
+        ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
+        ``activation``, ``output``, ``model`` or another ``model__`` argument) raises ``ValueError``:
+        set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
     verbose : printed progress, as ``tg.fit``.
     threads : BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
         the batch and the machine (``tg.auto_threads``).
@@ -217,11 +71,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     _is_classifier = True
 
-    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", l2=1e-4, init=None,
-                 optimizer="L-BFGS-B", batch_size=None, max_iter=200, tol=1e-4, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, class_weight=None, random_state=None,
-                 warm_start=False, verbose=0, threads=None, n_jobs=None):
-        super().__init__(hidden_layers, activation, l2=l2, init=init, optimizer=optimizer,
+    def __init__(self, hidden_layers=(25,), activation="sigmoid", *, output="softmax", model=None,
+                 model_params=None, l2=1e-4, init=None, optimizer="L-BFGS-B", batch_size=None, max_iter=200,
+                 tol=1e-4, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
+                 random_state=None, warm_start=False, verbose=0, threads=None, n_jobs=None):
+        super().__init__(hidden_layers, activation, model=model, model_params=model_params, l2=l2, init=init,
+                         optimizer=optimizer,
                          batch_size=batch_size, max_iter=max_iter, tol=tol, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          random_state=random_state, warm_start=warm_start, verbose=verbose, threads=threads,
@@ -282,7 +137,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         p = self._forward(X)
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
-        if self.output == "sigmoid":
+        if isinstance(self.model_.output, Sigmoid):
             p /= p.sum(axis=1, keepdims=True)  # K independent sigmoids, normalised to sum to one
         return p
 
@@ -292,7 +147,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return self.classes_[p.argmax(axis=1)]
 
 
-class NeuralNetRegressor(RegressorMixin, _NeuralNet):
+class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """A feed-forward net regressor (identity output, squared error), scikit-learn style.
 
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or

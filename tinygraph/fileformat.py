@@ -15,8 +15,8 @@ below): loading looks the type up in the registry, never imports a name read fro
 Writes go to a temporary file in the target's directory, are fsync'ed, then ``os.replace``'d
 over the target, so a crash mid-save leaves the previous file intact.
 
-This module writes and checks files; rebuilding a model from one is ``tinygraph.io``'s (it sits
-above ``tinygraph.graph``, which this module never imports).
+This module writes files; ``tinygraph.fileread`` checks and reads them; rebuilding a model from
+one is ``tinygraph.io``'s (it sits above ``tinygraph.graph``, which these modules never import).
 """
 from __future__ import annotations
 
@@ -116,12 +116,34 @@ def _digest(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
 
 
+def _remove_orphans(directory: str, base: str) -> None:
+    """Delete the temporary files of earlier saves of ``base`` whose writing process is gone."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return
+    prefix = f".{base}."
+    for name in os.listdir(directory):
+        pid = name[len(prefix):].split(".", 1)[0] if name.startswith(prefix) and name.endswith(".tmp") else ""
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                os.remove(os.path.join(directory, name))
+            except OSError:
+                pass  # another save removed it first
+        except OSError:
+            pass  # alive (another user's process) or not ours to judge
+
+
 def _atomic_write(path: str, arrays: dict) -> None:
     """``np.savez`` into a temporary file next to ``path``, fsync it, then rename it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: cannot write {path}: the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    _remove_orphans(directory, os.path.basename(path))
+    # the writer's pid in the name: a later save can tell its own orphans (kill -9) from live writers
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -188,80 +210,6 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
     payload["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     _atomic_write(path, payload)
     return path
-
-
-def _read_arrays(path: str) -> dict:
-    # Our own handle, so that it is closed even when zipfile gives up halfway.
-    with open(path, "rb") as f:
-        magic = f.read(4)
-        if not magic:
-            raise FormatError(f"{path}: the file is empty")
-        if len(magic) < 4 and b"PK\x03\x04".startswith(magic):
-            raise FormatError(f"{path}: truncated (only {len(magic)} bytes)")
-        if magic == b"\x93NUM":
-            raise FormatError(f"{path}: not a tinygraph file (a single .npy array, not an .npz archive)")
-        if magic != b"PK\x03\x04":
-            raise FormatError(f"{path}: not a tinygraph file (not an .npz archive)")
-        f.seek(0)
-        try:
-            with np.load(f, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except Exception as e:  # noqa: BLE001 -- zipfile and numpy raise a zoo of types on damaged archives
-            if str(e) == "File is not a zip file":  # zipfile's words when the end record is missing
-                raise FormatError(f"{path}: truncated (the archive's directory at its end is missing)") from None
-            raise FormatError(f"{path}: truncated or corrupted ({type(e).__name__}: {e})") from None
-
-
-def _check_header(path: str, arrays: dict) -> dict:
-    if "header" not in arrays:
-        raise FormatError(f"{path}: an .npz archive but not a tinygraph file (no header)")
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"{path}: corrupted header ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise FormatError(f"{path}: not a tinygraph file (format {header.get('format')!r})"
-                          if isinstance(header, dict) else f"{path}: not a tinygraph file")
-    version = header.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise FormatError(f"{path}: corrupted header (format version {version!r})")
-    if version > VERSION:
-        raise FormatError(f"{path}: written by a newer tinygraph (format version {version}; this one "
-                          f"reads up to {VERSION}); upgrade tinygraph to load it")
-    digests = header.get("arrays", {})
-    if set(digests) != set(arrays) or "theta" not in arrays:
-        raise FormatError(f"{path}: corrupted (arrays {sorted(arrays)} do not match the header's "
-                          f"{sorted(digests)})")
-    for name, a in arrays.items():
-        if _digest(a) != digests[name]:
-            raise FormatError(f"{path}: corrupted (checksum mismatch in {name!r})")
-    return header
-
-
-def _check_header(path: str, arrays: dict) -> dict:
-    if "header" not in arrays:
-        raise FormatError(f"{path}: an .npz archive but not a tinygraph file (no header)")
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"{path}: corrupted header ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise FormatError(f"{path}: not a tinygraph file (format {header.get('format')!r})"
-                          if isinstance(header, dict) else f"{path}: not a tinygraph file")
-    version = header.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise FormatError(f"{path}: corrupted header (format version {version!r})")
-    if version > VERSION:
-        raise FormatError(f"{path}: written by a newer tinygraph (format version {version}; this one "
-                          f"reads up to {VERSION}); upgrade tinygraph to load it")
-    digests = header.get("arrays", {})
-    if set(digests) != set(arrays) or "theta" not in arrays:
-        raise FormatError(f"{path}: corrupted (arrays {sorted(arrays)} do not match the header's "
-                          f"{sorted(digests)})")
-    for name, a in arrays.items():
-        if _digest(a) != digests[name]:
-            raise FormatError(f"{path}: corrupted (checksum mismatch in {name!r})")
-    return header
 
 
 def split_state(state: dict) -> tuple:

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import fileformat
 from .inputs import as_arrays, check_inputs
-from .nodes import CrossEntropy, Input, Loss, Node
+from .locking import Locking
+from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
@@ -43,7 +44,7 @@ def _toposort(output: Node) -> list:
     return order
 
 
-class Graph:
+class Graph(Locking):
     """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
 
     Parameters
@@ -67,8 +68,8 @@ class Graph:
     def __init__(self, input: Input | list | None = None, output: Node | None = None, *, inputs=None,
                  l2: float = 0.0, init="glorot", dtype=np.float64, random_state=None):
         ins = self._check_inputs(input, inputs, output)
-        if not np.isscalar(l2) or not l2 >= 0:
-            raise ValueError(f"Graph: l2 must be a non-negative number, got {l2!r}")
+        if not np.isscalar(l2) or not 0 <= l2 < np.inf:
+            raise ValueError(f"Graph: l2 must be a finite non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"Graph: dtype must be float32 or float64, got {self.dtype}")
@@ -83,6 +84,7 @@ class Graph:
         if len(ins) > 1:  # the inputs first, in the order given: X's arrays go to nodes[:k]
             self.nodes = list(ins) + [n for n in self.nodes if n not in ins]
         self.inputs, self.input = ins, ins[0]
+        self._make_locks()
         self.noise_step, self.noise_seed, self._noise_block = 0, None, 0
         self._name_nodes()
         self._build()
@@ -241,11 +243,12 @@ class Graph:
         if bs < 1:
             raise ValueError(f"recompute_state: batch_size must be a positive integer, got {batch_size!r}")
         seen = 0
-        for start in range(0, n, bs):
-            Xb = X[start:start + bs]
-            seen += Xb.shape[0]
-            self._forward(Xb, self._predict_plan, training=True)
-            self.update_state(momentum=Xb.shape[0] / seen)
+        with self._exclusive("recompute_state"):  # the model's own buffers and state
+            for start in range(0, n, bs):
+                Xb = X[start:start + bs]
+                seen += Xb.shape[0]
+                self._forward(Xb, self._predict_plan, training=True)
+                self.update_state(momentum=Xb.shape[0] / seen)
         return self
 
     def _load(self, theta) -> None:
@@ -274,8 +277,15 @@ class Graph:
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
         at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
-        does): for large X.
+        does): for large X. A call while another thread trains the model raises ``RuntimeError``.
         """
+        self._hold("loss_and_grad")  # not a context manager: this is every minibatch step's call
+        try:
+            return self._loss_and_grad(theta, X, y, sample_weight, regularize, check_input, out, n_jobs)
+        finally:
+            self._release()
+
+    def _loss_and_grad(self, theta, X, y, sample_weight, regularize, check_input, out, n_jobs):
         n_jobs = check_n_jobs(n_jobs)
         if n_jobs > 1 and any(node.couples_rows for node in self.nodes):
             raise ValueError(f"{type(self).__name__}.loss_and_grad: n_jobs={n_jobs} splits the rows into blocks, "
@@ -300,6 +310,10 @@ class Graph:
 
     def loss_value(self, theta, X, y, *, sample_weight=None) -> float:
         """The loss alone (forward only), e.g. for a line search or a validation set."""
+        with self._exclusive("loss_value"):
+            return self._loss_value(theta, X, y, sample_weight)
+
+    def _loss_value(self, theta, X, y, sample_weight) -> float:
         self._load(theta)
         X, y, sample_weight = self._check_data(X, y, sample_weight)
         vals = self._forward(X, self._train_plan)
@@ -327,6 +341,9 @@ class Graph:
         """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
         if not self.l2:
             return 0.0
+        if not self.l2 / m < np.inf:
+            raise ValueError(f"penalty: l2/m = {self.l2}/{m:.3g} overflows: the sample_weight sum m is too "
+                             "small for this l2; multiply the weights by a constant (or lower l2)")
         total = sum(float(np.vdot(W, W)) for W in self._regularized)
         if grad is not None:
             if grad is not self.grad:
@@ -400,10 +417,13 @@ class Graph:
 
         Evaluation mode by default (running statistics, no dropout); ``training=True`` gives the
         training-mode output (batch statistics, dropout masks of the current ``noise_step``).
+        Safe to call from many threads at once (so are ``predict``, ``predict_proba``, ``score``).
         """
         if theta is not None:
-            self._load(theta)
-        return self._forward(self._check_X(X), self._predict_plan, training)[self._out_index].copy()
+            with self._exclusive("forward(theta=...)"):
+                self._load(theta)
+        X = self._check_X(X)
+        return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
@@ -412,23 +432,24 @@ class Graph:
         return self.forward(X)
 
     def predict(self, X) -> np.ndarray:
-        """Class indices 0..K-1 for a cross-entropy model (threshold 0.5 for one output); else outputs."""
+        """Class indices 0..K-1 for a cross-entropy or hinge model (one output: p > 0.5, z > 0); else outputs."""
         return self._decide(self.forward(X))
 
     def _decide(self, out: np.ndarray) -> np.ndarray:
-        if isinstance(self.loss, CrossEntropy):
-            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.intp)
+        if isinstance(self.loss, (CrossEntropy, Hinge)):
+            cut = 0.5 if isinstance(self.loss, CrossEntropy) else 0.0  # a probability, or a score
+            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > cut).astype(np.intp)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def score(self, X, y) -> float:
-        """Accuracy for a cross-entropy model, R² for any other; y is checked as the loss's target."""
+        """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target."""
         X, y, _ = self._check_data(X, y, None)
-        return self._score(self._forward(X, self._predict_plan, False)[self._out_index], y)  # X checked once
+        return self._run(lambda m: m._score(m._forward(X, m._predict_plan, False)[m._out_index], y))  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
         pred = self._decide(out)
-        if isinstance(self.loss, CrossEntropy):
+        if isinstance(self.loss, (CrossEntropy, Hinge)):
             labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
             return float(np.mean(pred == labels))
         y = y.reshape(pred.shape)
@@ -439,11 +460,13 @@ class Graph:
         return fileformat.write(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_values", "_l2_scratch", "_parallel")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_values", "_l2_scratch", "_parallel", *self._LOCKS)}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("inputs", (self.input,))  # pickled before graphs had several inputs
+        self._make_locks()
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 
     def __repr__(self) -> str:

@@ -11,7 +11,10 @@ A step that does not lower the batch loss is rejected (θ stays).
 
 - ``HessianFree`` (Martens 2010): truncated CG (stopped when the quadratic stops improving),
   warm-started from the previous step times ``decay``; λ ← 3/2 λ if ρ < 1/4, λ ← 2/3 λ if ρ > 3/4.
-  Works on minibatches or the full batch.
+  Works on minibatches or the full batch. ``structural_damping`` μ (Martens & Sutskever 2011, for
+  recurrent nets): the products become (G + λI + λμ J_hᵀJ_h / N) v, J_h the Jacobian of every hidden
+  state of the recurrent nodes, so a step that would change the hidden states a lot is damped
+  even where the output hardly moves (ρ still uses the model with this term in it).
 - ``LevenbergMarquardt`` (Nielsen's λ rule): CG to a tight tolerance from zero. For squared error
   G = JᵀJ/N exactly (the textbook method), without forming J or JᵀJ.
 
@@ -30,7 +33,7 @@ import numpy as np
 import scipy.optimize
 
 from .curvature import CurvatureOperator
-from .nodes import CrossEntropy, MeanSquaredError
+from .nodes import CrossEntropy, Hinge, MeanSquaredError
 from .optim import NonFiniteError, Optimizer, Scipy
 
 __all__ = ["HessianFree", "LevenbergMarquardt", "conjugate_gradient"]
@@ -80,7 +83,8 @@ class HessianFree(Scipy):
     damping: the initial λ; cg_maxiter: products per iteration at most; decay: CG starts from
     decay × the previous step; maxiter: iterations per batch (one ``fit`` step each);
     curvature_fraction: the share of the batch's rows (a fresh random subset each iteration) the
-    products run on, Martens' cheaper curvature estimate (the gradient always uses the whole batch).
+    products run on, Martens' cheaper curvature estimate (the gradient always uses the whole batch);
+    structural_damping: μ ≥ 0 (see the module docstring; needs ``model=``).
     """
 
     state_names = ("d_prev",)
@@ -88,7 +92,7 @@ class HessianFree(Scipy):
 
     def __init__(self, model=None, *, damping: float = 1.0, maxiter: int = 1, cg_maxiter: int = 50,
                  cg_tol: float = 1e-6, decay: float = 0.95, curvature_fraction: float = 1.0,
-                 random_state: int = 0, min_damping: float = 1e-6):
+                 random_state: int = 0, min_damping: float = 1e-6, structural_damping: float = 0.0):
         if int(maxiter) != maxiter or maxiter < 1:
             raise ValueError(f"{type(self).__name__}: maxiter must be a positive integer, got {maxiter!r}")
         if not damping > 0:
@@ -98,6 +102,9 @@ class HessianFree(Scipy):
             raise ValueError(f"{type(self).__name__}: curvature_fraction must lie in (0, 1], "
                              f"got {curvature_fraction!r}")
         self.cg_maxiter, self.cg_tol, self.decay = int(cg_maxiter), float(cg_tol), float(decay)
+        if not structural_damping >= 0:
+            raise ValueError(f"{type(self).__name__}: structural_damping must be >= 0, got {structural_damping!r}")
+        self.structural_damping = float(structural_damping)
         self.curvature_fraction, self.random_state = float(curvature_fraction), int(random_state)
         self.method, self.maxiter, self.options = type(self).__name__, int(maxiter), {}
         Optimizer.__init__(self, 1.0)
@@ -114,7 +121,8 @@ class HessianFree(Scipy):
         if model is None:
             raise TypeError(f"{type(self).__name__}: give hessp(x, v) or construct it with model=")
         loss, X = model.loss, model._values[0]  # fun's last forward pass ran on the batch
-        y = loss.target if isinstance(loss, CrossEntropy) else model._values[model._loss_index] - loss.r
+        # label losses keep their targets; residual losses (squared error, Huber) keep x - t
+        y = loss.target if isinstance(loss, (CrossEntropy, Hinge)) else model._values[model._loss_index] - loss.r
         sw = None if np.isscalar(loss.weight) else loss.weight[:, 0]
         n = X.shape[0]
         k = max(1, round(self.curvature_fraction * n))
@@ -124,7 +132,21 @@ class HessianFree(Scipy):
             X, y, sw = X[rows], y[rows], None if sw is None else sw[rows]
         op = CurvatureOperator(model, X, y, theta=x, sample_weight=sw, check_input=False)
         op.l2_over_m = model.l2 / n  # the l2 term of the batch objective, whatever rows estimate G
-        return op.product
+        recurrent = [node for node in model.nodes if hasattr(node, "structural")]
+        if not self.structural_damping or not recurrent:
+            return op.product
+        c = self.structural_damping * self.damping / k
+
+        def product(v):
+            # the recurrent nodes add c·R{h_t} to their hidden states' gradients in this product only
+            for node in recurrent:
+                node.structural = c
+            try:
+                return op.product(v)
+            finally:
+                for node in recurrent:
+                    node.structural = 0.0
+        return product
 
     def _solve(self, G, g: np.ndarray, lam: float) -> tuple:
         x0 = None if self.d_prev is None or not self.decay else self.decay * self.d_prev

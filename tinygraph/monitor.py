@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import scipy.optimize
@@ -175,6 +176,22 @@ class Monitor:
             np.copyto(self.model.theta, self.best_theta)
             np.copyto(self.model.state, self.best_state)
 
+    def diverged(self) -> str | None:
+        """A message when the run ended with a loss 1000 times (or more) its first step's, else None.
+
+        Such a run may end with a finite theta and no error (a too large learning rate on unscaled
+        data), so it must not be reported as a success. With early stopping the best epoch's theta
+        is kept, so the end counts only when it is the best one.
+        """
+        h = self.history
+        if not h["loss"] or self.early_stopping and self.best_theta is not None:
+            return None
+        first, last = h["loss"][0], (h["epoch_loss"] or h["loss"])[-1]
+        if math.isfinite(first) and first >= 0 and last > 1e3 * first:
+            return (f"diverged: the loss grew from {first:.4g} at the first step to {last:.4g} at the end; "
+                    "lower the learning rate or scale the data")
+        return None
+
     def close(self) -> None:
         """Close the progress bar (also when training ends in an exception)."""
         if self.bar is not None:
@@ -187,6 +204,10 @@ class Monitor:
         if self.early_stopping and self.best_theta is not None:
             fun = self.history["epoch_loss"][self.best_index]  # the loss at the restored theta
         self._call("end", epoch=epoch, step=self.steps, loss=fun)
+        diverged = self.diverged()
+        if diverged:
+            success, self.message = False, diverged
+            warnings.warn(f"training {diverged}", RuntimeWarning, stacklevel=4)
         res = OptimizeResult(
             x=self.model.theta.copy(), fun=fun, nit=nit, nfev=nfev, njev=nfev, n_grad_evals=nfev,
             n_examples_seen=int(n_examples_seen), n_epochs=self.epochs,

@@ -25,7 +25,7 @@ import numpy as np
 
 from .optimizer import _in_parallel
 
-__all__ = ["check_n_jobs", "row_blocks"]
+__all__ = ["check_n_jobs", "replica", "row_blocks"]
 
 
 def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
@@ -37,20 +37,24 @@ def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
     return int(n_jobs) if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
 
 
+def replica(model):
+    """A copy of the model with buffers, caches and ``grad`` of its own, bound to the model's own
+    ``theta`` and ``state``: what every replica shares with the model is bound here alone."""
+    rep = copy.deepcopy(model)  # through __getstate__: no activations, no buffers, no replicas
+    rep.theta, rep.state = model.theta, model.state  # views into the model's own arrays
+    rep._bind()
+    return rep
+
+
 def _replicas(model, n: int) -> list:
-    """``n`` copies of the model whose parameter views are the model's own ``theta``, kept on it."""
+    """``n`` replicas for the row blocks, kept on the model."""
     reps = getattr(model, "_parallel", None)
     if reps is None or len(reps) < n or reps[0].theta is not model.theta or reps[0].state is not model.state:
-        reps = []
-        for k in range(n):
-            replica = copy.deepcopy(model)  # through __getstate__: no activations, no buffers
-            replica.theta, replica.state = model.theta, model.state  # views into the model's own arrays
-            replica._noise_block = k + 1  # each block draws its own dropout masks
-            replica._bind()
-            reps.append(replica)
-        model._parallel = reps
-    for replica in reps:
-        replica.noise_seed, replica.noise_step = model.noise_seed, model.noise_step
+        reps = model._parallel = [replica(model) for _ in range(n)]
+        for k, rep in enumerate(reps):
+            rep._noise_block = k + 1  # each block draws its own dropout masks
+    for rep in reps:
+        rep.noise_seed, rep.noise_step = model.noise_seed, model.noise_step
     return reps
 
 

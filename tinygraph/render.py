@@ -22,7 +22,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from .nodes import CrossEntropy, Input, Loss, Node
+from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 
 __all__ = ["DotNotFoundError", "render", "summary", "to_graphviz"]
 
@@ -63,9 +63,35 @@ def kind(node: Node) -> str:
     return "activation"
 
 
-def shape_text(shape: tuple, batch: str = "N") -> str:
-    """``(400,)`` -> ``'N×400'``; the feature shape with the batch axis in front."""
-    return "×".join([batch, *(str(d) for d in shape)])
+def shape_text(shape: tuple, batch: str = "N", time: bool = False) -> str:
+    """``(400,)`` -> ``'N×400'``; the feature shape with the batch axis in front.
+    ``time``: the first feature axis is a sequence's time axis, ``(28, 128)`` -> ``'N×T=28×128'``."""
+    dims = [str(d) for d in shape]
+    if time and dims:
+        dims[0] = "T=" + dims[0]
+    return "×".join([batch, *dims])
+
+
+def time_axis(model) -> set:
+    """The nodes whose output is a sequence (N, T, ...): what a recurrent node or an Embedding
+    reads or writes, and what keeps such a shape on the way (activations, Dense over time)."""
+    from .nodes import Embedding
+    from .nodes.recurrent import _Recurrent
+
+    def sequence_reader(n):
+        return isinstance(n, (Embedding, _Recurrent))
+
+    seq = set()
+    for node in model.nodes:
+        if isinstance(node, Input):
+            if any(sequence_reader(n) and node in n.inputs for n in model.nodes):
+                seq.add(node)
+        elif sequence_reader(node):
+            if isinstance(node, Embedding) or node.return_sequences:
+                seq.add(node)
+        elif any(x in seq and len(x.out_shape) == len(node.out_shape or ()) for x in node.inputs):
+            seq.add(node)
+    return seq
 
 
 def _escape(text: str) -> str:
@@ -77,6 +103,8 @@ def _target_text(loss: Loss) -> str:
     K = loss.in_shapes[0][0]
     if isinstance(loss, CrossEntropy) and K > 1:
         return f"N or N×{K}"  # integer labels or one-hot / probability rows
+    if isinstance(loss, Hinge):
+        return "N"  # integer labels only
     return shape_text(loss.in_shapes[0]) if K > 1 else "N"
 
 
@@ -151,8 +179,9 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     for node in model.nodes:
         label = "\\n".join(_escape(s) for s in _lines(model, node, acts))
         dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
+    seq = time_axis(model)
     for src, dst in model.edges:
-        dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape))
+        dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape, time=src in seq))
     if model.loss is not None:
         tid = f"n{len(model.nodes)}"
         dot.node(tid, "y\\ntarget", **STYLES["target"])
@@ -215,9 +244,10 @@ def summary(model) -> str:
     models with running statistics, their sizes in ``state``)."""
     stateful = bool(model.n_state)
     header = ("node", "type", "output shape", "params", "theta slice", "inputs") + (("state",) if stateful else ())
-    rows = []
+    rows, seq = [], time_axis(model)
     for node in model.nodes:
-        out = "()" if isinstance(node, Loss) else "(" + ", ".join(["N", *map(str, node.out_shape)]) + ")"
+        out = "()" if isinstance(node, Loss) else \
+            "(" + shape_text(node.out_shape, time=node in seq).replace("×", ", ") + ")"
         rows.append((node.name, type(node).__name__, out, f"{node.size:,}",
                      f"theta[{node.start}:{node.stop}]" if node.size else "",
                      ", ".join(x.name for x in node.inputs))

@@ -61,8 +61,9 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         remaining rows. None is the full batch, except for an optimizer given by name: min(200, N),
         scikit-learn's default.
     epochs : passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
-    maxiter : the maximum number of updates (scipy: iterations). With neither: 200 iterations full
-        batch (scikit-learn's max_iter), 10 epochs on minibatches.
+    maxiter : the maximum number of updates (scipy: iterations; TNC has no iteration limit, so
+        there it is passed as ``maxfun``, a limit on loss-and-gradient evaluations). With neither:
+        200 iterations full batch (scikit-learn's max_iter), 10 epochs on minibatches.
     tol : stop once the epoch loss (validation loss with ``early_stopping`` and validation data) has
         not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
     sample_weight : (N,) non-negative row weights; each batch's loss is its weighted mean.
@@ -120,9 +121,11 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     if not isinstance(optimizer, (str, Optimizer)):
         raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
                         f"got {optimizer!r}")
-    for name, value, low in (("maxiter", maxiter, 1), ("epochs", epochs, initial_epoch + 1),
-                             ("initial_epoch", initial_epoch, 0)):
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < low):
+    # epochs == initial_epoch: a resumed run that had already finished returns at once
+    for name, value, low in (("initial_epoch", initial_epoch, 0), ("maxiter", maxiter, 1),
+                             ("epochs", epochs, initial_epoch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                  or not math.isfinite(value) or int(value) != value or value < low):
             raise ValueError(f"fit: {name} must be an integer >= {low}, got {value!r}")
     n = X.shape[0]
     bs = _batch_size(batch_size, n)
@@ -141,8 +144,12 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                   verbose=verbose, progress=progress, total=None if math.isinf(total) else total)
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
     # duplicate them (and turn into errors under pytest's warnings-as-errors).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads), \
+            model._exclusive("fit"):
         try:
+            if total == 0:
+                return mon.result(fun=math.nan, nit=0, nfev=0, n_examples_seen=0, success=True,
+                                  message="nothing to do: epochs == initial_epoch", epoch=initial_epoch)
             if isinstance(optimizer, str):
                 result = fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                                    initial_epoch=initial_epoch, n_jobs=n_jobs)

@@ -86,9 +86,20 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "mode
         w = np.full(n, w)
     if w.shape != (n,):
         raise ValueError(f"{who}: sample_weight must have shape ({n},), got {w.shape}")
-    w = w.astype(dtype, copy=False)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    with np.errstate(over="ignore"):
+        w = w.astype(dtype, copy=False)
+    if not np.isfinite(w).all() or (w < 0).any() or not w.any():
         raise ValueError(f"{who}: sample_weight must be finite, non-negative, with a positive sum")
+    # The loss divides by the weights' sum and the l2 term by it: both must be ordinary numbers.
+    top, info = float(w.max()), np.finfo(dtype)
+    with np.errstate(over="ignore"):
+        total = float(w.sum())
+    if not math.isfinite(total):
+        raise ValueError(f"{who}: sample_weight sums to more than {dtype.name} holds (largest weight {top:.3g}); "
+                         "divide the weights by a constant: the data loss depends only on their ratios")
+    if top < info.tiny:
+        raise ValueError(f"{who}: the largest sample_weight, {top:.3g}, is below {info.tiny:.3g} ({dtype.name} "
+                         "subnormal): the weights lose their precision; multiply them by a constant")
     return w
 
 

@@ -1,4 +1,4 @@
-"""Elementwise activations and Softmax (contract in ``tinygraph.nodes.node``)."""
+"""Elementwise activations, Softmax and LogSoftmax (contract in ``tinygraph.nodes.node``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ from scipy.special import expit
 
 from .node import Node
 
-__all__ = ["Identity", "ReLU", "Sigmoid", "Softmax", "Tanh", "sigmoid"]
+__all__ = ["Identity", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -201,3 +201,57 @@ class Softmax(Node):
         np.subtract(u, s, out=out)
         out *= self.y
         return out
+
+
+class LogSoftmax(Node):
+    """Log of the softmax over the feature axis (PyTorch's ``LogSoftmax(dim=1)``).
+
+    forward:  y = x - max x - log Σ_j exp(x_j - max x);  p = exp(y) (the softmax) is kept
+    backward: dx = dy - p Σ_k dy_k
+    R-forward:  R{y} = R{x} - Σ_k p_k R{x}_k
+    R-backward: R{dx} = R{dy} - p Σ_k R{dy}_k - p R{y} Σ_k dy_k
+    x, y, dy, dx: (N, K).
+    """
+
+    cached = ("p", "ry")
+
+    def build(self, in_shape: tuple) -> tuple:
+        if len(in_shape) != 1:
+            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
+                             f"{', '.join(map(str, in_shape))})")
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.subtract(x, x.max(axis=1, keepdims=True), out=self.buffer("y", x.shape))
+        # exp of x - max clipped at -354: the tail is 1e-154, not an underflow (no warning at ±1000)
+        p = np.maximum(y, 0.5 * np.log(np.finfo(self.dtype).tiny), out=self.buffer("p", x.shape))
+        np.exp(p, out=p)
+        s = p.sum(axis=1, keepdims=True)
+        p /= s
+        y -= np.log(s)
+        self.p = p
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._jvp("dx", dy)
+
+    def rforward(self, v: np.ndarray, rx):
+        if rx is None:
+            self.ry = None
+            return None
+        ry = self.ry = self.buffer("ry", rx.shape)
+        np.subtract(rx, np.einsum("nk,nk->n", self.p, rx)[:, None], out=ry)
+        return ry
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        rdx = self._jvp("rdx", rdy)
+        if dy is not None and self.ry is not None:
+            t = np.multiply(self.p, self.ry, out=self.buffer("rtmp", dy.shape))
+            t *= dy.sum(axis=1, keepdims=True)
+            rdx -= t
+        return rdx
+
+    def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
+        """u - p Σ_k u_k: the transposed Jacobian times u."""
+        out = np.multiply(self.p, u.sum(axis=1, keepdims=True), out=self.buffer(key, u.shape))
+        return np.subtract(u, out, out=out)

@@ -17,7 +17,7 @@ from ..validation import as_array
 from .activations import Sigmoid, Softmax, sigmoid
 from .node import Node
 
-__all__ = ["CrossEntropy", "Loss", "MeanSquaredError"]
+__all__ = ["CrossEntropy", "Hinge", "Huber", "Loss", "MeanSquaredError"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -28,8 +28,27 @@ def _row_index(n: int) -> np.ndarray:
     return rows
 
 
+def _labels(t: np.ndarray, K: int, who: str, why: str) -> np.ndarray:
+    """Integer class labels 0..K-1 as intp (floats holding integers accepted), else a named error."""
+    if t.dtype.kind not in "biu":
+        if t.dtype.kind != "f" or not np.array_equal(t, np.round(t)):
+            raise TypeError(f"{who}: labels must be integers 0..{K - 1}, got dtype {t.dtype}")
+        t = t.astype(np.intp)
+    if t.size and (t.min() < 0 or t.max() >= K):
+        raise ValueError(f"{who}: labels must lie in [0, {K - 1}] {why}, got range [{t.min()}, {t.max()}]")
+    return t.astype(np.intp, copy=False)
+
+
 class Loss(Node):
     """Base class of loss nodes."""
+
+    def build(self, in_shape: tuple) -> tuple:
+        # A sequence (N, T, K) would broadcast against (N, T) targets without a word: refuse it.
+        if len(in_shape) != 1:
+            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
+                             f"{', '.join(map(str, in_shape))}); reduce the time axis first "
+                             "(a recurrent layer with return_sequences=False)")
+        return in_shape
 
     cached = ("x", "target", "weight", "p", "r", "rows", "rx")
 
@@ -94,14 +113,7 @@ class CrossEntropy(Loss):
         t = as_array(target, self.name, "y")
         K = self.in_shapes[0][0]
         if t.ndim == 1 and K > 1 and t.shape == (n,):
-            if t.dtype.kind not in "biu":
-                if t.dtype.kind != "f" or not np.array_equal(t, np.round(t)):
-                    raise TypeError(f"{self.name}: labels must be integers 0..{K - 1}, got dtype {t.dtype}")
-                t = t.astype(np.intp)
-            if t.min() < 0 or t.max() >= K:
-                raise ValueError(f"{self.name}: labels must lie in [0, {K - 1}] for {K} outputs, "
-                                 f"got range [{t.min()}, {t.max()}]")
-            return t.astype(np.intp, copy=False)
+            return _labels(t, K, self.name, f"for {K} outputs")
         t = super().check_target(target, n)
         if t.min() < 0 or t.max() > 1:
             raise ValueError(f"{self.name}: target probabilities must lie in [0, 1], "
@@ -180,3 +192,109 @@ class MeanSquaredError(Loss):
             rdx[...] = 0.0
             return rdx
         return np.multiply(self.rx, self.weight, out=rdx)
+
+
+class Huber(Loss):
+    """Huber loss: squared near the target, absolute beyond ``delta`` (robust to outliers in y).
+
+    forward:  l_n = Σ_k h(r_nk),  r = x - t,  h(r) = ½ r² if |r| < δ else δ (|r| - ½δ)  (= c (r - ½c))
+    backward: dx = w c,  c = clip(r, -δ, δ)
+    R-backward: R{dx} = w [|r| < δ] R{x}   (H_L = diag([|r| < δ]))
+    Summed over outputs and averaged over rows as ``MeanSquaredError`` (which it equals while every
+    |r| < δ): PyTorch's ``huber_loss(x, t, delta=δ, reduction="sum") / N``, i.e. K × its mean.
+    x, t, dx: (N, K); t may be (N,) when K = 1.
+    """
+
+    cached = Loss.cached + ("c",)
+
+    def __init__(self, delta: float = 1.0, *, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name, trainable=trainable)
+        d = float(delta) if isinstance(delta, (int, float, np.number)) and not isinstance(delta, bool) else 0.0
+        if not (np.isfinite(d) and d > 0):
+            raise ValueError(f"Huber: delta must be a positive finite number, got {delta!r}")
+        self.delta = d
+
+    def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
+        n = x.shape[0]
+        self.weight = self._weights(sample_weight, n)
+        self.r = r = np.subtract(x, target, out=self.buffer("r", x.shape))
+        self.c = c = np.clip(r, -self.delta, self.delta, out=self.buffer("c", x.shape))
+        h = np.multiply(c, -0.5, out=self.buffer("h", x.shape))
+        h += r
+        return self._average(np.einsum("nk,nk->n", c, h))
+
+    def backward(self) -> np.ndarray:
+        return np.multiply(self.c, self.weight, out=self.buffer("dx", self.c.shape))
+
+    def rbackward(self) -> np.ndarray:
+        rdx = self.buffer("rdx", self.r.shape)
+        if self.rx is None:
+            rdx[...] = 0.0
+            return rdx
+        inside = np.less(np.abs(self.r, out=rdx), self.delta, out=self.buffer("inside", rdx.shape, bool))
+        np.multiply(self.rx, inside, out=rdx)
+        rdx *= self.weight
+        return rdx
+
+    def get_config(self) -> dict:
+        return {"delta": self.delta, **super().get_config()}
+
+
+class Hinge(Loss):
+    """Multiclass hinge loss of Crammer and Singer, as scikit-learn's ``hinge_loss``, on raw scores.
+
+    forward (K > 1):  l_n = max(0, 1 + z_nm - z_ny),  m = argmax_{k≠y} z_nk  (the first on ties)
+    forward (K = 1):  l_n = max(0, 1 - s_n z_n),  s_n = 2 y_n - 1 (labels 0/1 as -1/+1)
+    backward: dz_nm = w [l_n > 0],  dz_ny = -w [l_n > 0]  (K = 1: dz_n = -w s_n [l_n > 0])
+    R-backward: R{dz} = 0   (H_L = 0 almost everywhere: piecewise linear)
+    z, dz: (N, K), the scores (no activation in front); targets: labels (N,) in [0, K) (0/1 if K = 1).
+    ``predict`` gives argmax_k z (z > 0 if K = 1), ``score`` the accuracy.
+    """
+
+    cached = Loss.cached + ("other", "active")
+
+    def check_target(self, target, n: int) -> np.ndarray:
+        t = as_array(target, self.name, "y")
+        K = self.in_shapes[0][0]
+        if K == 1 and t.shape == (n, 1):
+            t = t[:, 0]
+        if t.shape != (n,):
+            raise ValueError(f"{self.name}: expects labels of shape ({n},), got {t.shape}")
+        return _labels(t, max(K, 2), self.name, f"for {K} output{'s' if K > 1 else ''}")
+
+    def forward(self, z: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
+        n = z.shape[0]
+        self.weight = self._weights(sample_weight, n)
+        self.x, self.target, self.rows = z, target, _row_index(n)
+        loss = self.buffer("l", (n,))
+        if z.shape[1] == 1:
+            np.multiply(z[:, 0], 2.0 * target - 1.0, out=loss)
+            np.subtract(1.0, loss, out=loss)
+        else:
+            rest = self.buffer("rest", z.shape)
+            np.copyto(rest, z)
+            rest[self.rows, target] = -np.inf
+            self.other = np.argmax(rest, axis=1)
+            np.subtract(rest[self.rows, self.other], z[self.rows, target], out=loss)
+            loss += 1.0
+        np.maximum(loss, 0.0, out=loss)
+        self.active = np.greater(loss, 0.0, out=self.buffer("active", (n,), bool))
+        return self._average(loss)
+
+    def backward(self) -> np.ndarray:
+        z, rows, t = self.x, self.rows, self.target
+        dz = self.buffer("dz", z.shape)
+        dz[...] = 0.0
+        w = self.weight if np.isscalar(self.weight) else self.weight[:, 0]
+        g = np.multiply(self.active, w, out=self.buffer("g", (z.shape[0],)))
+        if z.shape[1] == 1:
+            np.multiply(g, 1.0 - 2.0 * t, out=dz[:, 0])
+        else:
+            dz[rows, self.other] = g
+            dz[rows, t] = -g
+        return dz
+
+    def rbackward(self) -> np.ndarray:
+        rdz = self.buffer("rdz", self.x.shape)
+        rdz[...] = 0.0
+        return rdz

@@ -1,0 +1,116 @@
+"""Speed of an LSTM training step, side by side with PyTorch CPU in one run.
+
+The step of row-by-row MNIST: x (64, 28, 28) → LSTM(128) → Dense(10) → Softmax → CrossEntropy,
+forward + backward + Adam update, in float32 and float64, with BLAS (and torch) on 1 thread and on
+every core. Each round times a block of steps of each library back to back; the figure is the median
+over rounds of the milliseconds per step, and the ratio tinygraph / PyTorch is the median of the
+per-round ratios (below 1: tinygraph is faster). PyTorch is optional (a missing one is skipped).
+
+    python examples/benchmark_rnn.py            # the full run (minutes on a shared machine)
+    python examples/benchmark_rnn.py --quick    # a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import tinygraph as tg
+
+N, T, F, H, K = 64, 28, 28, 128, 10
+
+
+def tinygraph_step(dtype):
+    model = tg.Sequential([tg.LSTM(H), tg.Dense(K), tg.Softmax(), tg.CrossEntropy()],
+                          input_shape=(T, F), dtype=dtype, random_state=0)
+    opt = tg.optim.Adam(1e-3)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((N, T, F)).astype(dtype), rng.integers(0, K, N)
+    X, y, _ = model._check_data(X, y, None)
+
+    def step():
+        _, g = model.loss_and_grad(model.theta, X, y, check_input=False, out=model.grad)
+        opt.step(model.theta, g)
+    return step
+
+
+def torch_step(dtype):
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.out = torch.nn.LSTM(F, H, batch_first=True), torch.nn.Linear(H, K)
+
+        def forward(self, x):
+            return self.out(self.lstm(x)[0][:, -1])
+
+    tdtype = torch.float32 if dtype == "float32" else torch.float64
+    net = Net().to(tdtype)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.random((N, T, F)).astype(dtype))
+    y = torch.from_numpy(rng.integers(0, K, N))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(net(X), y).backward()
+        opt.step()
+    return step
+
+
+def timed(step, n: int) -> float:
+    step()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n * 1000
+
+
+def run(threads: int, dtype: str, rounds: int, n: int, peers: bool = True) -> dict:
+    from threadpoolctl import threadpool_limits
+    steps = {"tinygraph": tinygraph_step(dtype)}
+    try:
+        if peers:
+            import torch
+            torch.set_num_threads(threads)
+            steps["pytorch"] = torch_step(dtype)
+    except ImportError:
+        pass
+    times = {k: [] for k in steps}
+    with threadpool_limits(limits=threads):
+        for _ in range(rounds):
+            for k, step in steps.items():
+                times[k].append(timed(step, n))
+    out = {k: statistics.median(v) for k, v in times.items()}
+    if "pytorch" in times:
+        out["ratio"] = statistics.median(a / b for a, b in zip(times["tinygraph"], times["pytorch"]))
+    return out
+
+
+def main(rounds: int = 5, n: int = 20, dtypes=("float32", "float64"), thread_counts=None,
+         peers: bool = True) -> dict:
+    """Print the table; return {(dtype, threads): {"tinygraph": ms, "pytorch": ms, "ratio"}}.
+    ``peers=False`` times tinygraph alone."""
+    thread_counts = thread_counts or sorted({1, os.cpu_count() or 1})
+    results = {}
+    print(f"LSTM-{H} row-MNIST step (batch {N}, T={T}): ms per step, median of {rounds} rounds")
+    print(f"{'dtype':8} {'threads':>7} {'tinygraph':>10} {'pytorch':>8} {'tg/torch':>9}")
+    for dtype in dtypes:
+        for threads in thread_counts:
+            r = results[dtype, threads] = run(threads, dtype, rounds, n, peers)
+            torch_ms = f"{r['pytorch']:8.1f}" if "pytorch" in r else f"{'-':>8}"
+            ratio = f"{r['ratio']:9.2f}" if "ratio" in r else f"{'-':>9}"
+            print(f"{dtype:8} {threads:7d} {r['tinygraph']:10.1f} {torch_ms} {ratio}")
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds of 3 steps")
+    args = parser.parse_args()
+    main(rounds=2, n=3) if args.quick else main()

@@ -1,0 +1,68 @@
+"""Token embeddings for integer sequences (contract in ``tinygraph.nodes.node``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .node import Node
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Node):
+    """A lookup table: token k becomes row k of W (torch.nn.Embedding).
+
+    forward:  y[n, t] = W[x[n, t]]
+    backward: dW[k] = Σ_{n,t: x[n,t] = k} dy[n, t]   (no gradient for the integer x)
+    R-forward: R{y}[n, t] = V[x[n, t]];  R-backward: R{dW} scatters R{dy} the same way (W enters linearly)
+    x: (N, T) integers in [0, n_tokens) (a float array of whole numbers is accepted: the graph's X
+    has the model's dtype); W: (n_tokens, dim); y and dy: (N, T, dim).
+    """
+
+    cached = ("index",)
+
+    def __init__(self, n_tokens: int, dim: int, *, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name, trainable=trainable)
+        for label, n in (("n_tokens", n_tokens), ("dim", dim)):
+            if isinstance(n, bool) or int(n) != n or n < 1:
+                raise ValueError(f"Embedding: {label} must be a positive integer, got {n!r}")
+        self.n_tokens, self.dim = int(n_tokens), int(dim)
+
+    def build(self, in_shape: tuple) -> tuple:
+        if len(in_shape) != 1:
+            raise ValueError(f"{self.name}: expects integer sequences of shape (N, T), got (N, "
+                             f"{', '.join(map(str, in_shape))})")
+        self.params = (("W", (self.n_tokens, self.dim)),)
+        return (in_shape[0], self.dim)
+
+    def init(self, rng: np.random.Generator, default=None) -> None:
+        """N(0, 1), as PyTorch."""
+        self.W[...] = rng.standard_normal(self.W.shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        index = x if x.dtype.kind in "iu" else x.astype(np.intp)
+        if x.dtype.kind == "f" and not np.array_equal(index, x):
+            raise ValueError(f"{self.name}: token ids must be whole numbers, got {x[index != x][:3]}")
+        if index.size and (index.min() < 0 or index.max() >= self.n_tokens):
+            raise ValueError(f"{self.name}: token ids must lie in [0, {self.n_tokens - 1}], "
+                             f"got range [{index.min()}, {index.max()}]")
+        self.index = index
+        return np.take(self.W, index, axis=0, out=self.buffer("y", index.shape + (self.dim,)),
+                       mode="clip")  # ids checked above; "raise" would buffer out
+
+    def _scatter(self, dy: np.ndarray, out: np.ndarray) -> None:
+        out[...] = 0.0
+        np.add.at(out, self.index.reshape(-1), dy.reshape(-1, self.dim))
+
+    def backward(self, dy: np.ndarray):
+        self._scatter(dy, self.dW)  # no dx: the input holds integers
+
+    def rforward(self, v: np.ndarray, rx):
+        V = self.views(v)["W"]
+        return np.take(V, self.index, axis=0, out=self.buffer("ry", self.index.shape + (self.dim,)),
+                       mode="clip")
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray):
+        self._scatter(rdy, self.views(hv)["W"])
+
+    def get_config(self) -> dict:
+        return {"n_tokens": self.n_tokens, "dim": self.dim, **super().get_config()}

@@ -1,0 +1,285 @@
+"""Gated recurrent layers (contract in ``tinygraph.nodes.node``): LSTM and GRU.
+
+Both run on the frame of ``tinygraph.nodes.recurrent`` (time-major buffers, one GEMM for the input
+projection and each parameter gradient, the R-backward as the backward loop plus sources); each
+class here gives its cell's steps forward, backward and R-forward, and the sources of its R-backward.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import sigmoid
+from .recurrent import _Recurrent
+
+__all__ = ["GRU", "LSTM"]
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory (torch.nn.LSTM's gates i, f, g, o).
+
+    forward:  [i, f, g, o]_t = [σ, σ, tanh, σ](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+              c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t),   h_0 = c_0 = 0
+    backward: dh_t = dy_t + D_{t+1} W_hh,   dc_t = dh_t ⊙ o ⊙ (1 - tanh²c_t) + dc_{t+1} ⊙ f_{t+1}
+              D_t = [dc g, dc c_{t-1}, dc i, dh tanh(c_t)] ⊙ s_t  (s: each gate's slope, σ(1-σ) or 1-g²)
+    R-forward: R{a_t} as for SimpleRNN, R{gates} = s ⊙ R{a_t}, R{c_t} = R{f} c_{t-1} + f R{c_{t-1}}
+              + R{i} g + i R{g},  R{h_t} = R{o} tanh(c_t) + o (1 - tanh²c_t) R{c_t}
+    R-backward: the backward loop on R{dy} with sources D_{t+1} V_hh (dh), dh R{o(1-tanh²c)} +
+              dc_{t+1} R{f_{t+1}} (dc), and [dc R{g}, dc R{c_{t-1}}, dc R{i}, dh R{tanh c}] ⊙ s + U ⊙ R{s} (D).
+    x: (N, T, F); y: (N, H), or (N, T, H) with return_sequences.
+    ``forget_bias`` (1 by default, Jozefowicz et al. 2015) is written into b_ih's forget block after
+    ``init`` (b_hh's is zeroed); None keeps the scheme's draw.
+    """
+
+    n_gates = 4
+
+    def __init__(self, units: int, *, return_sequences: bool = False, init: str | None = None,
+                 forget_bias: float | None = 1.0, name: str | None = None, trainable: bool = True):
+        super().__init__(units, return_sequences=return_sequences, init=init, name=name,
+                         trainable=trainable)
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
+
+    def init(self, rng: np.random.Generator, default=None) -> None:
+        super().init(rng, default)
+        if self.forget_bias is not None:
+            H = self.units
+            self.b_ih[H:2 * H], self.b_hh[H:2 * H] = self.forget_bias, 0.0
+
+    def _gates(self, a):
+        H = self.units
+        return a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+
+    def _forward_spec(self, N, T):
+        H = self.units
+        return {"c": (T + 1, N, H), "tc": (T, N, H), "tmp": (N, 4 * H), "sl": (T, N, 4 * H),
+                "otc": (T, N, H)}
+
+    def _steps(self, ws, T):
+        a, h, c, tc, tmp = ws["a"], ws["h"], ws["c"], ws["tc"], ws["tmp"]
+        H = self.units
+        c[0] = 0.0
+        a += self.b_hh  # for every step at once
+        for t in range(T):
+            at = a[t]
+            if t:
+                at += np.matmul(h[t], self.W_hh.T, out=tmp)
+            sigmoid(at[:, :2 * H], out=at[:, :2 * H])
+            np.tanh(at[:, 2 * H:3 * H], out=at[:, 2 * H:3 * H])
+            sigmoid(at[:, 3 * H:], out=at[:, 3 * H:])
+            i, f, g, o = self._gates(at)
+            np.multiply(f, c[t], out=c[t + 1])
+            c[t + 1] += np.multiply(i, g, out=tmp[:, :H])
+            np.tanh(c[t + 1], out=tc[t])
+            np.multiply(o, tc[t], out=h[t + 1])
+
+    def _derive(self, ws):
+        a, sl, H = ws["a"], ws["sl"], self.units
+        np.subtract(1.0, a, out=sl)
+        sl *= a
+        g = a[..., 2 * H:3 * H]
+        np.multiply(g, g, out=sl[..., 2 * H:3 * H])
+        np.subtract(1.0, sl[..., 2 * H:3 * H], out=sl[..., 2 * H:3 * H])
+        otc = np.multiply(ws["tc"], ws["tc"], out=ws["otc"])
+        np.subtract(1.0, otc, out=otc)
+        otc *= a[..., 3 * H:]
+
+    def _backward_spec(self, N, T):
+        H = self.units
+        return {"D": (T, N, 4 * H), "U": (T, N, 4 * H), "dc": (T, N, H), "tmp": (N, H)}
+
+    def _back(self, dy, fw, ws, T, src):
+        D, U, dh, dc, tmp = ws["D"], ws["U"], ws["dh"], ws["dc"], ws["tmp"]
+        a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
+        H = self.units
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                np.matmul(D[t + 1], self.W_hh, out=dh[t])
+            else:
+                dh[t] = 0.0
+            dyt = self._dy_at(dy, t, T)
+            if dyt is not None:
+                dh[t] += dyt
+            if "h" in src:
+                dh[t] += src["h"][t]
+            i, _, g, _ = self._gates(a[t])
+            np.multiply(dh[t], otc[t], out=dc[t])
+            if t < T - 1:
+                dc[t] += np.multiply(dc[t + 1], a[t + 1, :, H:2 * H], out=tmp)
+            if "c" in src:
+                dc[t] += src["c"][t]
+            u = U[t]
+            np.multiply(dc[t], g, out=u[:, :H])
+            np.multiply(dc[t], c[t], out=u[:, H:2 * H])
+            np.multiply(dc[t], i, out=u[:, 2 * H:3 * H])
+            np.multiply(dh[t], tc[t], out=u[:, 3 * H:])
+            np.multiply(u, sl[t], out=D[t])
+            if "D" in src:
+                D[t] += src["D"][t]
+
+    def _rforward_spec(self, N, T):
+        H = self.units
+        return {"rc": (T + 1, N, H), "tmp": (N, 4 * H)}
+
+    def _rsteps(self, fw, ws, V, T):
+        ra, rh, rc, tmp = ws["ra"], ws["rh"], ws["rc"], ws["tmp"]
+        a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
+        H = self.units
+        ra += V["b_hh"]
+        if T > 1:
+            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+        rc[0] = 0.0
+        for t in range(T):
+            rat = ra[t]
+            if t:
+                rat += np.matmul(rh[t], self.W_hh.T, out=tmp)
+            rat *= sl[t]  # R{gates}
+            i, f, g, _ = self._gates(a[t])
+            ri, rf, rg, ro = self._gates(rat)
+            np.multiply(rf, c[t], out=rc[t + 1])
+            rc[t + 1] += np.multiply(f, rc[t], out=tmp[:, :H])
+            rc[t + 1] += np.multiply(ri, g, out=tmp[:, :H])
+            rc[t + 1] += np.multiply(i, rg, out=tmp[:, :H])
+            np.multiply(ro, tc[t], out=rh[t + 1])
+            rh[t + 1] += np.multiply(otc[t], rc[t + 1], out=tmp[:, :H])
+
+    def _sources(self, V, fw, rf, bw, T):
+        a, tc, sl = fw["a"], fw["tc"], fw["sl"]
+        _, _, g, o = self._gates(a)
+        rg = rf["ra"]  # R{gates}
+        ri, rff, rgg, ro = self._gates(rg)
+        dh, dc = bw["dh"], bw["dc"]
+        rtc = (1.0 - tc * tc) * rf["rc"][1:]
+        rotc = ro * (1.0 - tc * tc) - 2.0 * o * tc * rtc
+        ec = dh * rotc
+        ec[:-1] += dc[1:] * rff[1:]
+        bend = 1.0 - 2.0 * a
+        bend[..., 2 * self.units:3 * self.units] = -2.0 * g
+        eD = np.concatenate([dc * rgg, dc * rf["rc"][:-1], dc * ri, dh * rtc], axis=-1)
+        eD *= sl
+        eD += bw["U"] * bend * rg
+        return {"h": self._next_dh(bw["D"], V["W_hh"], T), "c": ec, "D": eD}
+
+    def get_config(self) -> dict:
+        return {"units": self.units, "forget_bias": self.forget_bias, **super().get_config()}
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit (torch.nn.GRU's gates r, z, n).
+
+    forward:  [r, z]_t = σ(W_i[rz] x_t + b_i[rz] + A[rz]_t),  A_t = W_hh h_{t-1} + b_hh
+              n_t = tanh(W_in x_t + b_in + r_t ⊙ An_t),  h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+    backward: dh_t = dy_t + Dh_{t+1} W_hh + dh_{t+1} z_{t+1}
+              dan = dh (1 - z) sₙ,  daz = dh (h_{t-1} - n) s_z,  dar = dan An sᵣ
+              Dx_t = [dar, daz, dan],  Dh_t = [dar, daz, dan r]   (s: slopes σ(1-σ), 1-n²)
+    R-forward: R{A_t} = V_hh h_{t-1} + W_hh R{h_{t-1}} + Vb_hh,  R{r, z} = s R{a},
+              R{n} = sₙ (R{ax_n} + R{r} An + r R{An}),  R{h_t} = R{z}(h_{t-1} - n) + (1 - z) R{n} + z R{h_{t-1}}
+    R-backward: the backward loop on R{dy} with sources for dh, dan, daz, dar and Dhn
+    (``_sources`` spells each out).
+    x: (N, T, F); y: (N, H), or (N, T, H) with return_sequences.
+    """
+
+    n_gates = 3
+
+    def _forward_spec(self, N, T):
+        H = self.units
+        return {"ah": (T, N, 3 * H), "tmp": (N, H), "sl": (T, N, 3 * H), "k": (T, N, 3 * H)}
+
+    def _steps(self, ws, T):
+        a, ah, h, tmp, H = ws["a"], ws["ah"], ws["h"], ws["tmp"], self.units
+        for t in range(T):
+            at, aht = a[t], ah[t]
+            np.matmul(h[t], self.W_hh.T, out=aht)
+            aht += self.b_hh
+            at[:, :2 * H] += aht[:, :2 * H]
+            sigmoid(at[:, :2 * H], out=at[:, :2 * H])
+            n = at[:, 2 * H:]
+            n += np.multiply(at[:, :H], aht[:, 2 * H:], out=tmp)
+            np.tanh(n, out=n)
+            np.subtract(h[t], n, out=tmp)
+            tmp *= at[:, H:2 * H]
+            np.add(n, tmp, out=h[t + 1])
+
+    def _derive(self, ws):
+        """Slopes s = [r(1-r), z(1-z), 1-n²] and the step factors k = [An sᵣ, (h_{t-1} - n) s_z, (1 - z) sₙ]."""
+        a, sl, k, H, T = ws["a"], ws["sl"], ws["k"], self.units, ws["a"].shape[0]
+        np.subtract(1.0, a, out=sl)
+        sl *= a
+        n = a[..., 2 * H:]
+        np.multiply(n, n, out=sl[..., 2 * H:])
+        np.subtract(1.0, sl[..., 2 * H:], out=sl[..., 2 * H:])
+        np.multiply(ws["ah"][..., 2 * H:], sl[..., :H], out=k[..., :H])
+        np.subtract(ws["h"][:T], n, out=k[..., H:2 * H])
+        k[..., H:2 * H] *= sl[..., H:2 * H]
+        np.subtract(1.0, a[..., H:2 * H], out=k[..., 2 * H:])
+        k[..., 2 * H:] *= sl[..., 2 * H:]
+
+    def _backward_spec(self, N, T):
+        return {"D": (T, N, 3 * self.units), "Dh": (T, N, 3 * self.units), "tmp": (N, self.units)}
+
+    def _back(self, dy, fw, ws, T, src):
+        D, Dh, dh, tmp = ws["D"], ws["Dh"], ws["dh"], ws["tmp"]
+        a, k, H = fw["a"], fw["k"], self.units
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                np.matmul(Dh[t + 1], self.W_hh, out=dh[t])
+                dh[t] += np.multiply(dh[t + 1], a[t + 1, :, H:2 * H], out=tmp)
+            else:
+                dh[t] = 0.0
+            dyt = self._dy_at(dy, t, T)
+            if dyt is not None:
+                dh[t] += dyt
+            if "h" in src:
+                dh[t] += src["h"][t]
+            dar, daz, dan = D[t, :, :H], D[t, :, H:2 * H], D[t, :, 2 * H:]
+            np.multiply(dh[t], k[t, :, 2 * H:], out=dan)
+            if "n" in src:
+                dan += src["n"][t]
+            np.multiply(dh[t], k[t, :, H:2 * H], out=daz)
+            np.multiply(dan, k[t, :, :H], out=dar)
+            if "z" in src:
+                daz += src["z"][t]
+                dar += src["r"][t]
+            Dh[t, :, :2 * H] = D[t, :, :2 * H]
+            np.multiply(dan, a[t, :, :H], out=Dh[t, :, 2 * H:])
+            if "hn" in src:
+                Dh[t, :, 2 * H:] += src["hn"][t]
+
+    def _rforward_spec(self, N, T):
+        return {"rah": (T, N, 3 * self.units), "tmp": (N, self.units)}
+
+    def _rsteps(self, fw, ws, V, T):
+        ra, rah, rh, tmp, H = ws["ra"], ws["rah"], ws["rh"], ws["tmp"], self.units
+        a, ah, h, sl = fw["a"], fw["ah"], fw["h"], fw["sl"]
+        np.matmul(h[:T], V["W_hh"].T, out=rah)
+        rah += V["b_hh"]
+        for t in range(T):
+            rat, raht = ra[t], rah[t]
+            if t:
+                raht += rh[t] @ self.W_hh.T
+            rat[:, :2 * H] += raht[:, :2 * H]
+            rat[:, :2 * H] *= sl[t, :, :2 * H]  # R{r}, R{z}
+            rn = rat[:, 2 * H:]
+            rn += np.multiply(rat[:, :H], ah[t, :, 2 * H:], out=tmp)
+            rn += np.multiply(a[t, :, :H], raht[:, 2 * H:], out=tmp)
+            rn *= sl[t, :, 2 * H:]
+            z, n = a[t, :, H:2 * H], a[t, :, 2 * H:]
+            np.subtract(h[t], n, out=rh[t + 1])
+            rh[t + 1] *= rat[:, H:2 * H]
+            rh[t + 1] += np.multiply(1.0 - z, rn, out=tmp)
+            rh[t + 1] += np.multiply(z, rh[t], out=tmp)
+
+    def _sources(self, V, fw, rf, bw, T):
+        H = self.units
+        a, ah, h, sl = fw["a"], fw["ah"], fw["h"], fw["sl"]
+        r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+        rr, rz, rn = rf["ra"][..., :H], rf["ra"][..., H:2 * H], rf["ra"][..., 2 * H:]
+        dh, D = bw["dh"], bw["D"]
+        dan = D[..., 2 * H:]
+        e_h = np.zeros_like(dh)
+        e_h[:-1] = bw["Dh"][1:] @ V["W_hh"] + dh[1:] * rz[1:]
+        dn, dz = dh * (1.0 - z), dh * (h[:T] - n)
+        dr = dan * ah[..., 2 * H:]
+        return {"h": e_h,
+                "n": -dh * rz * sl[..., 2 * H:] - 2.0 * dn * n * rn,
+                "z": dh * (rf["rh"][:T] - rn) * sl[..., H:2 * H] + dz * (1.0 - 2.0 * z) * rz,
+                "r": dan * rf["rah"][..., 2 * H:] * sl[..., :H] + dr * (1.0 - 2.0 * r) * rr,
+                "hn": dan * rr}
