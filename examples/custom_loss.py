@@ -48,8 +48,10 @@ class LogCosh(tg.Loss):
         r = np.subtract(x, target, out=self.buffer("r", x.shape))
         r /= self.delta
         self.t = np.tanh(r, out=self.buffer("tanh", x.shape))
-        a = np.abs(r, out=r)  # log cosh a = a + log1p(exp(-2a)) - log 2: no overflow at |r| = 1000
-        per_entry = a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+        a = np.abs(r, out=r)
+        # log cosh a = a + log1p(exp(-2a)) - log 2, with exp's argument kept above -80: no overflow or
+        # underflow at |r| = 1000 (the term is below 1e-34 there anyway), in float32 too
+        per_entry = a + np.log1p(np.exp(-2.0 * np.minimum(a, 40.0))) - np.log(2.0)
         return self.delta ** 2 * self._average(per_entry.sum(axis=1))
 
     def backward(self):
