@@ -264,7 +264,7 @@ def test_save_load_checkpoint_and_clipping(tmp_path):
 def test_summary_and_picture_show_the_time_axis():
     model = stack()
     text = summary(model)
-    assert "(N, T=5, 4)" in text and "(N, 3)" in text
+    assert "N×T=5×4" in text and "N×3" in text
     dot = model.to_graphviz().source
     assert "N×T=5×4" in dot
 

@@ -166,7 +166,7 @@ def test_summary_table(capsys):
             assert f"theta[{node.start}:{node.stop}]" in row
         if node.inputs:
             assert row.endswith(", ".join(x.name for x in node.inputs))
-    assert "(N, 8)" in next(ln for ln in lines if ln.startswith("concat1"))
+    assert "N×8" in next(ln for ln in lines if ln.startswith("concat1"))
     assert lines[-1].startswith(f"total parameters: {model.n_params:,}")
 
 
@@ -232,3 +232,17 @@ def test_state_sizes_are_shown_apart_from_parameters():
     assert "state (running statistics, not trained): 16 values" in text
     row = next(line for line in text.splitlines() if line.startswith("batchnorm1"))
     assert row.split()[-1] == "16"
+
+
+def test_conv_nets_show_image_shapes_geometry_and_parameter_counts():
+    model = tg.Sequential([tg.Conv2D(20, 5), tg.MaxPool2D(2), tg.Conv2D(8, 3, stride=2, padding=1), tg.Flatten(),
+                           tg.Dense(10), tg.Softmax(), tg.CrossEntropy()], input_shape=(1, 28, 28))
+    source = model.to_graphviz().source
+    assert 'n1 [label="conv2d1\\nConv2D\\n20@5×5, stride 1\\n→ 20×24×24\\nW: 20×1×5×5, b: 20\\n520 params' in source
+    assert "MaxPool2D\\n2×2 windows, stride 2\\n→ 20×12×12" in source
+    assert "8@3×3, stride 2, padding 1\\n→ 8×6×6" in source
+    assert 'n1 -> n2 [label="N×20×24×24"]' in source and 'n3 -> n4 [label="N×8×6×6"]' in source
+    rows = {line.split()[0]: line for line in summary(model).splitlines()[4:-2]}
+    assert rows["conv2d1"].split()[1:6] == ["Conv2D", "20@5×5,", "stride", "1", "N×20×24×24"]
+    assert rows["conv2d1"].split()[6] == "520" and rows["conv2d2"].split()[-3] == f"{8 * 20 * 9 + 8:,}"
+    assert "N×288" in rows["flatten1"]

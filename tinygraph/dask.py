@@ -65,8 +65,8 @@ def _as_rows(a, name: str, ndim: tuple):
     if not isinstance(a, da.Array):
         a = np.asarray(a)
     if a.ndim not in ndim:
-        raise ValueError(f"tinygraph.dask: {name} must have {' or '.join(map(str, ndim))} dimensions, "
-                         f"got shape {a.shape}")
+        allowed = f"{ndim[0]} or more" if isinstance(ndim, range) else " or ".join(map(str, ndim))
+        raise ValueError(f"tinygraph.dask: {name} must have {allowed} dimensions, got shape {a.shape}")
     if isinstance(a, da.Array) and any(np.isnan(c) for c in a.chunks[0]):
         a = a.compute_chunk_sizes()
     return a
@@ -75,11 +75,11 @@ def _as_rows(a, name: str, ndim: tuple):
 def _align(X, y, sample_weight):
     """X chunked by rows only; y and sample_weight chunked like X's rows."""
     da, _ = _dask()
-    X = _as_rows(X, "X", (2,))
+    X = _as_rows(X, "X", range(2, 33))  # (N, features) or N-D: (N, C, H, W) images
     if not isinstance(X, da.Array):
         raise TypeError("tinygraph.dask: X must be a dask array or DataFrame (chunked by rows); "
                         "for a numpy array use model.loss_and_grad")
-    X = X.rechunk({1: -1})  # a row partition must hold whole rows
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})  # a row partition must hold whole rows
     rows = X.chunks[0]
     out = [X]
     for name, a in (("y", y), ("sample_weight", sample_weight)):
@@ -179,7 +179,7 @@ class Objective:
     ----------
     model : Graph
         A model ending in a loss node. It is copied: calls never change ``model.theta``.
-    X : dask array (N, n_features) chunked by rows, or a Dask DataFrame
+    X : dask array (N, n_features) or (N, *input_shape) chunked by rows, or a Dask DataFrame
     y : dask array (N,) or (N, K) (rechunked like X's rows), Dask Series, or numpy array
     sample_weight : like y, optional
     client : distributed.Client, optional (default: the current client)

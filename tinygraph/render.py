@@ -6,8 +6,9 @@ text of a model is always the same and tests can compare it. ``render(model, pat
 impure step: it runs the system ``dot`` program and writes the file. Without ``dot`` it raises
 ``DotNotFoundError`` naming the package to install; the DOT text stays available (``.source``).
 
-What a picture shows, per node: name and type; for nodes with parameters their shapes, their count
-and the slice ``theta[start:stop]`` they own; on every edge the array shape flowing along it
+What a picture shows, per node: name and type; for convolutions and pools their kernel or window
+and stride (``20@5×5, stride 1``) and for image outputs the shape they leave (``→ 20×24×24``); for
+nodes with parameters their shapes, their count and the slice ``theta[start:stop]`` they own; on every edge the array shape flowing along it
 (``N×400``, N the batch). Kinds of node are told apart by shape and colour: input and target
 (parallelograms), nodes with parameters (boxes), parameter-free single-input nodes such as the
 activations (ellipses), merges (hexagons) and losses (octagons). ``stats=True`` adds, from the last
@@ -115,6 +116,23 @@ def _type_text(node: Node) -> str:
     return name
 
 
+def _pair_text(pair: tuple) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+def geometry_text(node: Node) -> str | None:
+    """How a convolution or pooling node slides over its images, e.g. ``20@5×5, stride 1``."""
+    if hasattr(node, "kernel_size"):  # Conv2D
+        kh, kw = node.kernel_size
+        text = f"{node.out_channels}@{kh}×{kw}, stride {_pair_text(node.stride)}"
+        if node.padding == "same" or any(node.padding):
+            text += ", padding " + (node.padding if node.padding == "same" else _pair_text(node.padding))
+        return text
+    if hasattr(node, "pool_size"):  # MaxPool2D, AvgPool2D
+        return f"{node.pool_size[0]}×{node.pool_size[1]} windows, stride {_pair_text(node.stride)}"
+    return None
+
+
 def _check_stats(model) -> dict:
     acts = model.activations
     if not acts:
@@ -134,6 +152,11 @@ def _lines(model, node: Node, acts: dict | None) -> list:
     if isinstance(node, Input):
         lines[1] = f"Input ({node.n_features} features)" if len(node.shape) == 1 else \
             "Input (" + "×".join(map(str, node.shape)) + ")"
+    geometry = geometry_text(node)
+    if geometry:
+        lines.append(geometry)
+    if len(node.out_shape or ()) > 1 and not isinstance(node, (Input, Loss)):
+        lines.append("→ " + "×".join(map(str, node.out_shape)))  # images: the shape each step leaves
     if node.size:
         lines.append(", ".join(f"{p}: {'×'.join(map(str, s))}" for p, s in node.params))
         lines.append(f"{node.size:,} params" + ("" if node.trainable else " (frozen)"))
@@ -246,9 +269,10 @@ def summary(model) -> str:
     header = ("node", "type", "output shape", "params", "theta slice", "inputs") + (("state",) if stateful else ())
     rows, seq = [], time_axis(model)
     for node in model.nodes:
-        out = "()" if isinstance(node, Loss) else \
-            "(" + shape_text(node.out_shape, time=node in seq).replace("×", ", ") + ")"
-        rows.append((node.name, type(node).__name__, out, f"{node.size:,}",
+        out = "()" if isinstance(node, Loss) else shape_text(node.out_shape, time=node in seq)
+        geometry = geometry_text(node)
+        kind_text = type(node).__name__ + (f" {geometry}" if geometry else "")
+        rows.append((node.name, kind_text, out, f"{node.size:,}",
                      f"theta[{node.start}:{node.stop}]" if node.size else "",
                      ", ".join(x.name for x in node.inputs))
                     + ((f"{node.state_size:,}" if node.states else "",) if stateful else ()))

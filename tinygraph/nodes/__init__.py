@@ -1,6 +1,7 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
 from . import initializers
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
@@ -9,8 +10,10 @@ from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
 from .node import Input, Node
 from .normalization import BatchNorm, LayerNorm
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .rectifiers import ELU, GELU, LeakyReLU, Softplus
 from .recurrent import SimpleRNN
+from .shape import Flatten, Reshape
 from .split import Slice
 
 __all__ = [
@@ -19,12 +22,16 @@ __all__ = [
     "GRU",
     "LSTM",
     "Add",
+    "AvgPool2D",
     "BatchNorm",
     "Concat",
+    "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
     "Embedding",
+    "Flatten",
+    "GlobalAvgPool2D",
     "Hinge",
     "Huber",
     "Identity",
@@ -33,9 +40,11 @@ __all__ = [
     "LeakyReLU",
     "LogSoftmax",
     "Loss",
+    "MaxPool2D",
     "MeanSquaredError",
     "Node",
     "ReLU",
+    "Reshape",
     "Sigmoid",
     "SimpleRNN",
     "Slice",
