@@ -13,9 +13,11 @@ import numpy as np
 from . import fileformat
 from .inputs import as_arrays, check_inputs
 from .locking import Locking
-from .nodes import CrossEntropy, Hinge, Input, Loss, Node
+from .nodes import CrossEntropy, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
+from .prediction import Prediction
+from .statistics import RunningStatistics
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
 __all__ = ["Graph", "Sequential"]
@@ -44,7 +46,7 @@ def _toposort(output: Node) -> list:
     return order
 
 
-class Graph(Locking):
+class Graph(Locking, Prediction, RunningStatistics):
     """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
 
     Parameters
@@ -213,44 +215,6 @@ class Graph(Locking):
             self.noise_seed = int(rng.integers(2**63))
         return self
 
-    @property
-    def n_state(self) -> int:
-        """Number of non-trainable values in ``state`` (running statistics)."""
-        return self.state.size
-
-    def update_state(self, momentum: float | None = None) -> Graph:
-        """Fold the batch statistics of the last training-mode pass into ``state``.
-
-        The minibatch loop calls it once per accepted step (``loss_and_grad`` itself never writes
-        ``state``). ``momentum`` overrides each node's own (PyTorch's: new = (1 - m) old + m batch).
-        """
-        for node in self._stateful:
-            node.update_state(momentum)
-        return self
-
-    def recompute_state(self, X, *, batch_size: int | None = None) -> Graph:
-        """Population statistics of X in one pass (the BatchNorm paper's rule after a full-batch fit).
-
-        Runs the training-mode forward over X in chunks of ``batch_size`` rows (all at once by
-        default: exact) and averages the chunks' statistics weighted by their rows (as PyTorch's
-        ``update_bn``: with chunks the variance leaves out the spread between chunk means).
-        """
-        if not self._stateful:
-            return self
-        X = self._check_X(X)
-        n = X.shape[0]
-        bs = n if batch_size is None else int(batch_size)
-        if bs < 1:
-            raise ValueError(f"recompute_state: batch_size must be a positive integer, got {batch_size!r}")
-        seen = 0
-        with self._exclusive("recompute_state"):  # the model's own buffers and state
-            for start in range(0, n, bs):
-                Xb = X[start:start + bs]
-                seen += Xb.shape[0]
-                self._forward(Xb, self._predict_plan, training=True)
-                self.update_state(momentum=Xb.shape[0] / seen)
-        return self
-
     def _load(self, theta) -> None:
         if theta is not self.theta:
             np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
@@ -411,49 +375,6 @@ class Graph(Locking):
                     np.add(grads[j], d, out=acc)
                     grads[j] = acc
                     owned.add(j)
-
-    def forward(self, X, theta=None, *, training: bool = False) -> np.ndarray:
-        """The output (the loss node's input, e.g. probabilities) for X, as a new array.
-
-        Evaluation mode by default (running statistics, no dropout); ``training=True`` gives the
-        training-mode output (batch statistics, dropout masks of the current ``noise_step``).
-        Safe to call from many threads at once (so are ``predict``, ``predict_proba``, ``score``).
-        """
-        if theta is not None:
-            with self._exclusive("forward(theta=...)"):
-                self._load(theta)
-        X = self._check_X(X)
-        return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
-        if not isinstance(self.loss, CrossEntropy):
-            raise TypeError(f"predict_proba needs a CrossEntropy loss; this graph ends in {self.loss!r}")
-        return self.forward(X)
-
-    def predict(self, X) -> np.ndarray:
-        """Class indices 0..K-1 for a cross-entropy or hinge model (one output: p > 0.5, z > 0); else outputs."""
-        return self._decide(self.forward(X))
-
-    def _decide(self, out: np.ndarray) -> np.ndarray:
-        if isinstance(self.loss, (CrossEntropy, Hinge)):
-            cut = 0.5 if isinstance(self.loss, CrossEntropy) else 0.0  # a probability, or a score
-            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > cut).astype(np.intp)
-        return out[:, 0] if out.shape[1] == 1 else out
-
-    def score(self, X, y) -> float:
-        """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target."""
-        X, y, _ = self._check_data(X, y, None)
-        return self._run(lambda m: m._score(m._forward(X, m._predict_plan, False)[m._out_index], y))  # X checked once
-
-    def _score(self, out: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
-        pred = self._decide(out)
-        if isinstance(self.loss, (CrossEntropy, Hinge)):
-            labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
-            return float(np.mean(pred == labels))
-        y = y.reshape(pred.shape)
-        return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
 
     def save(self, path, **kwargs) -> str:
         """Write the model to one ``.npz`` file, atomically; see ``tinygraph.fileformat.write``."""
