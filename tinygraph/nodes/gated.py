@@ -91,15 +91,7 @@ class LSTM(_Recurrent):
         a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
         H = self.units
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(D[t + 1], self.W_hh, out=dh[t])
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
+            self._dh_at(dy, D, dh, t, T, src)
             i, _, g, _ = self._gates(a[t])
             np.multiply(dh[t], otc[t], out=dc[t])
             if t < T - 1:
@@ -218,17 +210,9 @@ class GRU(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, Dh, dh, tmp = ws["D"], ws["Dh"], ws["dh"], ws["tmp"]
         a, k, H = fw["a"], fw["k"], self.units
+        z = a[..., H:2 * H]
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(Dh[t + 1], self.W_hh, out=dh[t])
-                dh[t] += np.multiply(dh[t + 1], a[t + 1, :, H:2 * H], out=tmp)
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
+            self._dh_at(dy, Dh, dh, t, T, src, z, tmp)
             dar, daz, dan = D[t, :, :H], D[t, :, H:2 * H], D[t, :, 2 * H:]
             np.multiply(dh[t], k[t, :, 2 * H:], out=dan)
             if "n" in src:

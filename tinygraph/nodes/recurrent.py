@@ -92,11 +92,25 @@ class _Recurrent(Node):
         self.__dict__.setdefault("_ws", {})[key] = views  # dropped when pickled (``cached``)
         return views
 
-    def _dy_at(self, dy, t: int, T: int):
-        """Upstream gradient of h_t: a (N, H) view, or None."""
+    def _dh_at(self, dy, D: np.ndarray, dh: np.ndarray, t: int, T: int, src: dict,
+               carry=None, tmp=None) -> np.ndarray:
+        """dh_t = D_{t+1} W_hh [+ dh_{t+1} ⊙ carry_{t+1}] (0 at the last step) + dy_t + the source of dh_t,
+        written into dh[t]. ``D``: the gradients of the pre-activations W_hh feeds (Dh for GRU);
+        ``carry`` (T, N, H): how h_t passes into h_{t+1} directly (GRU's z), with ``tmp`` (N, H) for it."""
+        dht = dh[t]
+        if t < T - 1:
+            np.matmul(D[t + 1], self.W_hh, out=dht)
+            if carry is not None:
+                dht += np.multiply(dh[t + 1], carry[t + 1], out=tmp)
+        else:
+            dht[...] = 0.0
         if self.return_sequences:
-            return dy[:, t]
-        return dy if t == T - 1 else None
+            dht += dy[:, t]
+        elif t == T - 1:
+            dht += dy
+        if "h" in src:
+            dht += src["h"][t]
+        return dht
 
     def _output(self, h: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.return_sequences:
@@ -260,16 +274,7 @@ class SimpleRNN(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, dh, sl = ws["D"], ws["dh"], fw["sl"]
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(D[t + 1], self.W_hh, out=dh[t])
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
-            np.multiply(dh[t], sl[t], out=D[t])
+            np.multiply(self._dh_at(dy, D, dh, t, T, src), sl[t], out=D[t])
             if "D" in src:
                 D[t] += src["D"][t]
 
