@@ -115,9 +115,7 @@ class LSTM(_Recurrent):
         ra, rh, rc, tmp = ws["ra"], ws["rh"], ws["rc"], ws["tmp"]
         a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
         H = self.units
-        ra += V["b_hh"]
-        if T > 1:
-            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+        self._add_rhidden(ra, fw, V, T)
         rc[0] = 0.0
         for t in range(T):
             rat = ra[t]

@@ -216,6 +216,12 @@ class _Recurrent(Node):
             rdx += (Dx @ V["W_ih"]).reshape(T, N, F).transpose(1, 0, 2)
         return rdx
 
+    def _add_rhidden(self, ra: np.ndarray, fw: dict, V: dict, T: int) -> None:
+        """R{a_t} += V_hh h_{t-1} + Vb_hh for every step at once (cells whose gates take W_hh h + b_hh whole)."""
+        ra += V["b_hh"]
+        if T > 1:  # h_0 = 0
+            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+
     def _next_dh(self, D: np.ndarray, V_hh: np.ndarray, T: int) -> np.ndarray:
         """Source of R{dh_t}: D_{t+1} V_hh for t < T-1, 0 at the last step."""
         e = np.zeros(D.shape[:2] + (self.units,), dtype=D.dtype)
@@ -283,9 +289,7 @@ class SimpleRNN(_Recurrent):
 
     def _rsteps(self, fw, ws, V, T):
         ra, rh = ws["ra"], ws["rh"]
-        ra += V["b_hh"]
-        if T > 1:
-            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+        self._add_rhidden(ra, fw, V, T)
         for t in range(T):
             if t:
                 ra[t] += np.matmul(rh[t], self.W_hh.T, out=ws["tmp"])
