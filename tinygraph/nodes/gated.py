@@ -256,8 +256,8 @@ class GRU(_Recurrent):
         rr, rz, rn = rf["ra"][..., :H], rf["ra"][..., H:2 * H], rf["ra"][..., 2 * H:]
         dh, D = bw["dh"], bw["D"]
         dan = D[..., 2 * H:]
-        e_h = np.zeros_like(dh)
-        e_h[:-1] = bw["Dh"][1:] @ V["W_hh"] + dh[1:] * rz[1:]
+        e_h = self._next_dh(bw["Dh"], V["W_hh"], T)
+        e_h[:-1] += dh[1:] * rz[1:]
         dn, dz = dh * (1.0 - z), dh * (h[:T] - n)
         dr = dan * ah[..., 2 * H:]
         return {"h": e_h,
