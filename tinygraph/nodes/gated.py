@@ -137,8 +137,9 @@ class LSTM(_Recurrent):
         rg = rf["ra"]  # R{gates}
         ri, rff, rgg, ro = self._gates(rg)
         dh, dc = bw["dh"], bw["dc"]
-        rtc = (1.0 - tc * tc) * rf["rc"][1:]
-        rotc = ro * (1.0 - tc * tc) - 2.0 * o * tc * rtc
+        stc = 1.0 - tc * tc
+        rtc = stc * rf["rc"][1:]
+        rotc = ro * stc - 2.0 * o * tc * rtc
         ec = dh * rotc
         ec[:-1] += dc[1:] * rff[1:]
         bend = 1.0 - 2.0 * a
