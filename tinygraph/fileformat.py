@@ -109,7 +109,7 @@ def _describe(model) -> dict:
     return {"class": type(model).__name__, "l2": model.l2, "init": model.init_name,
             "dtype": model.dtype.name, "nodes": nodes,
             "random_state": int(rs) if isinstance(rs, (int, np.integer)) else None,
-            "output": model.nodes[-1].name}
+            "output": model.nodes[-1].name, "inputs": [x.name for x in model.inputs]}
 
 
 def _digest(a: np.ndarray) -> str:
@@ -174,9 +174,11 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
     ``meta`` (JSON types) and ``arrays`` (name -> numeric array) travel with the model, for
     estimators and checkpoints; ``theta`` (``model_state``) saves another vector of the layout of
     ``model.theta`` (``model.state``).
-    The path is used as given (no ``.npz`` is appended).
+    A path without a suffix gets ``.npz``, as ``render`` adds its format's (and ``np.savez``).
     """
     path = os.fspath(path)
+    if not os.path.splitext(path)[1]:
+        path += ".npz"
     theta = model.theta if theta is None else np.asarray(theta)
     if theta.shape != model.theta.shape or theta.dtype != model.dtype:
         raise ValueError(f"save: theta must be a {model.dtype} array of shape {model.theta.shape}, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fileformat
+from .inputs import as_arrays, check_inputs
 from .locking import Locking
 from .nodes import CrossEntropy, Hinge, Input, Loss, Node
 from .nodes.initializers import get_initializer
@@ -48,8 +49,9 @@ class Graph(Locking):
 
     Parameters
     ----------
-    input : Input
-        The node that receives ``X`` of shape (N, *input.shape).
+    input : Input, or a list of them (also as ``inputs=``)
+        The node that receives ``X`` of shape (N, *input.shape). With several inputs, X is a tuple of
+        arrays in this order or a dict by input name, wherever a method takes X (``tinygraph.inputs``).
     output : Node
         The last node; a ``Loss`` node makes ``loss_and_grad`` available.
     l2 : float
@@ -63,10 +65,9 @@ class Graph(Locking):
         Seed for the initial weights; an int makes them bit-for-bit reproducible.
     """
 
-    def __init__(self, input: Input, output: Node, *, l2: float = 0.0, init="glorot",
-                 dtype=np.float64, random_state=None):
-        if not isinstance(input, Input):
-            raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
+    def __init__(self, input: Input | list | None = None, output: Node | None = None, *, inputs=None,
+                 l2: float = 0.0, init="glorot", dtype=np.float64, random_state=None):
+        ins = self._check_inputs(input, inputs, output)
         if not np.isscalar(l2) or not 0 <= l2 < np.inf:
             raise ValueError(f"Graph: l2 must be a finite non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
@@ -76,9 +77,13 @@ class Graph(Locking):
         self.init_name = init if isinstance(init, str) else None
         self.nodes = _toposort(output)
         sources = [n for n in self.nodes if not n.inputs]
-        if sources != [input]:
-            raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
-        self.input = input
+        if set(sources) != set(ins):
+            unused = [x.name for x in ins if x not in sources]
+            raise ValueError(f"Graph: every path must start at an input {list(ins)}; found sources {sources}"
+                             + (f"; inputs {unused} do not lead to the output" if unused else ""))
+        if len(ins) > 1:  # the inputs first, in the order given: X's arrays go to nodes[:k]
+            self.nodes = list(ins) + [n for n in self.nodes if n not in ins]
+        self.inputs, self.input = ins, ins[0]
         self._make_locks()
         self.noise_step, self.noise_seed, self._noise_block = 0, None, 0
         self._name_nodes()
@@ -86,13 +91,29 @@ class Graph(Locking):
         self._plan(output)
         self.initialize()
 
+    @staticmethod
+    def _check_inputs(input, inputs, output) -> tuple:
+        if inputs is not None:
+            if input is not None:
+                raise TypeError("Graph: pass the inputs once, as the first argument or as inputs=")
+            input = inputs
+        ins = tuple(input) if isinstance(input, (list, tuple)) else (input,)
+        if not ins or not all(isinstance(x, Input) for x in ins):
+            raise TypeError(f"Graph: input must be an Input node or a list of them, got {input!r}")
+        if len(set(ins)) != len(ins):
+            raise ValueError(f"Graph: an input is listed twice in {list(ins)}")
+        if not isinstance(output, Node):
+            raise TypeError(f"Graph: output must be a node, got {output!r}")
+        return ins
+
     def _name_nodes(self) -> None:
         counts, seen = {}, set()
         for node in self.nodes:
             if node.name is None:
                 base = "input" if isinstance(node, Input) else type(node).__name__.lower()
                 counts[base] = counts.get(base, 0) + 1
-                node.name = base if isinstance(node, Input) else f"{base}{counts[base]}"
+                single = isinstance(node, Input) and len(self.inputs) == 1
+                node.name = base if single else f"{base}{counts[base]}"
             if node.name in seen:
                 raise ValueError(f"Graph: two nodes are named {node.name!r}")
             seen.add(node.name)
@@ -100,12 +121,14 @@ class Graph(Locking):
     def _build(self) -> None:
         offset = state_offset = 0
         for node in self.nodes:
-            node.in_shapes = tuple(x.out_shape for x in node.inputs)
-            node.out_shape = tuple(node.build(*node.in_shapes))
-            node.start, offset = offset, offset + node.size
-            node.stop = offset
-            node.state_start, state_offset = state_offset, state_offset + node.state_size
-            node.state_stop = state_offset
+            node.check_graph_attributes("before the graph built it (in __init__?)")
+            node.set_graph_attributes(in_shapes=tuple(x.out_shape for x in node.inputs))
+            out_shape = tuple(node.build(*node.in_shapes))
+            node.check_graph_attributes("in build()")
+            node.set_graph_attributes(out_shape=out_shape, start=offset, stop=offset + node.size,
+                                      state_start=state_offset, state_stop=state_offset + node.state_size,
+                                      params=node.params)
+            offset, state_offset = node.stop, node.state_stop
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
         self.state = np.zeros(state_offset, dtype=self.dtype)
@@ -121,7 +144,7 @@ class Graph(Locking):
         for node in self.nodes:
             node.bind(self.theta, self.grad)
             node.bind_state(self.state)
-            node.need_dx = any(requires[x] for x in node.inputs)
+            node.set_graph_attributes(need_dx=any(requires[x] for x in node.inputs))
             requires[node] = node.size > 0 or node.need_dx
         self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
         self._regularized_grad = [node.views(self.grad)[p] for node in self.nodes for p in node.regularized]
@@ -214,7 +237,7 @@ class Graph(Locking):
         """
         if not self._stateful:
             return self
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         n = X.shape[0]
         bs = n if batch_size is None else int(batch_size)
         if bs < 1:
@@ -232,8 +255,14 @@ class Graph(Locking):
         if theta is not self.theta:
             np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
 
+    def _check_X(self, X):
+        if len(self.inputs) > 1 or isinstance(X, dict):
+            X = check_inputs(X, self.inputs, self.dtype)
+            return X if len(self.inputs) > 1 else X.arrays[0]
+        return check_array(X, self.input.shape, self.dtype, who=self.input.name)
+
     def _check_data(self, X, y, sample_weight):
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         if self.loss is None:
             raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
         y = self.loss.check_target(y, X.shape[0])
@@ -334,7 +363,10 @@ class Graph(Locking):
             for i, node in self._stochastic:
                 node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
         vals = [None] * len(self.nodes)
-        vals[0] = X
+        if len(self.inputs) == 1:
+            vals[0] = X
+        else:
+            vals[:len(self.inputs)] = as_arrays(X, self.inputs)
         for i, node, ins in plan:
             vals[i] = node.forward(*[vals[j] for j in ins])
         self._values = vals
@@ -390,7 +422,7 @@ class Graph(Locking):
         if theta is not None:
             with self._exclusive("forward(theta=...)"):
                 self._load(theta)
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
 
     def predict_proba(self, X) -> np.ndarray:
@@ -433,6 +465,7 @@ class Graph(Locking):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("inputs", (self.input,))  # pickled before graphs had several inputs
         self._make_locks()
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 
