@@ -12,11 +12,16 @@ products. Then full-batch work on the 8,000 bundled MNIST training digits: one `
 the peak memory of a minibatch fit (tracemalloc).
 
 Every library runs with the number of BLAS/OpenMP threads (1 or 2) that a short probe finds faster
-for it: on a small shared machine a second thread often costs more than it gains.
+for it: on a small shared machine a second thread often costs more than it gains. Last, the
+*defaults table*: the README's Quick start, a digits L-BFGS-B fit and a 784-256-256-10 Adam epoch
+as a user runs them (tinygraph's default thread choice, ``tg.auto_threads``) against every
+explicit setting, in a child process pinned to one core and in this one on all cores.
 Peers are optional (``pip install "tinygraph[bench]"``); a missing one is skipped.
 
     python examples/benchmark.py            # the full run (several minutes)
     python examples/benchmark.py --quick    # a smoke run on small data
+    python examples/benchmark.py --defaults # only the defaults table (a few minutes)
+    python examples/benchmark.py --import-time  # only the import time over numpy + scipy.optimize
 """
 from __future__ import annotations
 
@@ -364,9 +369,133 @@ def fit_memory(n_rows, sizes=(784, 256, 256, 10), batch=128, dtype="float32", st
             "peak_fit_MB": peak / 1e6, "net": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype}
 
 
+def _quick_start(Xtr, ytr, maxiter, how):
+    """The README's Quick start: scipy's L-BFGS-B on ``model.loss_and_grad`` of the 784-25-10 net.
+    ``how``: "default" (the Quick start as written, with its ``tg.auto_threads`` line), "numpy"
+    (without that line: numpy's and scipy's BLAS at their default threads) or a thread count."""
+    import scipy.optimize as so
+    model = tg.Sequential([tg.Dense(784, 25), tg.Sigmoid(), tg.Dense(25, 10), tg.Sigmoid(), tg.CrossEntropy()],
+                          l2=1.0, random_state=0)
+    n = tg.auto_threads(model, Xtr) if how == "default" else None if how == "numpy" else how
+    with tg.blas_threads(n):
+        so.minimize(model.loss_and_grad, model.theta, args=(Xtr, ytr), jac=True, method="L-BFGS-B",
+                    options={"maxiter": maxiter})
+
+
+def default_settings(repeats: int, quick: bool = False) -> list:
+    """Seconds of three user workloads with tinygraph's default thread choice against each explicit
+    setting (1 thread, every core as BLAS threads, every core as row blocks), on the cores this process
+    may use: the median of ``repeats`` interleaved rounds."""
+    from sklearn.datasets import load_digits
+    n_cores = tg.threads.cores()
+    counts = sorted({1, n_cores})
+    X, y = tg.datasets.load_mnist()
+    Xtr, _, ytr, _ = tg.datasets.train_test_split(X, y, test_size=2000, random_state=0)
+    Xd, yd = load_digits(return_X_y=True)
+    Xd = Xd / 16.0
+    Xa, ya = synthetic_mnist(2000 if quick else 60000, "float32")
+    qs_iters, lb_iters = (5, 20) if quick else (50, 200)
+
+    def digits(kw):
+        model = tg.Sequential([tg.Dense(64, 32), tg.ReLU(), tg.Dense(32, 10), tg.Softmax(), tg.CrossEntropy()],
+                              random_state=0)
+        tg.fit(model, Xd, yd, "L-BFGS-B", maxiter=lb_iters, tol=0.0, **kw)
+
+    def adam(kw):
+        tg.fit(mlp((784, 256, 256, 10), "float32"), Xa, ya, "adam", batch_size=128, epochs=1, random_state=0, **kw)
+
+    explicit = {f"threads={k}": {"threads": k} for k in counts}
+    if n_cores > 1:
+        explicit[f"n_jobs={n_cores}"] = {"n_jobs": n_cores}
+    cases = [(f"Quick start (scipy L-BFGS-B, {qs_iters} it)",
+              {"default": "default", "numpy's threads": "numpy", **{f"threads={k}": k for k in counts}},
+              lambda how: _quick_start(Xtr, ytr, qs_iters, how)),
+             (f"digits 64-32-10 tg.fit L-BFGS-B ({lb_iters} it)", {"default": {}, **explicit}, digits),
+             (f"784-256-256-10 float32 Adam epoch ({Xa.shape[0]} rows)", {"default": {}, **explicit}, adam)]
+    rows = []
+    for name, settings, run in cases:
+        times = {k: [] for k in settings}
+        run(settings["default"])  # warm-up: imports, buffers, the first page faults
+        labels = list(settings)
+        for i in range(repeats):  # each round starts one setting later: no setting always runs first
+            for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+                time.sleep(0.5)  # the previous setting's spinning threads park before the next starts
+                times[label].append(_timed(lambda h=settings[label], r=run: r(h)))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        fastest = {k: min(v) for k, v in times.items()}  # on a loaded machine the min is steadier
+        best = min(v for k, v in med.items() if k not in ("default", "numpy's threads"))
+        load = os.getloadavg()[0]
+        best_min = min(v for k, v in fastest.items() if k not in ("default", "numpy's threads"))
+        rows.append({"case": name, "cores": n_cores, "seconds": med, "default_over_best": med["default"] / best,
+                     "min_seconds": fastest, "default_over_best_min": fastest["default"] / best_min, "load": load})
+        print(f"| {name} | {n_cores} | " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) +
+              f" | {med['default'] / best:.2f} ({fastest['default'] / best_min:.2f}) | {load:.1f} |", flush=True)
+    return rows
+
+
+def default_settings_on(n_cores: int, repeats: int, quick: bool) -> list:
+    """``default_settings`` in a child process pinned to ``n_cores`` cores (BLAS sizes its threads at start)."""
+    import subprocess
+    import sys
+    pinned = sorted(os.sched_getaffinity(0))[:n_cores]
+    args = [sys.executable, __file__, "--defaults-only", "--repeats", str(repeats)] + (["--quick"] if quick else [])
+    out = subprocess.run(args, capture_output=True, text=True, check=False,
+                         preexec_fn=lambda: os.sched_setaffinity(0, pinned))
+    if out.returncode:
+        raise RuntimeError(f"the {n_cores}-core run failed:\n{out.stderr}")
+    *table, rows = out.stdout.strip().split("\n")  # the child's table lines, then its rows as JSON
+    print("\n".join(table), flush=True)
+    return json.loads(rows)
+
+
+def import_time(repeats: int = 7) -> dict:
+    """Seconds of ``import numpy, scipy.optimize`` and then of ``import tinygraph``, each in a fresh
+    interpreter (the minimum and median over ``repeats``); and which optional libraries it loaded.
+    tinygraph is imported from a byte-compiled copy, as pip installs it (with PYTHONDONTWRITEBYTECODE
+    a source tree is compiled again on every import)."""
+    import compileall
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    tmp = tempfile.mkdtemp()
+    shutil.copytree(Path(tg.__file__).parent, Path(tmp) / "tinygraph")
+    compileall.compile_dir(tmp, quiet=1)
+    env = {**os.environ, "PYTHONPATH": tmp}
+    code = ("import sys, time; t = time.perf_counter(); import numpy, scipy.optimize; t1 = time.perf_counter(); "
+            "import tinygraph; t2 = time.perf_counter(); print(t1 - t, t2 - t1, "
+            "[m for m in ('sklearn', 'pandas', 'dask', 'matplotlib') if m in sys.modules])")
+    base, extra = [], []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=env).stdout
+        a, b, loaded = out.split(maxsplit=2)
+        base.append(float(a))
+        extra.append(float(b))
+    shutil.rmtree(tmp)
+    res = {"numpy_scipy_min": min(base), "numpy_scipy_median": statistics.median(base),
+           "tinygraph_min": min(extra), "tinygraph_median": statistics.median(extra), "loaded": loaded.strip()}
+    print(f"import numpy, scipy.optimize: {res['numpy_scipy_min']:.3f} s (min of {repeats}), then "
+          f"import tinygraph: {res['tinygraph_min']:.3f} s more (median {res['tinygraph_median']:.3f} s); "
+          f"optional libraries loaded: {res['loaded']}")
+    return res
+
+
+def defaults_table(repeats: int, quick: bool = False) -> list:
+    """The default thread choice against every explicit setting, on one core and on all of them."""
+    print("\n| case | cores | seconds per setting (median) | default / best explicit: medians (minima) "
+          "| load after |\n"
+          "|---|---|---|---|---|")
+    rows = default_settings_on(1, repeats, quick) if tg.threads.cores() > 1 else []
+    return rows + default_settings(repeats, quick)
+
+
 def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklearn"), cases=None,
-         dtypes=DTYPES) -> dict:
-    """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement)."""
+         dtypes=DTYPES, defaults: bool | None = None) -> dict:
+    """Run everything; ``quick`` uses little data and one thread (a smoke test, not a measurement).
+    ``defaults`` (default: unless quick) adds ``defaults_table``: tinygraph's default thread choice
+    against every explicit setting, on one core and on all of them."""
+    defaults = not quick if defaults is None else defaults
     n_rows = 2000 if quick else 60000
     repeats = (1 if quick else 3) if repeats is None else repeats
     thread_choices = (1,) if quick else (1, 2)
@@ -386,6 +515,9 @@ def main(quick: bool = False, repeats: int | None = None, peers=("torch", "sklea
     print(f"peak memory of a fit ({mem['net']}, batch {mem['batch']}, {mem['dtype']}): "
           f"{mem['peak_fit_MB']:.1f} MB above the data ({mem['data_MB']:.0f} MB); theta "
           f"{mem['theta_MB']:.2f} MB, one batch's activations {mem['activations_MB']:.2f} MB")
+    if defaults:
+        results["defaults"] = defaults_table(repeats, quick)
+    results["import"] = import_time(3 if quick else 7)
     results["load_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"load average after: {results['load_after']:.1f}")
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -400,6 +532,21 @@ if __name__ == "__main__":
     parser.add_argument("--case", type=int, action="append", help="only CASES[i] (repeatable)")
     parser.add_argument("--dtype", action="append", choices=DTYPES)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--defaults", action="store_true",
+                        help="only the default thread choice against explicit settings, on 1 and all cores")
+    parser.add_argument("--defaults-only", action="store_true", help=argparse.SUPPRESS)  # one child run
+    parser.add_argument("--import-time", action="store_true", help="only the import time of tinygraph")
     a = parser.parse_args()
+    if a.defaults_only:
+        print(json.dumps(default_settings(a.repeats or 3, a.quick)))
+        raise SystemExit
+    if a.import_time:
+        import_time()
+        raise SystemExit
+    if a.defaults:
+        rows = defaults_table(a.repeats or 3, a.quick)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / "benchmark_defaults.json").write_text(json.dumps(rows, indent=1))
+        raise SystemExit
     main(quick=a.quick, repeats=a.repeats, peers=() if a.no_peers else ("torch", "sklearn"),
          cases=None if a.case is None else [CASES[i] for i in a.case], dtypes=a.dtype or DTYPES)

@@ -4,7 +4,11 @@
 A node declares its parameters in ``build`` (the model lays them out in the flat theta and binds
 ``self.a`` and ``self.da`` as views), caches in ``forward`` what ``backward`` needs, and in
 ``backward`` writes its parameter gradient and returns the input gradient. Then
-``tg.check_node_gradients`` compares it with central differences. Run: ``python examples/custom_node.py``.
+``tg.check_node_gradients`` compares it with central differences. The names the graph keeps on
+every node (``inputs``, ``in_shapes``, ``out_shape``, ``start``, ``stop``, ``need_dx``, ``params``...:
+``tinygraph.nodes.node.GRAPH_ATTRIBUTES``) are the graph's: a node that sets one of them for its own
+use gets an error naming it. A custom *loss* is in ``examples/custom_loss.py``.
+Run: ``python examples/custom_node.py``.
 """
 import numpy as np
 import scipy.optimize as so

@@ -50,3 +50,11 @@ def test_cost_growth_quick(tmp_path):
     assert [p for p, _, _ in res["by_width"]] == [64, 128, 256]
     assert all(t > 0 and b > 0 for _, t, b in res["by_batch"] + res["by_width"])
     assert (tmp_path / "growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_defaults_table_times_every_setting_on_one_core():
+    rows = benchmark.default_settings_on(1, repeats=1, quick=True)
+    assert [r["cores"] for r in rows] == [1, 1, 1]
+    for r in rows:
+        assert set(r["seconds"]) >= {"default", "threads=1"} and all(v > 0 for v in r["seconds"].values())
+        assert r["default_over_best"] == pytest.approx(r["seconds"]["default"] / r["seconds"]["threads=1"])

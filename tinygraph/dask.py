@@ -120,6 +120,13 @@ def _ship(model):
     return model
 
 
+def _one_input(model) -> None:
+    if len(getattr(model, "inputs", ())) > 1:
+        raise ValueError(f"tinygraph.dask: the model has several inputs {[x.name for x in model.inputs]}; "
+                         "dask training takes one X: join the inputs into one array and split it in "
+                         "the graph with tg.Slice")
+
+
 def _prepare(model, X, y, sample_weight):
     """Validate one partition once, in the model's dtype: (X, y, sample_weight, m_k)."""
     if sample_weight is not None:
@@ -197,6 +204,7 @@ class Objective:
         _, distributed = _dask()
         if model.loss is None:
             raise TypeError(f"tinygraph.dask: the model ends in {model.output!r}, not a loss node")
+        _one_input(model)
         if split_every < 2:
             raise ValueError(f"tinygraph.dask: split_every must be >= 2, got {split_every}")
         coupled = [n.name for n in model.nodes if n.couples_rows or n.states]
@@ -365,6 +373,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
     Returns a ``tg.OptimizeResult``; full batch adds ``timings`` (see ``Objective``) and
     ``n_evaluations``.
     """
+    _one_input(model)
     from .objective import minimize
 
     if batch_size is None:

@@ -63,8 +63,8 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         ``activation``, ``output``, ``model`` or another ``model__`` argument) raises ``ValueError``:
         set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
     verbose : printed progress, as ``tg.fit``.
-    threads : None, or at most this many BLAS threads while fitting (``tg.fit``'s ``threads``; 1 is
-        often faster on small or shared machines).
+    threads : BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+        the batch and the machine (``tg.auto_threads``).
     n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
     """

@@ -109,7 +109,7 @@ def _describe(model) -> dict:
     return {"class": type(model).__name__, "l2": model.l2, "init": model.init_name,
             "dtype": model.dtype.name, "nodes": nodes,
             "random_state": int(rs) if isinstance(rs, (int, np.integer)) else None,
-            "output": model.nodes[-1].name}
+            "output": model.nodes[-1].name, "inputs": [x.name for x in model.inputs]}
 
 
 def _digest(a: np.ndarray) -> str:
@@ -166,6 +166,16 @@ def _atomic_write(path: str, arrays: dict) -> None:
             os.close(dfd)
 
 
+def _vector(name: str, own: np.ndarray, given, path: str) -> np.ndarray:
+    """``given`` (or the model's ``own`` vector) checked to have its layout and to be finite."""
+    v = own if given is None else np.asarray(given)
+    if v.shape != own.shape or v.dtype != own.dtype:
+        raise ValueError(f"save: {name} must be a {own.dtype} array of shape {own.shape}, got {v.dtype} {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"save: {name} contains NaN or inf; not writing {path}")
+    return v
+
+
 def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
           theta: np.ndarray | None = None, model_state: np.ndarray | None = None,
           kind: str = "model") -> str:
@@ -174,25 +184,15 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
     ``meta`` (JSON types) and ``arrays`` (name -> numeric array) travel with the model, for
     estimators and checkpoints; ``theta`` (``model_state``) saves another vector of the layout of
     ``model.theta`` (``model.state``).
-    The path is used as given (no ``.npz`` is appended).
+    A path without a suffix gets ``.npz``, as ``render`` adds its format's (and ``np.savez``).
     """
     path = os.fspath(path)
-    theta = model.theta if theta is None else np.asarray(theta)
-    if theta.shape != model.theta.shape or theta.dtype != model.dtype:
-        raise ValueError(f"save: theta must be a {model.dtype} array of shape {model.theta.shape}, "
-                         f"got {theta.dtype} {theta.shape}")
-    if not np.isfinite(theta).all():
-        # Refuse, so that a diverged run never overwrites a good file.
-        raise ValueError(f"save: theta contains NaN or inf; not writing {path}")
-    payload = {"theta": theta}
+    if not os.path.splitext(path)[1]:
+        path += ".npz"
+    # Refuse non-finite vectors, so that a diverged run never overwrites a good file.
+    payload = {"theta": _vector("theta", model.theta, theta, path)}
     if model.state.size:
-        state = model.state if model_state is None else np.asarray(model_state)
-        if state.shape != model.state.shape or state.dtype != model.dtype:
-            raise ValueError(f"save: model_state must be a {model.dtype} array of shape {model.state.shape}, "
-                             f"got {state.dtype} {state.shape}")
-        if not np.isfinite(state).all():
-            raise ValueError(f"save: the model's state (running statistics) contains NaN or inf; not writing {path}")
-        payload["state"] = state
+        payload["state"] = _vector("model_state", model.state, model_state, path)
     for name, a in (arrays or {}).items():
         a = np.asarray(a)
         if a.dtype.kind not in "biufcUS":

@@ -122,16 +122,17 @@ def _standalone(node: Node, in_shapes: tuple, rng: np.random.Generator, training
     if not node.inputs:
         node(*[Input(s, name=f"x{i}") for i, s in enumerate(in_shapes)])
     node.name = node.name or type(node).__name__.lower()
-    node.in_shapes = in_shapes
-    node.out_shape = tuple(node.build(*in_shapes))
-    node.start, node.stop = 0, node.size
+    node.set_graph_attributes(in_shapes=in_shapes)
+    out_shape = tuple(node.build(*in_shapes))
+    node.check_graph_attributes("in build()")
+    node.set_graph_attributes(out_shape=out_shape, start=0, stop=node.size, params=node.params)
     theta, grad = np.zeros(node.size), np.zeros(node.size)
     node.bind(theta, grad)
     if getattr(node, "state_size", 0):
         node.bind_state(np.zeros(node.state_size))
         node.reset_state()
     node.training = training
-    node.need_dx = True
+    node.set_graph_attributes(need_dx=True)
     if node.size:
         node.init(rng, "glorot")
         theta[:] += 0.1 * rng.standard_normal(node.size)
@@ -201,6 +202,7 @@ def check_node_gradients(node: Node, *in_shapes: tuple, n: int = 4, eps: float =
 
     f()
     dxs = node.backward(dy)
+    node.check_graph_attributes("in forward() or backward()")
     dxs = [None if d is None else np.array(d) for d in ((dxs,) if len(in_shapes) == 1 else dxs)]
     errors = {f"x{i}": relative_error(dx, numerical_gradient(f, x, eps))
               for i, (dx, x) in enumerate(zip(dxs, xs)) if x.dtype.kind == "f"}

@@ -11,10 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import fileformat
+from .inputs import as_arrays, check_inputs
 from .locking import Locking
-from .nodes import CrossEntropy, Hinge, Input, Loss, Node
+from .nodes import CrossEntropy, Input, Loss, Node
 from .nodes.initializers import get_initializer
 from .parallel import check_n_jobs, row_blocks
+from .prediction import Prediction
+from .statistics import RunningStatistics
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
 
 __all__ = ["Graph", "Sequential"]
@@ -43,13 +46,14 @@ def _toposort(output: Node) -> list:
     return order
 
 
-class Graph(Locking):
+class Graph(Locking, Prediction, RunningStatistics):
     """A trainable model: nodes from one ``Input`` to ``output`` (usually a loss node).
 
     Parameters
     ----------
-    input : Input
-        The node that receives ``X`` of shape (N, *input.shape).
+    input : Input, or a list of them (also as ``inputs=``)
+        The node that receives ``X`` of shape (N, *input.shape). With several inputs, X is a tuple of
+        arrays in this order or a dict by input name, wherever a method takes X (``tinygraph.inputs``).
     output : Node
         The last node; a ``Loss`` node makes ``loss_and_grad`` available.
     l2 : float
@@ -63,10 +67,9 @@ class Graph(Locking):
         Seed for the initial weights; an int makes them bit-for-bit reproducible.
     """
 
-    def __init__(self, input: Input, output: Node, *, l2: float = 0.0, init="glorot",
-                 dtype=np.float64, random_state=None):
-        if not isinstance(input, Input):
-            raise TypeError(f"Graph: input must be an Input node, got {type(input).__name__}")
+    def __init__(self, input: Input | list | None = None, output: Node | None = None, *, inputs=None,
+                 l2: float = 0.0, init="glorot", dtype=np.float64, random_state=None):
+        ins = self._check_inputs(input, inputs, output)
         if not np.isscalar(l2) or not 0 <= l2 < np.inf:
             raise ValueError(f"Graph: l2 must be a finite non-negative number, got {l2!r}")
         self.dtype = np.dtype(dtype)
@@ -76,9 +79,13 @@ class Graph(Locking):
         self.init_name = init if isinstance(init, str) else None
         self.nodes = _toposort(output)
         sources = [n for n in self.nodes if not n.inputs]
-        if sources != [input]:
-            raise ValueError(f"Graph: every path must start at {input!r}; found sources {sources}")
-        self.input = input
+        if set(sources) != set(ins):
+            unused = [x.name for x in ins if x not in sources]
+            raise ValueError(f"Graph: every path must start at an input {list(ins)}; found sources {sources}"
+                             + (f"; inputs {unused} do not lead to the output" if unused else ""))
+        if len(ins) > 1:  # the inputs first, in the order given: X's arrays go to nodes[:k]
+            self.nodes = list(ins) + [n for n in self.nodes if n not in ins]
+        self.inputs, self.input = ins, ins[0]
         self._make_locks()
         self.noise_step, self.noise_seed, self._noise_block = 0, None, 0
         self._name_nodes()
@@ -86,13 +93,29 @@ class Graph(Locking):
         self._plan(output)
         self.initialize()
 
+    @staticmethod
+    def _check_inputs(input, inputs, output) -> tuple:
+        if inputs is not None:
+            if input is not None:
+                raise TypeError("Graph: pass the inputs once, as the first argument or as inputs=")
+            input = inputs
+        ins = tuple(input) if isinstance(input, (list, tuple)) else (input,)
+        if not ins or not all(isinstance(x, Input) for x in ins):
+            raise TypeError(f"Graph: input must be an Input node or a list of them, got {input!r}")
+        if len(set(ins)) != len(ins):
+            raise ValueError(f"Graph: an input is listed twice in {list(ins)}")
+        if not isinstance(output, Node):
+            raise TypeError(f"Graph: output must be a node, got {output!r}")
+        return ins
+
     def _name_nodes(self) -> None:
         counts, seen = {}, set()
         for node in self.nodes:
             if node.name is None:
                 base = "input" if isinstance(node, Input) else type(node).__name__.lower()
                 counts[base] = counts.get(base, 0) + 1
-                node.name = base if isinstance(node, Input) else f"{base}{counts[base]}"
+                single = isinstance(node, Input) and len(self.inputs) == 1
+                node.name = base if single else f"{base}{counts[base]}"
             if node.name in seen:
                 raise ValueError(f"Graph: two nodes are named {node.name!r}")
             seen.add(node.name)
@@ -100,12 +123,14 @@ class Graph(Locking):
     def _build(self) -> None:
         offset = state_offset = 0
         for node in self.nodes:
-            node.in_shapes = tuple(x.out_shape for x in node.inputs)
-            node.out_shape = tuple(node.build(*node.in_shapes))
-            node.start, offset = offset, offset + node.size
-            node.stop = offset
-            node.state_start, state_offset = state_offset, state_offset + node.state_size
-            node.state_stop = state_offset
+            node.check_graph_attributes("before the graph built it (in __init__?)")
+            node.set_graph_attributes(in_shapes=tuple(x.out_shape for x in node.inputs))
+            out_shape = tuple(node.build(*node.in_shapes))
+            node.check_graph_attributes("in build()")
+            node.set_graph_attributes(out_shape=out_shape, start=offset, stop=offset + node.size,
+                                      state_start=state_offset, state_stop=state_offset + node.state_size,
+                                      params=node.params)
+            offset, state_offset = node.stop, node.state_stop
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
         self.state = np.zeros(state_offset, dtype=self.dtype)
@@ -121,7 +146,7 @@ class Graph(Locking):
         for node in self.nodes:
             node.bind(self.theta, self.grad)
             node.bind_state(self.state)
-            node.need_dx = any(requires[x] for x in node.inputs)
+            node.set_graph_attributes(need_dx=any(requires[x] for x in node.inputs))
             requires[node] = node.size > 0 or node.need_dx
         self._regularized = [node.views(self.theta)[p] for node in self.nodes for p in node.regularized]
         self._regularized_grad = [node.views(self.grad)[p] for node in self.nodes for p in node.regularized]
@@ -190,50 +215,18 @@ class Graph(Locking):
             self.noise_seed = int(rng.integers(2**63))
         return self
 
-    @property
-    def n_state(self) -> int:
-        """Number of non-trainable values in ``state`` (running statistics)."""
-        return self.state.size
-
-    def update_state(self, momentum: float | None = None) -> Graph:
-        """Fold the batch statistics of the last training-mode pass into ``state``.
-
-        The minibatch loop calls it once per accepted step (``loss_and_grad`` itself never writes
-        ``state``). ``momentum`` overrides each node's own (PyTorch's: new = (1 - m) old + m batch).
-        """
-        for node in self._stateful:
-            node.update_state(momentum)
-        return self
-
-    def recompute_state(self, X, *, batch_size: int | None = None) -> Graph:
-        """Population statistics of X in one pass (the BatchNorm paper's rule after a full-batch fit).
-
-        Runs the training-mode forward over X in chunks of ``batch_size`` rows (all at once by
-        default: exact) and averages the chunks' statistics weighted by their rows (as PyTorch's
-        ``update_bn``: with chunks the variance leaves out the spread between chunk means).
-        """
-        if not self._stateful:
-            return self
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
-        n = X.shape[0]
-        bs = n if batch_size is None else int(batch_size)
-        if bs < 1:
-            raise ValueError(f"recompute_state: batch_size must be a positive integer, got {batch_size!r}")
-        seen = 0
-        with self._exclusive("recompute_state"):  # the model's own buffers and state
-            for start in range(0, n, bs):
-                Xb = X[start:start + bs]
-                seen += Xb.shape[0]
-                self._forward(Xb, self._predict_plan, training=True)
-                self.update_state(momentum=Xb.shape[0] / seen)
-        return self
-
     def _load(self, theta) -> None:
         if theta is not self.theta:
             np.copyto(self.theta, check_theta(theta, self.n_params, f"{type(self).__name__}"))
 
+    def _check_X(self, X):
+        if len(self.inputs) > 1 or isinstance(X, dict):
+            X = check_inputs(X, self.inputs, self.dtype)
+            return X if len(self.inputs) > 1 else X.arrays[0]
+        return check_array(X, self.input.shape, self.dtype, who=self.input.name)
+
     def _check_data(self, X, y, sample_weight):
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
+        X = self._check_X(X)
         if self.loss is None:
             raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
         y = self.loss.check_target(y, X.shape[0])
@@ -334,7 +327,10 @@ class Graph(Locking):
             for i, node in self._stochastic:
                 node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
         vals = [None] * len(self.nodes)
-        vals[0] = X
+        if len(self.inputs) == 1:
+            vals[0] = X
+        else:
+            vals[:len(self.inputs)] = as_arrays(X, self.inputs)
         for i, node, ins in plan:
             vals[i] = node.forward(*[vals[j] for j in ins])
         self._values = vals
@@ -380,49 +376,6 @@ class Graph(Locking):
                     grads[j] = acc
                     owned.add(j)
 
-    def forward(self, X, theta=None, *, training: bool = False) -> np.ndarray:
-        """The output (the loss node's input, e.g. probabilities) for X, as a new array.
-
-        Evaluation mode by default (running statistics, no dropout); ``training=True`` gives the
-        training-mode output (batch statistics, dropout masks of the current ``noise_step``).
-        Safe to call from many threads at once (so are ``predict``, ``predict_proba``, ``score``).
-        """
-        if theta is not None:
-            with self._exclusive("forward(theta=...)"):
-                self._load(theta)
-        X = check_array(X, self.input.shape, self.dtype, who=self.input.name)
-        return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output."""
-        if not isinstance(self.loss, CrossEntropy):
-            raise TypeError(f"predict_proba needs a CrossEntropy loss; this graph ends in {self.loss!r}")
-        return self.forward(X)
-
-    def predict(self, X) -> np.ndarray:
-        """Class indices 0..K-1 for a cross-entropy or hinge model (one output: p > 0.5, z > 0); else outputs."""
-        return self._decide(self.forward(X))
-
-    def _decide(self, out: np.ndarray) -> np.ndarray:
-        if isinstance(self.loss, (CrossEntropy, Hinge)):
-            cut = 0.5 if isinstance(self.loss, CrossEntropy) else 0.0  # a probability, or a score
-            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > cut).astype(np.intp)
-        return out[:, 0] if out.shape[1] == 1 else out
-
-    def score(self, X, y) -> float:
-        """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target."""
-        X, y, _ = self._check_data(X, y, None)
-        return self._run(lambda m: m._score(m._forward(X, m._predict_plan, False)[m._out_index], y))  # X checked once
-
-    def _score(self, out: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
-        pred = self._decide(out)
-        if isinstance(self.loss, (CrossEntropy, Hinge)):
-            labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
-            return float(np.mean(pred == labels))
-        y = y.reshape(pred.shape)
-        return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
-
     def save(self, path, **kwargs) -> str:
         """Write the model to one ``.npz`` file, atomically; see ``tinygraph.fileformat.write``."""
         return fileformat.write(self, path, **kwargs)
@@ -433,6 +386,7 @@ class Graph(Locking):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("inputs", (self.input,))  # pickled before graphs had several inputs
         self._make_locks()
         self._bind()  # views do not survive pickling: bind the nodes to the restored theta
 

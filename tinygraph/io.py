@@ -57,12 +57,16 @@ def _build(desc: dict) -> Graph:
     for spec in specs:
         if spec["inputs"]:
             made[spec["config"]["name"]](*[made[name] for name in spec["inputs"]])
-    return Graph(made[specs[0]["config"]["name"]], made[desc["output"]], **kwargs)
+    inputs = [made[name] for name in desc.get("inputs", [specs[0]["config"]["name"]])]
+    return Graph(inputs if len(inputs) > 1 else inputs[0], made[desc["output"]], **kwargs)
 
 
 def read(path) -> Saved:
-    """Read a file written by ``save``: the rebuilt model with its theta, meta, arrays and kind."""
+    """Read a file written by ``save``: the rebuilt model with its theta, meta, arrays and kind.
+    A path without a suffix that does not exist is read as ``path.npz`` (what ``save`` wrote)."""
     path = os.fspath(path)
+    if not os.path.splitext(path)[1] and not os.path.exists(path):
+        path += ".npz"
     header, theta, arrays = read_checked(path)
     state = arrays.pop("state", None)
     try:

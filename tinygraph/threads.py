@@ -1,21 +1,45 @@
 """How many threads numpy's BLAS (the matrix products) may use, for one block of code.
 
-On a small machine, and more so on a shared one, BLAS's extra threads often cost more than they
-gain: OpenBLAS threads spin between matrix products while Python, the elementwise numpy work and
-scipy run, and the products of a minibatch or of a small net are too small to split well. On the
-2-core machines this project measures on, a second thread made a full-batch L-BFGS-B fit of the
-784-25-10 net about 2× slower. ``tg.fit(..., threads=1)`` or ``with tg.blas_threads(1):`` limits
-them; ``examples/benchmark.py`` measures 1 against 2 threads for each case and keeps the faster.
+BLAS's extra threads often cost more than they gain: OpenBLAS threads spin between products while
+Python, the elementwise work and scipy run, and a product that is narrow in any dimension (a
+25-unit layer, a small batch) splits badly. Worse, scipy ships an OpenBLAS of its own whose threads
+wake for L-BFGS-B's vector operations and fight numpy's for the cores. Measured on 2 cores: the
+README's Quick start (scipy's L-BFGS-B on the 784-25-10 net, 8,000 rows) took 2.5 s for 50
+iterations with every BLAS at 1 thread, 4.3 s with numpy's at 2 and scipy's at 1, 9.4–12.7 s
+with scipy's at 2 (numpy's default); a 784-256-256-10 Adam step at batch 128 was 25% faster with
+numpy's at 2 threads.
+
+``auto_threads(model, rows)`` picks the count from the model's matrix products at that batch size
+and the cores this process may run on: every core when the largest product is large in all three
+dimensions and no other process keeps the cores busy (the load average less our own share), else
+1. Under load (3.5 on 2 cores) that Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2.
+``tg.fit`` (and the estimators, the scipy bridge) use it unless ``threads=`` says otherwise;
+``with tg.blas_threads(n):`` sets numpy's BLAS to ``n`` threads and any other BLAS or OpenMP
+library (scipy's) to 1 inside the block. The libraries are found once (threadpoolctl takes
+milliseconds to look) and set directly, so a block costs microseconds.
 The thread count never changes which products are computed, only how they are split.
 The same limit applies to the optimizers' blocked elementwise steps (``tinygraph.optim``).
 """
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import sys
 
-__all__ = ["blas_threads"]
+import numpy as np
+
+__all__ = ["auto_threads", "blas_threads", "busy_cores", "cores"]
 
 limit: int | None = None  # the innermost blas_threads(n) in force; None: no limit
+
+# A product m×k times k×n splits well over threads when every dimension is at least _MIN_DIM and it
+# has at least _MIN_MACS multiply-adds (measured: 128×784×256 gained 25–40% from a second thread,
+# 8000×784×25 lost inside L-BFGS-B, 1797×64×32 lost).
+_MIN_DIM = 64
+_MIN_MACS = 1 << 22
+_controller = None
+_modules_seen = 0
 
 
 def available() -> bool:
@@ -27,24 +51,121 @@ def available() -> bool:
     return True
 
 
+def cores() -> int:
+    """The number of cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS/OpenMP libraries, looked up again only after
+    new modules were imported (a new library may have come with them)."""
+    global _controller, _modules_seen
+    if _controller is None or len(sys.modules) != _modules_seen:
+        from threadpoolctl import ThreadpoolController
+        _controller, _modules_seen = ThreadpoolController(), len(sys.modules)
+    return _controller.lib_controllers
+
+
+def _targets(libs: list, n: int) -> list:
+    """Thread counts: ``n`` for numpy's BLAS (a wheel bundles it under ``numpy.libs``; every BLAS when
+    none is numpy's own, e.g. one shared MKL), 1 for any other BLAS or OpenMP library (scipy's)."""
+    numpys = [lib.user_api == "blas" and "numpy" in lib.filepath for lib in libs]
+    if not any(numpys):
+        numpys = [lib.user_api == "blas" for lib in libs]
+    return [n if mine else 1 for mine in numpys]
+
+
 @contextlib.contextmanager
 def blas_threads(n: int | None):
-    """Limit BLAS (and OpenMP) to ``n`` threads inside the block; ``None`` leaves them as they are.
+    """Hold numpy's BLAS to ``n`` threads, and any other BLAS or OpenMP library to 1, inside the
+    block; ``None`` leaves them as they are.
 
     Needs threadpoolctl (``pip install threadpoolctl``; scikit-learn depends on it too).
     """
     if n is None:
         yield
         return
-    if isinstance(n, bool) or int(n) != n or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"threads must be a positive integer or None, got {n!r}")
     if not available():
         raise ImportError("limiting BLAS threads needs threadpoolctl: pip install threadpoolctl")
-    from threadpoolctl import threadpool_limits
     global limit
+    libs = _libraries()
+    saved = [(lib, lib.num_threads) for lib in libs]
     outer, limit = limit, int(n)
     try:
-        with threadpool_limits(limits=int(n)):
-            yield
+        for lib, k in zip(libs, _targets(libs, int(n))):
+            lib.set_num_threads(k)
+        yield
     finally:
         limit = outer
+        for lib, k in saved:
+            lib.set_num_threads(k)
+
+
+def _products(model, rows: int):
+    """(m, k, n) of each node's main product at ``rows`` examples: its largest parameter as a k×n
+    matrix, n its output features (Dense: rows × n_in × n_out; a convolution: rows·H·W × C_in·kh·kw × C_out)."""
+    for node in model.nodes:
+        if not node.params or not node.out_shape:
+            continue
+        size = max(math.prod(shape) for _, shape in node.params)
+        out = node.out_shape
+        n = out[-1] if len(out) == 1 or size % out[0] else out[0]
+        yield rows * math.prod(out) // n, size // n, n
+
+
+def busy_cores() -> float:
+    """Cores kept busy by other processes: the 1-minute load average less this process's own share.
+
+    Our share is estimated as our average CPU use since start (CPU seconds per second) weighted by how
+    much of the load average's 1-minute window we have been running, so that neither a script that
+    just started nor a long run of our own counts as someone else's work.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: no load average
+        return 0.0
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            elapsed = float(f.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+        cpu = sum(os.times()[:2])
+        own = cpu / max(elapsed, 1e-3) * (1.0 - math.exp(-max(elapsed, 0.0) / 60.0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        own = 1.0  # no /proc: assume our one running thread
+    return max(0.0, load - own)
+
+
+def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:
+    """BLAS threads for evaluations of ``model`` on ``rows`` examples (an int, or the data X itself).
+
+    Every core (``cores()``) when the model's largest matrix product splits well (every dimension
+    >= 64, >= 4M multiply-adds) and the other cores are idle (``busy_cores()`` < 0.5), else 1:
+    a second thread gains at most ~1.5× on such products, but a thread that waits for a core another
+    process holds made a minibatch epoch 5–10× slower on a loaded 2-core machine.
+    ``with tg.blas_threads(tg.auto_threads(model, X)):`` around ``scipy.optimize.minimize(
+    model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
+    """
+    n_cores = cores() if n_cores is None else n_cores
+    if n_cores < 2:
+        return 1
+    if not isinstance(rows, (int, np.integer)):
+        rows = _n_rows(rows)
+    m, k, n = max(_products(model, int(rows)), key=math.prod, default=(0, 0, 0))
+    if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
+        return 1
+    return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
+
+
+def _n_rows(X) -> int:
+    """The examples in X: an array's first axis; for several inputs (a tuple or dict), the first's."""
+    if isinstance(X, dict):
+        X = next(iter(X.values()))
+    elif isinstance(X, tuple):
+        X = X[0]
+    return int(np.shape(X)[0])

@@ -7,8 +7,10 @@ stopping and interrupt handling of ``tinygraph.monitor.Monitor``.
 
 The minibatch loop is the hot path: data is checked once per ``fit``; each step gathers its rows into
 preallocated buffers, runs forward and backward once into a preallocated gradient, and updates
-``model.theta`` in place. The loss of an epoch is the mean of its minibatch losses (as
-scikit-learn's ``loss_curve_``): the full data is never re-evaluated just to report it.
+``model.theta`` in place. The loss of an epoch is the mean of its minibatch losses, weighted by
+their rows (as scikit-learn's ``loss_curve_``): the full data is never re-evaluated just to report
+it. The result's ``fun`` is that running mean over the final epoch (over the batches it ran, if
+``maxiter`` or a callback ended it early), not the last batch's loss.
 """
 from __future__ import annotations
 
@@ -17,14 +19,19 @@ import numbers
 
 import numpy as np
 
+from .inputs import empty_rows
 from .monitor import Monitor, OptimizeResult
-from .optim import NonFiniteError, Optimizer, Scipy
+from .optim import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
 from .parallel import check_n_jobs
-from .scipy_bridge import check_method, diagnose, fit_scipy
-from .threads import available, blas_threads
+from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
+from .threads import auto_threads, available, blas_threads
 from .validation import all_finite, shuffle_seed
 
-__all__ = ["fit"]
+__all__ = ["OPTIMIZERS", "fit"]
+
+# The built-in minibatch optimizers by the lower-case names Keras and PyTorch users type.
+OPTIMIZERS = {"adadelta": Adadelta, "adagrad": AdaGrad, "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp,
+              "rprop": Rprop, "sgd": SGD}
 
 
 def _batch_size(batch_size, n: int) -> int:
@@ -46,10 +53,13 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
 
     optimizer : str or Optimizer
         A scipy method name ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG", "trust-ncg", ...) trains
-        full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. An
-        ``Optimizer`` keeps its state between calls (warm start).
-    batch_size : None (full batch), int, or a fraction of the rows in (0, 1]; the last batch of an
-        epoch holds the remaining rows.
+        full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. A built-in
+        optimizer by lower-case name (``OPTIMIZERS``: "sgd", "adam", "adamw", "rmsprop", "adagrad",
+        "adadelta", "rprop", as Keras) is that class with its default settings, made afresh for this
+        call. An ``Optimizer`` keeps its state between calls (warm start).
+    batch_size : None, int, or a fraction of the rows in (0, 1]; the last batch of an epoch holds the
+        remaining rows. None is the full batch, except for an optimizer given by name: min(200, N),
+        scikit-learn's default.
     epochs : passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
     maxiter : the maximum number of updates (scipy: iterations; TNC has no iteration limit, so
         there it is passed as ``maxfun``, a limit on loss-and-gradient evaluations). With neither:
@@ -65,8 +75,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
     verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
     shuffle : False takes the rows in order (batches are then views: nothing is copied).
-    threads : at most this many BLAS threads while training (``tinygraph.threads``: on small or shared
-        machines 1 is often faster); None leaves numpy's default.
+    threads : BLAS threads while training (``tinygraph.threads``); None picks them from the model's
+        matrix products at this batch size and the cores (``tg.threads.auto_threads``).
     n_jobs : split every loss and gradient into row blocks computed on this many threads at once
         (-1: every core; ``tinygraph.parallel``), BLAS then held to one thread unless ``threads``
         says otherwise: for full-batch methods and large batches.
@@ -81,10 +91,13 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         return tg_dask.fit(model, X, y, optimizer, sample_weight=sample_weight, batch_size=batch_size,
                            epochs=epochs, maxiter=maxiter, tol=tol, callback=callback,
                            random_state=random_state)
+    if isinstance(X, (tuple, list, dict)) and any(hasattr(a, "__dask_graph__") for a in
+                                                  (X.values() if isinstance(X, dict) else X)):
+        raise ValueError("fit: dask arrays for a graph with several inputs are not supported; "
+                         "compute them into numpy arrays, or join the inputs into one X and split it "
+                         "in the graph with tg.Slice")
     X, y, sw = model._check_data(X, y, sample_weight)
     n_jobs = check_n_jobs(n_jobs, "fit")
-    if n_jobs > 1 and threads is None and available():
-        threads = 1  # the row blocks use the cores; a second BLAS thread would only compete
     validation = None
     if validation_data is not None:
         validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
@@ -93,8 +106,16 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
     if tol is not None and not (isinstance(tol, numbers.Real) and tol >= 0):
         raise ValueError(f"fit: tol must be a non-negative number, got {tol!r}")
-    if isinstance(optimizer, str):
-        check_method(optimizer, "fit")
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        optimizer = OPTIMIZERS[optimizer.lower()]()
+        batch_size = min(200, X.shape[0]) if batch_size is None else batch_size
+    elif isinstance(optimizer, str):
+        try:
+            check_method(optimizer, "fit")
+        except ValueError:
+            raise ValueError(f"fit: unknown optimizer {optimizer!r}; use a built-in one by name "
+                             f"({', '.join(OPTIMIZERS)}), a scipy method ({', '.join(SCIPY_METHODS)}) "
+                             "or a tinygraph.optim.Optimizer") from None
         if batch_size is not None:
             optimizer = Scipy(optimizer)
     if not isinstance(optimizer, (str, Optimizer)):
@@ -108,6 +129,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
             raise ValueError(f"fit: {name} must be an integer >= {low}, got {value!r}")
     n = X.shape[0]
     bs = _batch_size(batch_size, n)
+    if threads is None and available():  # the row blocks use the cores; BLAS threads would only compete
+        threads = 1 if n_jobs > 1 else auto_threads(model, bs)
     if isinstance(optimizer, str) or bs == n and epochs is None:
         steps = maxiter if maxiter is not None else 200
         epochs = initial_epoch + math.ceil(steps / math.ceil(n / bs)) if epochs is None else epochs
@@ -131,11 +154,14 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                 result = fit_scipy(model, X, y, sw, optimizer, mon, maxiter=int(total), tol=tol,
                                    initial_epoch=initial_epoch, n_jobs=n_jobs)
                 model.recompute_state(X)  # full batch: the population statistics at the final theta
-                return result
-            return _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
-                                  shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
+            else:
+                result = _fit_minibatch(model, X, y, sw, optimizer, mon, bs, epochs, steps, initial_epoch,
+                                        shuffle_seed(random_state) if shuffle and bs < n else None, n_jobs)
         finally:
             mon.close()
+    for node in model.nodes:  # once per fit: a node that moved its own slice of theta is named
+        node.check_graph_attributes("during training (in forward or backward?)")
+    return result
 
 
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed, n_jobs=1):
@@ -144,20 +170,21 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
     gbuf = model.grad  # the step reads (and may clip) the model's own gradient: no copy per step
     if seed is not None:
         order, perm = np.arange(n), np.empty(n, dtype=np.intp)
-        Xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
+        Xbuf = empty_rows(X, bs)  # one buffer per input for several
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         swbuf = None if sw is None else np.empty(bs, sw.dtype)
     batched = isinstance(opt, Scipy)
     stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
+    epoch_sum = epoch_rows = 0.0  # the final epoch's running mean is the result's fun, not its last batch
     message = "reached the number of epochs"
     try:
         while epoch < epochs and not stop:
             if seed is not None:
                 np.copyto(perm, order)
                 np.random.default_rng([seed, epoch]).shuffle(perm)
-            complete = True
+            complete, epoch_sum, epoch_rows = True, 0.0, 0.0
             for start in range(0, n, bs):
                 m = min(bs, n - start)
                 if seed is None:  # no shuffle: contiguous slices are views, nothing is copied
@@ -192,6 +219,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                         raise diagnose(model, Xb, yb, swb, mon.steps, "update") from None
                     if stateful:  # the step is taken: its batch's statistics enter the running ones
                         model.update_state()
+                epoch_sum, epoch_rows = epoch_sum + loss * m, epoch_rows + m
                 if mon.after_step(loss, m, epoch):
                     stop, complete = True, False
                     break
@@ -208,7 +236,8 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         interrupted = True
         mon.interrupted(epoch)
     mon.restore_best()
-    return mon.result(fun=loss, nit=mon.steps, nfev=nfev, n_examples_seen=seen, success=not interrupted,
+    fun = epoch_sum / epoch_rows if epoch_rows else loss
+    return mon.result(fun=fun, nit=mon.steps, nfev=nfev, n_examples_seen=seen, success=not interrupted,
                       message=message, interrupted=interrupted, epoch=epoch)
 
 

@@ -14,6 +14,7 @@ from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .rectifiers import ELU, GELU, LeakyReLU, Softplus
 from .recurrent import SimpleRNN
 from .shape import Flatten, Reshape
+from .split import Slice
 
 __all__ = [
     "ELU",
@@ -46,6 +47,7 @@ __all__ = [
     "Reshape",
     "Sigmoid",
     "SimpleRNN",
+    "Slice",
     "Softmax",
     "Softplus",
     "Tanh",

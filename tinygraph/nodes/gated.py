@@ -91,15 +91,7 @@ class LSTM(_Recurrent):
         a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
         H = self.units
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(D[t + 1], self.W_hh, out=dh[t])
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
+            self._dh_at(dy, D, dh, t, T, src)
             i, _, g, _ = self._gates(a[t])
             np.multiply(dh[t], otc[t], out=dc[t])
             if t < T - 1:
@@ -123,9 +115,7 @@ class LSTM(_Recurrent):
         ra, rh, rc, tmp = ws["ra"], ws["rh"], ws["rc"], ws["tmp"]
         a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
         H = self.units
-        ra += V["b_hh"]
-        if T > 1:
-            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+        self._add_rhidden(ra, fw, V, T)
         rc[0] = 0.0
         for t in range(T):
             rat = ra[t]
@@ -147,8 +137,9 @@ class LSTM(_Recurrent):
         rg = rf["ra"]  # R{gates}
         ri, rff, rgg, ro = self._gates(rg)
         dh, dc = bw["dh"], bw["dc"]
-        rtc = (1.0 - tc * tc) * rf["rc"][1:]
-        rotc = ro * (1.0 - tc * tc) - 2.0 * o * tc * rtc
+        stc = 1.0 - tc * tc
+        rtc = stc * rf["rc"][1:]
+        rotc = ro * stc - 2.0 * o * tc * rtc
         ec = dh * rotc
         ec[:-1] += dc[1:] * rff[1:]
         bend = 1.0 - 2.0 * a
@@ -218,17 +209,9 @@ class GRU(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, Dh, dh, tmp = ws["D"], ws["Dh"], ws["dh"], ws["tmp"]
         a, k, H = fw["a"], fw["k"], self.units
+        z = a[..., H:2 * H]
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(Dh[t + 1], self.W_hh, out=dh[t])
-                dh[t] += np.multiply(dh[t + 1], a[t + 1, :, H:2 * H], out=tmp)
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
+            self._dh_at(dy, Dh, dh, t, T, src, z, tmp)
             dar, daz, dan = D[t, :, :H], D[t, :, H:2 * H], D[t, :, 2 * H:]
             np.multiply(dh[t], k[t, :, 2 * H:], out=dan)
             if "n" in src:
@@ -274,8 +257,8 @@ class GRU(_Recurrent):
         rr, rz, rn = rf["ra"][..., :H], rf["ra"][..., H:2 * H], rf["ra"][..., 2 * H:]
         dh, D = bw["dh"], bw["D"]
         dan = D[..., 2 * H:]
-        e_h = np.zeros_like(dh)
-        e_h[:-1] = bw["Dh"][1:] @ V["W_hh"] + dh[1:] * rz[1:]
+        e_h = self._next_dh(bw["Dh"], V["W_hh"], T)
+        e_h[:-1] += dh[1:] * rz[1:]
         dn, dz = dh * (1.0 - z), dh * (h[:T] - n)
         dr = dan * ah[..., 2 * H:]
         return {"h": e_h,

@@ -40,7 +40,7 @@ def _labels(t: np.ndarray, K: int, who: str, why: str) -> np.ndarray:
 
 
 class Loss(Node):
-    """Base class of loss nodes."""
+    """Base class of loss nodes: a loss gives ``forward``, ``backward`` and ``_curvature`` (H_L R{x})."""
 
     def build(self, in_shape: tuple) -> tuple:
         # A sequence (N, T, K) would broadcast against (N, T) targets without a word: refuse it.
@@ -55,6 +55,17 @@ class Loss(Node):
     def rforward(self, v: np.ndarray, rx) -> float:
         self.rx = rx
         return 0.0 if rx is None else float(np.vdot(self.backward(), rx))
+
+    def rbackward(self) -> np.ndarray:
+        """H_L R{x} (N, K) by the loss's ``_curvature(rx, out)``; 0 when no R{x} reaches the loss."""
+        out = self.buffer("rdx", self.x.shape)
+        if self.rx is None:
+            out[...] = 0.0
+            return out
+        return self._curvature(self.rx, out)
+
+    def _curvature(self, rx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} gives no Hessian product")
 
     def check_target(self, target, n: int) -> np.ndarray:
         K = self.in_shapes[0][0]
@@ -149,19 +160,15 @@ class CrossEntropy(Loss):
         dz *= self.weight
         return dz
 
-    def rbackward(self) -> np.ndarray:
-        rdz = self.buffer("rdz", self.p.shape)
-        if self.rx is None:
-            rdz[...] = 0.0
-            return rdz
+    def _curvature(self, rz: np.ndarray, rdz: np.ndarray) -> np.ndarray:
         if self.kind == "binary":
             np.subtract(1.0, self.p, out=rdz)
             rdz *= self.p
-            rdz *= self.rx
+            rdz *= rz
         else:
-            np.multiply(self.p, self.rx, out=rdz)
+            np.multiply(self.p, rz, out=rdz)
             s = rdz.sum(axis=1, keepdims=True)
-            np.subtract(self.rx, s, out=rdz)
+            np.subtract(rz, s, out=rdz)
             rdz *= self.p
         rdz *= self.weight
         return rdz
@@ -178,7 +185,7 @@ class MeanSquaredError(Loss):
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
         n = x.shape[0]
-        self.weight = self._weights(sample_weight, n)
+        self.x, self.weight = x, self._weights(sample_weight, n)
         r = np.subtract(x, target, out=self.buffer("r", x.shape))
         self.r = r
         return 0.5 * self._average(np.einsum("nk,nk->n", r, r))
@@ -186,12 +193,8 @@ class MeanSquaredError(Loss):
     def backward(self) -> np.ndarray:
         return np.multiply(self.r, self.weight, out=self.buffer("dx", self.r.shape))
 
-    def rbackward(self) -> np.ndarray:
-        rdx = self.buffer("rdx", self.r.shape)
-        if self.rx is None:
-            rdx[...] = 0.0
-            return rdx
-        return np.multiply(self.rx, self.weight, out=rdx)
+    def _curvature(self, rx: np.ndarray, rdx: np.ndarray) -> np.ndarray:
+        return np.multiply(rx, self.weight, out=rdx)
 
 
 class Huber(Loss):
@@ -216,7 +219,7 @@ class Huber(Loss):
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
         n = x.shape[0]
-        self.weight = self._weights(sample_weight, n)
+        self.x, self.weight = x, self._weights(sample_weight, n)
         self.r = r = np.subtract(x, target, out=self.buffer("r", x.shape))
         self.c = c = np.clip(r, -self.delta, self.delta, out=self.buffer("c", x.shape))
         h = np.multiply(c, -0.5, out=self.buffer("h", x.shape))
@@ -226,13 +229,9 @@ class Huber(Loss):
     def backward(self) -> np.ndarray:
         return np.multiply(self.c, self.weight, out=self.buffer("dx", self.c.shape))
 
-    def rbackward(self) -> np.ndarray:
-        rdx = self.buffer("rdx", self.r.shape)
-        if self.rx is None:
-            rdx[...] = 0.0
-            return rdx
+    def _curvature(self, rx: np.ndarray, rdx: np.ndarray) -> np.ndarray:
         inside = np.less(np.abs(self.r, out=rdx), self.delta, out=self.buffer("inside", rdx.shape, bool))
-        np.multiply(self.rx, inside, out=rdx)
+        np.multiply(rx, inside, out=rdx)
         rdx *= self.weight
         return rdx
 
@@ -294,7 +293,6 @@ class Hinge(Loss):
             dz[rows, t] = -g
         return dz
 
-    def rbackward(self) -> np.ndarray:
-        rdz = self.buffer("rdz", self.x.shape)
+    def _curvature(self, rz: np.ndarray, rdz: np.ndarray) -> np.ndarray:
         rdz[...] = 0.0
         return rdz

@@ -22,6 +22,9 @@ A node is one operation in an explicit graph, with a hand-written forward and ba
 - Loss nodes (``tinygraph.losses``) take ``forward(x, target, sample_weight)`` and return a float;
   their ``backward()`` starts the backward pass.
 - ``get_config`` (saving) follows the same pattern: it reads the node's own attributes.
+- The graph owns ``GRAPH_ATTRIBUTES`` (``inputs``, ``in_shapes``, ``out_shape``, ``start``, ``stop``,
+  ``state_start``, ``state_stop``, ``need_dx``, ``params`` once built): a node keeps its own data under
+  other names, and is told so by name if it does not.
 
 Curvature products (Pearlmutter's R-operator, ``tinygraph.curvature``): R{u} is the derivative of
 u along a direction v of theta. After ``forward``, ``rforward(v, *rxs) -> ry`` takes the flat
@@ -61,9 +64,28 @@ import math
 
 import numpy as np
 
-__all__ = ["Input", "Node", "feature_shape"]
+__all__ = ["GRAPH_ATTRIBUTES", "Input", "Node", "feature_shape"]
 
 _MAX_BUFFERS = 16
+
+# What the graph writes on every node and reads back on every step. A subclass that kept its own
+# data under one of these names (``self.start`` for a slice, ``self.inputs`` for a list) would be
+# overwritten by the graph or, worse, would silently move the node's slice of theta: both are
+# refused by name (``__init_subclass__`` for class attributes and methods, ``check_graph_attributes``
+# when the graph builds and binds the node, ``tg.check_node_gradients`` after forward and backward,
+# ``tg.fit`` after training).
+GRAPH_ATTRIBUTES = {
+    "inputs": "the nodes it reads",
+    "in_shapes": "the feature shapes of its inputs",
+    "out_shape": "the feature shape of its output",
+    "start": "the first index of its parameters in theta",
+    "stop": "the index after its parameters in theta",
+    "state_start": "the first index of its state in model.state",
+    "state_stop": "the index after its state in model.state",
+    "need_dx": "whether backward must return the input gradient",
+    "params": "the names and shapes of its parameters, fixed by build",
+}
+_PROTOCOL = ("size", "state_size", "theta_slice", "views", "state_views", "buffer", "bind", "bind_state")
 
 
 class Node:
@@ -78,18 +100,40 @@ class Node:
     couples_rows: bool = False
     training: bool = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in (*GRAPH_ATTRIBUTES, *_PROTOCOL):
+            if name in vars(cls) and name != "params":  # a class-level params = (...) is the contract
+                what = GRAPH_ATTRIBUTES.get(name, "part of the node protocol")
+                raise TypeError(f"{cls.__name__} defines {name!r}, a name the graph uses on every node "
+                                f"({what}); give yours another name")
+
     def __init__(self, *, name: str | None = None, trainable: bool = True, init=None):
         self.name = name
         self.trainable = trainable
         self.init_scheme = init
-        self.inputs: tuple = ()
-        self.in_shapes: tuple = ()
-        self.out_shape: tuple | None = None
-        self.start = self.stop = 0
-        self.state_start = self.state_stop = 0
-        self.need_dx = True
         self.dtype = np.dtype(np.float64)
         self._buffers: dict = {}
+        self._graph_values: dict = {}
+        self.set_graph_attributes(inputs=(), in_shapes=(), out_shape=None, start=0, stop=0, state_start=0,
+                                  state_stop=0, need_dx=True)
+
+    def set_graph_attributes(self, **values) -> None:
+        """Set attributes of ``GRAPH_ATTRIBUTES`` (the graph's own writes) and remember them, so that
+        ``check_graph_attributes`` can tell when something else changed them."""
+        for k, v in values.items():
+            setattr(self, k, v)
+        self.__dict__.setdefault("_graph_values", {}).update(values)
+
+    def check_graph_attributes(self, where: str) -> None:
+        """Raise if an attribute of ``GRAPH_ATTRIBUTES`` differs from what the graph last set."""
+        for k, v in self.__dict__.get("_graph_values", {}).items():
+            now = getattr(self, k, None)
+            if now is not v and now != v:
+                raise AttributeError(
+                    f"{type(self).__name__} ({self.name}) changed self.{k} {where}: the graph owns {k!r} "
+                    f"({GRAPH_ATTRIBUTES[k]}; it set {v!r}, now {now!r}); keep your own data under "
+                    "another name")
 
     def __call__(self, *inputs: Node) -> Node:
         if self.inputs:
@@ -101,7 +145,7 @@ class Node:
         for x in inputs:
             if not isinstance(x, Node):
                 raise TypeError(f"{self!r} inputs must be nodes, got {type(x).__name__}")
-        self.inputs = tuple(inputs)
+        self.set_graph_attributes(inputs=tuple(inputs))
         return self
 
     def build(self, *in_shapes: tuple) -> tuple:
@@ -133,6 +177,11 @@ class Node:
 
     def bind(self, theta: np.ndarray, grad: np.ndarray) -> None:
         self.dtype = theta.dtype
+        for pname, _ in self.params:
+            for attr in (pname, "d" + pname):
+                if attr in GRAPH_ATTRIBUTES or callable(getattr(type(self), attr, None)):
+                    raise ValueError(f"{type(self).__name__} ({self.name}): parameter {pname!r} would be "
+                                     f"bound as self.{attr}, a name the node protocol uses; rename it")
         for pname, view in self.views(theta).items():
             setattr(self, pname, view)
         for pname, view in self.views(grad).items():
@@ -251,8 +300,7 @@ class Input(Node):
         if shape is None:  # files written before N-D inputs say n_features
             shape = n_features
         self.shape = feature_shape(shape, "Input")
-        self.out_shape = self.shape
-        self.need_dx = False
+        self.set_graph_attributes(out_shape=self.shape, need_dx=False)
 
     @property
     def n_features(self) -> int:

@@ -21,6 +21,23 @@ def _check_images(node: Node, in_shape: tuple) -> tuple:
     return in_shape
 
 
+class _LinearPool:
+    """The four passes of a linear pooling from its ``_pool(key, x)`` and ``_spread(key, dy)``: the
+    R-operators are the forward on R{x} and the backward on R{dy}, each into its own buffer."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._pool("y", x)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._spread("dx", dy)
+
+    def rforward(self, v: np.ndarray, rx):
+        return None if rx is None else self._pool("ry", rx)
+
+    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
+        return self._spread("rdx", rdy)
+
+
 class _Pool2D(Node):
     """Windows of ``pool_size`` every ``stride`` (default: the pool size, windows side by side)."""
 
@@ -117,7 +134,7 @@ class MaxPool2D(_Pool2D):
         return self._route("rdx", rdy)
 
 
-class AvgPool2D(_Pool2D):
+class AvgPool2D(_LinearPool, _Pool2D):
     """Average pooling over windows (linear, so its R-operators are its forward and backward).
 
     forward:  y[n,c,h,w] = (1 / ph·pw) Σ_{i,j} x[n,c,h·sh+i,w·sw+j]
@@ -139,20 +156,8 @@ class AvgPool2D(_Pool2D):
         return self._scatter(key, dy.shape[0], (
             (off, lambda out: np.multiply(dy, scale, out=out)) for off in self.offsets))
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._pool("y", x)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._spread("dx", dy)
-
-    def rforward(self, v: np.ndarray, rx):
-        return None if rx is None else self._pool("ry", rx)
-
-    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
-        return self._spread("rdx", rdy)
-
-
-class GlobalAvgPool2D(Node):
+class GlobalAvgPool2D(_LinearPool, Node):
     """The mean of each channel over all positions (linear).
 
     forward:  y[n,c] = (1 / H·W) Σ_{h,w} x[n,c,h,w]
@@ -175,15 +180,3 @@ class GlobalAvgPool2D(Node):
         dx = self.buffer(key, (dy.shape[0], C, H, W))
         np.multiply(dy[:, :, None, None], 1.0 / (H * W), out=dx)
         return dx
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._pool("y", x)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._spread("dx", dy)
-
-    def rforward(self, v: np.ndarray, rx):
-        return None if rx is None else self._pool("ry", rx)
-
-    def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
-        return self._spread("rdx", rdy)

@@ -92,11 +92,25 @@ class _Recurrent(Node):
         self.__dict__.setdefault("_ws", {})[key] = views  # dropped when pickled (``cached``)
         return views
 
-    def _dy_at(self, dy, t: int, T: int):
-        """Upstream gradient of h_t: a (N, H) view, or None."""
+    def _dh_at(self, dy, D: np.ndarray, dh: np.ndarray, t: int, T: int, src: dict,
+               carry=None, tmp=None) -> np.ndarray:
+        """dh_t = D_{t+1} W_hh [+ dh_{t+1} ⊙ carry_{t+1}] (0 at the last step) + dy_t + the source of dh_t,
+        written into dh[t]. ``D``: the gradients of the pre-activations W_hh feeds (Dh for GRU);
+        ``carry`` (T, N, H): how h_t passes into h_{t+1} directly (GRU's z), with ``tmp`` (N, H) for it."""
+        dht = dh[t]
+        if t < T - 1:
+            np.matmul(D[t + 1], self.W_hh, out=dht)
+            if carry is not None:
+                dht += np.multiply(dh[t + 1], carry[t + 1], out=tmp)
+        else:
+            dht[...] = 0.0
         if self.return_sequences:
-            return dy[:, t]
-        return dy if t == T - 1 else None
+            dht += dy[:, t]
+        elif t == T - 1:
+            dht += dy
+        if "h" in src:
+            dht += src["h"][t]
+        return dht
 
     def _output(self, h: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.return_sequences:
@@ -202,6 +216,12 @@ class _Recurrent(Node):
             rdx += (Dx @ V["W_ih"]).reshape(T, N, F).transpose(1, 0, 2)
         return rdx
 
+    def _add_rhidden(self, ra: np.ndarray, fw: dict, V: dict, T: int) -> None:
+        """R{a_t} += V_hh h_{t-1} + Vb_hh for every step at once (cells whose gates take W_hh h + b_hh whole)."""
+        ra += V["b_hh"]
+        if T > 1:  # h_0 = 0
+            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+
     def _next_dh(self, D: np.ndarray, V_hh: np.ndarray, T: int) -> np.ndarray:
         """Source of R{dh_t}: D_{t+1} V_hh for t < T-1, 0 at the last step."""
         e = np.zeros(D.shape[:2] + (self.units,), dtype=D.dtype)
@@ -260,16 +280,7 @@ class SimpleRNN(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, dh, sl = ws["D"], ws["dh"], fw["sl"]
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(D[t + 1], self.W_hh, out=dh[t])
-            else:
-                dh[t] = 0.0
-            dyt = self._dy_at(dy, t, T)
-            if dyt is not None:
-                dh[t] += dyt
-            if "h" in src:
-                dh[t] += src["h"][t]
-            np.multiply(dh[t], sl[t], out=D[t])
+            np.multiply(self._dh_at(dy, D, dh, t, T, src), sl[t], out=D[t])
             if "D" in src:
                 D[t] += src["D"][t]
 
@@ -278,9 +289,7 @@ class SimpleRNN(_Recurrent):
 
     def _rsteps(self, fw, ws, V, T):
         ra, rh = ws["ra"], ws["rh"]
-        ra += V["b_hh"]
-        if T > 1:
-            ra[1:] += fw["h"][1:T] @ V["W_hh"].T
+        self._add_rhidden(ra, fw, V, T)
         for t in range(T):
             if t:
                 ra[t] += np.matmul(rh[t], self.W_hh.T, out=ws["tmp"])
