@@ -1,4 +1,5 @@
 """Write your own loss: log-cosh (squared near 0, linear far out), robust to outliers.
+===================================================================================
 
 A loss node is the end of the graph (the contract is at the top of ``tinygraph/nodes/losses.py``):
 
@@ -100,4 +101,8 @@ def main(n: int = 200, maxiter: int = 200) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
+    small = {"n": 100, "maxiter": 100}
+    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))

@@ -1,4 +1,5 @@
 """A graph with two inputs: an MNIST image and a side feature, trained together.
+=============================================================================
 
 The side feature is whether the digit is odd (as if a second sensor reported it). The image goes
 through a hidden layer; the side feature joins it just before the output (``Concat``), so the net
