@@ -62,6 +62,24 @@ class Sigmoid(_Smooth):
     R-forward:  R{y} = y (1 - y) R{x}
     R-backward: R{dx} = R{dy} · y (1 - y) + dy · (1 - 2y) R{y}
     x, y, dy, dx: (N, D).  Before ``CrossEntropy`` the loss reads x and fuses the two.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Sigmoid(), tg.CrossEntropy()], random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> errors = tg.check_node_gradients(tg.Sigmoid(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -89,6 +107,24 @@ class Tanh(_Smooth):
     R-forward:  R{y} = (1 - y²) R{x}
     R-backward: R{dx} = R{dy} · (1 - y²) - 2 dy · y R{y}
     x, y, dy, dx: (N, D).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.MeanSquaredError()], random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> errors = tg.check_node_gradients(tg.Tanh(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -113,6 +149,24 @@ class ReLU(Node):
     backward: dx = dy · [x > 0]
     R-forward: R{y} = R{x} · [x > 0];  R-backward: R{dx} = R{dy} · [x > 0]  (y'' = 0 almost everywhere)
     x, y, dy, dx: (N, D).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.ReLU(), tg.MeanSquaredError()], random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> errors = tg.check_node_gradients(tg.ReLU(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     cached = ("mask",)
@@ -135,6 +189,24 @@ class Identity(Node):
     """Identity (a linear output for regression).
 
     forward: y = x;  backward: dx = dy;  R{y} = R{x};  R{dx} = R{dy}.   x, y, dy, dx: (N, D).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Identity(), tg.MeanSquaredError()], random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> errors = tg.check_node_gradients(tg.Identity(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -159,6 +231,25 @@ class Softmax(Node):
     R-backward: R{dx} = y · (R{dy} - Σ_k R{dy}_k y_k) + R{y} · (dy - s) - y Σ_k dy_k R{y}_k,
                 s = Σ_k dy_k y_k
     x, y, dy, dx: (N, K).  Before ``CrossEntropy`` the loss reads x and fuses the two.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> p = model.forward(np.ones((2, 4)))
+    >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0))
+    ((2, 3), True)
+    >>> errors = tg.check_node_gradients(tg.Softmax(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     cached = ("y", "ry")
@@ -211,6 +302,30 @@ class LogSoftmax(Node):
     R-forward:  R{y} = R{x} - Σ_k p_k R{x}_k
     R-backward: R{dx} = R{dy} - p Σ_k R{dy}_k - p R{y} Σ_k dy_k
     x, y, dy, dx: (N, K).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        At build: inputs not of shape (N, K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.LogSoftmax()], random_state=0)
+    >>> logp = model.forward(np.ones((2, 4)))
+    >>> logp.shape, bool(np.allclose(np.exp(logp).sum(axis=1), 1.0))
+    ((2, 3), True)
+    >>> errors = tg.check_node_gradients(tg.LogSoftmax(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     cached = ("p", "ry")

@@ -47,6 +47,44 @@ class Conv2D(Node):
     ``padding``: an int or a pair (rows, columns), or "same" (stride 1: Ho = H; an odd total
     goes to the bottom/right, as PyTorch). The in_channels C come from the input at build time.
     Initial weights: the model's scheme on W seen as (C·kh·kw, out_channels): fan-in C·kh·kw.
+
+    Parameters
+    ----------
+    out_channels : int
+        Output channels (filters), ≥ 1.
+    kernel_size : int or (int, int)
+        (kh, kw); an int k means (k, k).
+    stride : int or (int, int), default 1
+        (sh, sw), the step between windows.
+    padding : int, (int, int) or "same", default 0
+        Zeros added on each side (rows, columns); "same" keeps H × W (stride 1 only).
+    init : str or callable, optional
+        This node's initial-weight scheme (a name such as "glorot" or "he", or ``f(rng, W, b)``);
+        default: the model's ``init``.
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        False freezes the node: ``tg.fit`` leaves its parameters as they are.
+
+    Raises
+    ------
+    ValueError
+        A size, stride or padding that is not a positive int (padding: ≥ 0) or a pair of them;
+        "same" with a stride other than 1; an unknown ``init`` name; at build, inputs not images
+        (N, C, H, W) or a kernel larger than the padded image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Conv2D(4, 3, padding="same"), tg.ReLU(), tg.MaxPool2D(2), tg.Flatten(),
+    ...                        tg.Dense(10), tg.Softmax(), tg.CrossEntropy()], input_shape=(1, 8, 8),
+    ...                       random_state=0)
+    >>> model.forward(np.ones((2, 1, 8, 8))).shape
+    (2, 10)
+    >>> errors = tg.check_node_gradients(tg.Conv2D(2, 3, stride=2, padding=1), (1, 5, 5))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     cached = ("cols", "rcols", "rx", "_zeroed")

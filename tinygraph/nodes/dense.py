@@ -20,6 +20,38 @@ class Dense(Node):
     ``Dense(n_out)`` takes n_in from its input at build time. On sequences x (N, T, n_in) it acts on
     the last axis, every step with the same W (Keras's time-distributed Dense): y (N, T, n_out),
     computed as the rows (N·T, n_in) of one product.
+
+    Parameters
+    ----------
+    n_in : int or None
+        Input features (the last axis of x). With one argument, ``Dense(n_out)``, it is taken from
+        the input at build time.
+    n_out : int, optional
+        Output features. Omitted: the first argument is ``n_out``.
+    init : str or callable, optional
+        This node's initial-weight scheme (a name such as "glorot" or "he", or ``f(rng, W, b)``);
+        default: the model's ``init``.
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        False freezes the node: ``tg.fit`` leaves its parameters as they are.
+
+    Raises
+    ------
+    ValueError
+        ``n_in`` or ``n_out`` not a positive integer, or an unknown ``init`` name; at build, inputs
+        that are not (N, n_in) or (N, T, n_in).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> model.forward(np.ones((5, 4))).shape
+    (5, 2)
+    >>> sorted(tg.check_node_gradients(tg.Dense(3), (6, 4)))      # a sequence: W shared by the 6 steps
+    ['W', 'b', 'x0']
     """
 
     cached = ("x", "rx", "x_shape")

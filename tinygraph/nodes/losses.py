@@ -40,7 +40,31 @@ def _labels(t: np.ndarray, K: int, who: str, why: str) -> np.ndarray:
 
 
 class Loss(Node):
-    """Base class of loss nodes: a loss gives ``forward``, ``backward`` and ``_curvature`` (H_L R{x})."""
+    """Base class of loss nodes: a loss gives ``forward``, ``backward`` and ``_curvature`` (H_L R{x}).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        At build: inputs not of shape (N, K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(3, 1), tg.MeanSquaredError()], random_state=0)
+    >>> isinstance(model.nodes[-1], tg.Loss)
+    True
+    >>> loss, grad = model.loss_and_grad(model.theta, np.ones((4, 3)), np.zeros(4))
+    >>> grad.shape == model.theta.shape
+    True
+    """
 
     def build(self, in_shape: tuple) -> tuple:
         # A sequence (N, T, K) would broadcast against (N, T) targets without a word: refuse it.
@@ -106,6 +130,31 @@ class CrossEntropy(Loss):
         binary:       R{dz} = w p (1 - p) R{z}             (H_L = diag(p(1 - p)))
         categorical:  R{dz} = w p (R{z} - Σ_k p_k R{z}_k)  (H_L = diag(p) - p pᵀ)
     z, dz: (N, K); targets: labels (N,) in [0, K), or (N, K) probabilities.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    TypeError
+        In a graph, not right after ``Sigmoid`` or ``Softmax``; labels not integers.
+    ValueError
+        Inputs not (N, K); labels outside [0, K); probabilities outside [0, 1]; targets of
+        the wrong shape or with NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> X, y = np.ones((3, 4)), np.array([0, 2, 1])
+    >>> theta = np.zeros_like(model.theta)          # uniform softmax: the loss is log 3
+    >>> bool(abs(model.loss_value(theta, X, y) - np.log(3)) < 1e-12)
+    True
     """
 
     kind: str | None = None
@@ -181,6 +230,27 @@ class MeanSquaredError(Loss):
     backward: dx = w (x - t)
     R-backward: R{dx} = w R{x}   (H_L = I)
     x, t, dx: (N, K); t may be (N,) when K = 1.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        Inputs not (N, K); targets of the wrong shape or with NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(3, 2), tg.MeanSquaredError()], random_state=0)
+    >>> theta = np.zeros_like(model.theta)          # x = 0: l = (½(1 + 4) + ½(9 + 16)) / 2
+    >>> float(model.loss_value(theta, np.ones((2, 3)), np.array([[1.0, 2.0], [3.0, 4.0]])))
+    7.5
     """
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
@@ -206,6 +276,29 @@ class Huber(Loss):
     Summed over outputs and averaged over rows as ``MeanSquaredError`` (which it equals while every
     |r| < δ): PyTorch's ``huber_loss(x, t, delta=δ, reduction="sum") / N``, i.e. K × its mean.
     x, t, dx: (N, K); t may be (N,) when K = 1.
+
+    Parameters
+    ----------
+    delta : float, default 1.0
+        δ, where the loss turns from squared to absolute (positive, finite; in units of y).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``delta`` not a positive finite number; inputs not (N, K); targets of the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(3, 1), tg.Huber(delta=1.0)], random_state=0)
+    >>> theta = np.zeros_like(model.theta)          # x = 0: (½ 0.5² + (3 - ½)) / 2
+    >>> float(model.loss_value(theta, np.ones((2, 3)), np.array([0.5, 3.0])))
+    1.3125
     """
 
     cached = Loss.cached + ("c",)
@@ -248,6 +341,31 @@ class Hinge(Loss):
     R-backward: R{dz} = 0   (H_L = 0 almost everywhere: piecewise linear)
     z, dz: (N, K), the scores (no activation in front); targets: labels (N,) in [0, K) (0/1 if K = 1).
     ``predict`` gives argmax_k z (z > 0 if K = 1), ``score`` the accuracy.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    TypeError
+        Labels not integers.
+    ValueError
+        Inputs not (N, K); labels not of shape (N,) or outside [0, K) ([0, 1] when K = 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Hinge()], random_state=0)
+    >>> theta = np.zeros_like(model.theta)          # all scores 0: every margin is 1
+    >>> float(model.loss_value(theta, np.ones((2, 4)), np.array([0, 2])))
+    1.0
+    >>> model.predict(np.ones((2, 4))).shape
+    (2,)
     """
 
     cached = Loss.cached + ("other", "active")

@@ -17,6 +17,31 @@ class Add(Node):
     backward: dx_i = dy for every i (the same read-only array)
     R-forward: R{y} = Σ_i R{x_i};  R-backward: R{dx_i} = R{dy}
     x_i, y, dy: (N, D).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        At build: fewer than two inputs, or inputs of different shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> x = tg.Input(4)
+    >>> h = tg.Add()(tg.Dense(4, 3)(x), tg.Dense(4, 3)(x))
+    >>> model = tg.Graph(x, tg.MeanSquaredError()(h), random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> errors = tg.check_node_gradients(tg.Add(), (3,), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     n_inputs = None
@@ -60,6 +85,31 @@ class Concat(Node):
     backward: dx_i = dy[:, offset_i : offset_i + D_i] (a view)
     R-forward: R{y} = [R{x_1}, R{x_2}, ...];  R-backward: R{dx_i} = R{dy}[:, offset_i : offset_i + D_i]
     x_i: (N, D_i), y and dy: (N, Σ D_i).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        At build: fewer than two inputs, or an input not of shape (N, D_i).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> x = tg.Input(4)
+    >>> h = tg.Concat()(tg.Dense(4, 3)(x), tg.Dense(4, 2)(x))
+    >>> model = tg.Graph(x, tg.MeanSquaredError()(h), random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 5)
+    >>> errors = tg.check_node_gradients(tg.Concat(), (3,), (2,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     n_inputs = None

@@ -89,7 +89,34 @@ _PROTOCOL = ("size", "state_size", "theta_slice", "views", "state_views", "buffe
 
 
 class Node:
-    """Base class of all nodes; see the module docstring for the contract."""
+    """Base class of all nodes; see the module docstring for the contract.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        False freezes the node: ``tg.fit`` leaves its parameters (if any) as they are.
+    init : str or callable, optional
+        This node's initial-weight scheme (a name such as "glorot" or "he", or ``f(rng, W, b)``);
+        default: the model's ``init``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> class Double(tg.Node):
+    ...     # y = 2x;  dx = 2 dy;  R{y} = 2 R{x};  R{dx} = 2 R{dy}.   x, y: (N, *features)
+    ...     def forward(self, x): return 2 * x
+    ...     def backward(self, dy): return 2 * dy
+    ...     def rforward(self, v, rx): return None if rx is None else 2 * rx
+    ...     def rbackward(self, rdy, dy, v, hv): return 2 * rdy
+    >>> errors = tg.check_node_gradients(Double(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
+    >>> tg.Sequential([Double()], input_shape=3).forward(np.ones((1, 3)))
+    array([[2., 2., 2.]])
+    """
 
     params: tuple = ()
     states: tuple = ()

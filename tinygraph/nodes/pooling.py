@@ -90,6 +90,35 @@ class MaxPool2D(_Pool2D):
     R-forward: R{y} = R{x} at k*;  R-backward: R{dx} = R{dy} routed as dy  (zero Hessian)
     x, dx: (N, C, H, W); y, dy: (N, C, Ho, Wo), Ho = (H - ph) // sh + 1 (likewise Wo).
     Ties go to the first offset in row-major window order, as PyTorch's ``max_pool2d``.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+        (ph, pw), the window; an int k means (k, k).
+    stride : int or (int, int), optional
+        (sh, sw), the step between windows; default the pool size (windows side by side).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``pool_size`` or ``stride`` not a positive int or a pair of them; at build, inputs not
+        images (N, C, H, W) or a window larger than the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.MaxPool2D(2)], input_shape=(1, 4, 4))
+    >>> model.forward(np.arange(16.0).reshape(1, 1, 4, 4))
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    >>> errors = tg.check_node_gradients(tg.MaxPool2D(3, stride=2), (2, 5, 5))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     cached = ("masks",)
@@ -141,6 +170,35 @@ class AvgPool2D(_LinearPool, _Pool2D):
     backward: dx[n,c,h·sh+i,w·sw+j] += dy[n,c,h,w] / (ph·pw)   for every offset (i, j)
     R{y} = forward(R{x});  R{dx} = backward(R{dy})
     x, dx: (N, C, H, W); y, dy: (N, C, Ho, Wo), as MaxPool2D.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+        (ph, pw), the window; an int k means (k, k).
+    stride : int or (int, int), optional
+        (sh, sw), the step between windows; default the pool size (windows side by side).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``pool_size`` or ``stride`` not a positive int or a pair of them; at build, inputs not
+        images (N, C, H, W) or a window larger than the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.AvgPool2D(2)], input_shape=(1, 4, 4))
+    >>> model.forward(np.arange(16.0).reshape(1, 1, 4, 4))
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    >>> errors = tg.check_node_gradients(tg.AvgPool2D(3, stride=2), (2, 5, 5))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def _pool(self, key: str, x: np.ndarray) -> np.ndarray:
@@ -164,6 +222,30 @@ class GlobalAvgPool2D(_LinearPool, Node):
     backward: dx[n,c,h,w] = dy[n,c] / (H·W)
     R{y} = forward(R{x});  R{dx} = backward(R{dy})
     x, dx: (N, C, H, W); y, dy: (N, C).
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        At build: inputs not images (N, C, H, W).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Conv2D(8, 3), tg.ReLU(), tg.GlobalAvgPool2D(), tg.Dense(2),
+    ...                        tg.Softmax(), tg.CrossEntropy()], input_shape=(3, 6, 6), random_state=0)
+    >>> model.forward(np.ones((4, 3, 6, 6))).shape
+    (4, 2)
+    >>> errors = tg.check_node_gradients(tg.GlobalAvgPool2D(), (2, 3, 3))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def build(self, in_shape: tuple) -> tuple:

@@ -110,6 +110,31 @@ class LeakyReLU(_Pointwise):
     backward: dx = dy · (1 if x > 0 else a)
     R-forward: R{y} = R{x} · y';  R-backward: R{dx} = R{dy} · y'   (f'' = 0 almost everywhere)
     x, y, dy, dx: (N, *features).
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+        The slope a for x ≤ 0 (any finite number).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``negative_slope`` not a finite number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.LeakyReLU(0.1)], input_shape=3)
+    >>> model.forward(np.array([[-1.0, 0.0, 2.0]]))
+    array([[-0.1,  0. ,  2. ]])
+    >>> errors = tg.check_node_gradients(tg.LeakyReLU(0.1), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def __init__(self, negative_slope: float = 0.01, *, name: str | None = None, trainable: bool = True):
@@ -140,6 +165,31 @@ class ELU(_Pointwise):
     backward: dx = dy · (1 if x > 0 else α e^x)
     R-backward: f'' = 0 if x > 0 else α e^x
     x, y, dy, dx: (N, *features).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        α: y tends to −α as x → −∞ (any finite number).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` not a finite number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.ELU()], input_shape=2)
+    >>> model.forward(np.array([[-1000.0, 2.0]]))
+    array([[-1.,  2.]])
+    >>> errors = tg.check_node_gradients(tg.ELU(alpha=0.5), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def __init__(self, alpha: float = 1.0, *, name: str | None = None, trainable: bool = True):
@@ -184,6 +234,33 @@ class Softplus(_Pointwise):
     R-backward: f'' = β σ(βx) (1 − σ(βx))  (0 above the threshold)
     At the default threshold 20 the switch changes y by 2e-9 and y' by 2e-9.
     x, y, dy, dx: (N, *features).
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        β, the sharpness (positive, finite); y tends to ReLU as β grows.
+    threshold : float, default 20.0
+        Above this value of βx, y = x (positive, finite).
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``beta`` or ``threshold`` not a positive finite number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Softplus()], input_shape=2)
+    >>> model.forward(np.array([[0.0, 1000.0]])).round(4).tolist()      # log 2, then linear
+    [[0.6931, 1000.0]]
+    >>> errors = tg.check_node_gradients(tg.Softplus(beta=2.0), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, name: str | None = None,
@@ -232,6 +309,32 @@ class GELU(_Pointwise):
     backward: dx = dy · y';  R{y} = y' R{x};  R{dx} = R{dy} · y' + dy · y'' R{x}
     Derivatives use x clipped where φ reaches e^floor (|x| ≤ 26.6 in float64): beyond, y' is 0 or 1.
     x, y, dy, dx: (N, *features).
+
+    Parameters
+    ----------
+    approximate : {"none", "tanh"}, default "none"
+        The exact form (with the normal cdf Φ) or the tanh approximation.
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``approximate`` neither "none" nor "tanh".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.GELU(approximate="tanh"), tg.Dense(3, 1),
+    ...                        tg.MeanSquaredError()], random_state=0)
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 1)
+    >>> errors = tg.check_node_gradients(tg.GELU(), (3,))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def __init__(self, approximate: str = "none", *, name: str | None = None, trainable: bool = True):

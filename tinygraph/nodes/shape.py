@@ -17,6 +17,29 @@ class Reshape(Node):
     R{y} = R{x}.reshape(N, *shape);  R{dx} = R{dy}.reshape(x.shape)
     x, dx: (N, *in_shape); y, dy: (N, *shape). One entry of ``shape`` may be -1 (inferred).
     Views, not copies, when the arrays are contiguous.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The new feature shape (no batch axis); one entry may be -1, inferred from the size.
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Raises
+    ------
+    ValueError
+        ``shape`` with a non-positive entry other than one -1; at build, a shape whose size differs
+        from the input's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Reshape((2, -1))], input_shape=6)
+    >>> model.forward(np.ones((5, 6))).shape
+    (5, 2, 3)
     """
 
     def __init__(self, shape: int | tuple, *, name: str | None = None, trainable: bool = True):
@@ -58,6 +81,21 @@ class Flatten(Reshape):
     """All features of an example in one axis: (N, C, H, W) -> (N, C·H·W), as PyTorch's ``Flatten``.
 
     forward: y = x.reshape(N, -1);  backward: dx = dy.reshape(x.shape);  likewise R{y}, R{dx}.
+
+    Parameters
+    ----------
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+    trainable : bool, default True
+        Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Flatten()], input_shape=(3, 4, 4))
+    >>> model.forward(np.ones((2, 3, 4, 4))).shape
+    (2, 48)
     """
 
     def __init__(self, *, name: str | None = None, trainable: bool = True):

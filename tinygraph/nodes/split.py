@@ -20,6 +20,35 @@ class Slice(Node):
     backward: dx = 0 outside the slice, dx[:, start:stop] = dy
     R-forward: R{y} = R{x}[:, start:stop];  R-backward: R{dx}[:, start:stop] = R{dy}, 0 elsewhere
     x, dx: (N, ..., D, ...); y, dy: (N, ..., stop - start, ...).
+
+    Parameters
+    ----------
+    start, stop : int
+        The entries kept, as a Python slice ``start:stop`` (negative values count from the end).
+    axis : int, default 1
+        The axis of x, counting the batch axis: 1, 2, ... or negative from the end; never 0.
+    name : str, optional
+        The node's name in the graph (default: the class name and a number).
+
+    Raises
+    ------
+    TypeError
+        ``start``, ``stop`` or ``axis`` not an int.
+    ValueError
+        ``axis`` 0 (the batch axis); at build, an axis the input lacks or a slice that
+        keeps nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Slice(1, 3)], input_shape=5)
+    >>> model.forward(np.arange(10.0).reshape(2, 5))
+    array([[1., 2.],
+           [6., 7.]])
+    >>> errors = tg.check_node_gradients(tg.Slice(0, 2, axis=-1), (3, 4))
+    >>> max(errors.values()) < 1e-6
+    True
     """
 
     def __init__(self, start: int, stop: int, axis: int = 1, *, name: str | None = None):
