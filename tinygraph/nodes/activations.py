@@ -16,6 +16,26 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     clipped to ±87 (e^87 and e^-87 are normal float32 numbers) and the formula applied in place:
     2–2.5× faster (4000×25: 0.20 vs 0.45 ms), the same values up to float32 rounding except below
     1.7e-38, where it stops instead of reaching 0.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Any shape.
+    out : ndarray
+        Of x's shape and dtype; may be x itself.
+
+    Returns
+    -------
+    ndarray
+        ``out``, holding σ(x).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tinygraph.nodes.activations import sigmoid
+    >>> x = np.array([-1000.0, 0.0, 1000.0])
+    >>> sigmoid(x, np.empty_like(x))
+    array([0. , 0.5, 1. ])
     """
     if x.dtype != np.float32:
         return expit(x, out=out)

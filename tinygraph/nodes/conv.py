@@ -20,7 +20,32 @@ BATCH_LAST_BELOW = 256
 
 
 def pair(value: int | tuple, who: str, what: str, minimum: int = 1) -> tuple:
-    """An int or a pair of ints (≥ minimum) as a pair."""
+    """An int or a pair of ints (≥ minimum) as a pair.
+
+    Parameters
+    ----------
+    value : int or (int, int)
+        The size, stride or padding to check.
+    who, what : str
+        The node and the argument, named in the error message.
+    minimum : int, default 1
+        The smallest allowed entry.
+
+    Returns
+    -------
+    (int, int)
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not an int ≥ ``minimum`` or a pair of them.
+
+    Examples
+    --------
+    >>> from tinygraph.nodes.conv import pair
+    >>> pair(3, "Conv2D", "kernel_size"), pair((0, 1), "Conv2D", "padding", minimum=0)
+    ((3, 3), (0, 1))
+    """
     vals = (value, value) if isinstance(value, (int, np.integer)) else value
     try:
         vals = tuple(vals)

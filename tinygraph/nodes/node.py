@@ -277,7 +277,30 @@ def _views(flat: np.ndarray, start: int, shapes: tuple) -> dict:
 
 
 def feature_shape(shape, who: str) -> tuple:
-    """A feature shape (no batch axis) as a tuple of positive ints; an int n means (n,)."""
+    """A feature shape (no batch axis) as a tuple of positive ints; an int n means (n,).
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        The shape to check.
+    who : str
+        The name the error message starts with.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ValueError
+        ``shape`` is not a positive int or a non-empty sequence of them.
+
+    Examples
+    --------
+    >>> from tinygraph.nodes.node import feature_shape
+    >>> feature_shape(3, "Input"), feature_shape([1, 28, 28], "Input")
+    ((3,), (1, 28, 28))
+    """
     dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
     try:
         dims = tuple(dims)
