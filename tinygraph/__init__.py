@@ -8,49 +8,50 @@ so the import costs little more than numpy and scipy.optimize.
 import importlib
 
 from . import optim, schedules
-from .graph import Graph, Sequential
+from .graph import Graph
 from .io import load, register_node, save
 from .monitor import OptimizeResult
 from .nodes import (
-                    ELU,
-                    GELU,
-                    GRU,
-                    LSTM,
-                    Add,
-                    AvgPool2D,
-                    BatchNorm,
-                    Concat,
-                    Conv2D,
-                    CrossEntropy,
-                    Dense,
-                    Dropout,
-                    Embedding,
-                    Flatten,
-                    GlobalAvgPool2D,
-                    Hinge,
-                    Huber,
-                    Identity,
-                    Input,
-                    LayerNorm,
-                    LeakyReLU,
-                    LogSoftmax,
-                    Loss,
-                    MaxPool2D,
-                    MeanSquaredError,
-                    Node,
-                    ReLU,
-                    Reshape,
-                    Sigmoid,
-                    SimpleRNN,
-                    Slice,
-                    Softmax,
-                    Softplus,
-                    Tanh,
-                    initializers,
+    ELU,
+    GELU,
+    GRU,
+    LSTM,
+    Add,
+    AvgPool2D,
+    BatchNorm,
+    Concat,
+    Conv2D,
+    CrossEntropy,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAvgPool2D,
+    Hinge,
+    Huber,
+    Identity,
+    Input,
+    LayerNorm,
+    LeakyReLU,
+    LogSoftmax,
+    Loss,
+    MaxPool2D,
+    MeanSquaredError,
+    Node,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    SimpleRNN,
+    Slice,
+    Softmax,
+    Softplus,
+    Tanh,
+    initializers,
 )
 from .objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz  # eager: the submodule's name is also a function's
+from .sequential import Sequential
 from .threads import auto_threads, blas_threads
 from .training import fit
 

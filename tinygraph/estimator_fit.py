@@ -21,9 +21,9 @@ from .estimator_base import (
     require_sklearn,
     validate,
 )
-from .graph import Sequential
 from .nodes import Dense, Identity, ReLU, Sigmoid, Tanh
 from .optim import Optimizer, Scipy
+from .sequential import Sequential
 from .training import fit as tg_fit
 from .validation import check_random_state
 

@@ -81,7 +81,8 @@ def _json_default(value):
 
 
 def _describe(model) -> dict:
-    if type(model).__module__ != "tinygraph.graph" or type(model).__name__ not in ("Graph", "Sequential"):
+    if (type(model).__module__, type(model).__name__) not in (("tinygraph.graph", "Graph"),
+                                                             ("tinygraph.sequential", "Sequential")):
         raise TypeError(f"save: can save Graph and Sequential models, got {type(model).__name__}")
     if model.init_name is None:
         warnings.warn(f"save: the model's init {model.init!r} is a callable and is not saved; "

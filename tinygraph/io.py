@@ -20,7 +20,8 @@ from .fileformat import (
     write,
 )
 from .fileread import read_checked
-from .graph import Graph, Sequential
+from .graph import Graph
+from .sequential import Sequential
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "load", "read", "register_node", "save"]
 
