@@ -47,6 +47,32 @@ class Checkpoint:
     resumed run is still the uninterrupted one; only an interrupt within the first epoch of a
     ``fit`` call writes the partial epoch (``meta["complete"]`` False). ``last_epoch`` is the epoch
     the last write resumes at.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced at each write); read it back with ``load_checkpoint``.
+    every : int, default 1
+        Write after every ``every``-th epoch (counted from epoch 0, so also across a resumed run).
+
+    Raises
+    ------
+    ValueError
+        ``every`` not a positive integer.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ck = tg.Checkpoint(os.path.join(tmp, "ck.npz"), every=1)
+    ...     _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...                callback=ck)
+    ...     ck.last_epoch
+    2
     """
 
     def __init__(self, path, every: int = 1):
@@ -124,7 +150,47 @@ class Resume(NamedTuple):
 
 
 def load_checkpoint(path) -> Resume:
-    """Read a file written by ``Checkpoint``: the model, optimizer state, next epoch and history."""
+    """Read a file written by ``Checkpoint``: the model, optimizer state, next epoch and history.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``Checkpoint`` (or ``Checkpoint.write``).
+
+    Returns
+    -------
+    Resume
+        A named tuple: ``model`` (the rebuilt Graph with the saved theta and running statistics),
+        ``optimizer_state`` (dict), ``epoch`` (the next epoch: pass it as ``fit(initial_epoch=)``),
+        ``history`` (dict of arrays, as in ``OptimizeResult.history``) and ``meta`` (dict, with
+        ``"complete"`` and ``"interrupted"``). ``restore(optimizer)`` loads the optimizer state.
+
+    Raises
+    ------
+    FormatError
+        The file is a saved model (``tinygraph.save``), not a checkpoint, or its meta is invalid.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "ck.npz")
+    ...     _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...                callback=tg.Checkpoint(path))
+    ...     ck = tg.load_checkpoint(path)
+    >>> ck.epoch, sorted(ck.history)
+    (2, ['epoch_loss', 'epoch_time', 'loss', 'time'])
+    >>> opt = tg.optim.Adam(lr=0.01)
+    >>> ck.restore(opt)                  # the saved moments and step count
+    >>> result = tg.fit(ck.model, X, y, opt, epochs=3, batch_size=4, random_state=0,
+    ...                 initial_epoch=ck.epoch)   # epoch 2 only: the same as one run of 3 epochs
+    >>> result.n_epochs
+    1
+    """
     saved = read(path)
     if saved.kind != "checkpoint":
         raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")
