@@ -147,7 +147,7 @@ class CurvatureOperator(LinearOperator):
 
         Examples
         --------
-    >>> import numpy as np
+        >>> import numpy as np
         >>> import tinygraph as tg
         >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
         >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
@@ -208,7 +208,7 @@ class CurvatureOperator(LinearOperator):
 
         Examples
         --------
-    >>> import numpy as np
+        >>> import numpy as np
         >>> import tinygraph as tg
         >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
         >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
