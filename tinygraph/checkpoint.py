@@ -111,6 +111,28 @@ class Checkpoint:
 
         ``theta``, ``state`` and ``model_state`` default to the model's theta, ``optimizer.get_state()``
         and the model's running statistics (``model.state``).
+
+        Parameters
+        ----------
+        model : Graph
+            The model to save.
+        optimizer : Optimizer or None
+            Its state is saved (None: a scipy method, nothing to save).
+        epoch : int
+            The epoch training resumes at.
+        history : dict of str to sequence of float, optional
+            The records so far (``OptimizeResult.history``).
+        step : int, optional
+            The step count, kept in the meta.
+        theta, state, model_state : optional
+            What to save instead of the current values (see above).
+        complete, interrupted : bool
+            Kept in the meta: a whole epoch; written on interrupt.
+
+        Returns
+        -------
+        str
+            The path written.
         """
         if state is None:
             state = {} if optimizer is None else optimizer.get_state()
@@ -130,7 +152,21 @@ class Checkpoint:
 
 
 class Resume(NamedTuple):
-    """What ``load_checkpoint`` returns; ``restore(optimizer)`` loads the saved optimizer state."""
+    """What ``load_checkpoint`` returns; ``restore(optimizer)`` loads the saved optimizer state.
+
+    Attributes
+    ----------
+    model : Graph
+        The saved model, rebuilt, with the saved theta and running statistics.
+    optimizer_state : dict
+        The optimizer's ``get_state()`` at the checkpoint.
+    epoch : int
+        The epoch to resume at (``fit(initial_epoch=)``).
+    history : dict of str to numpy.ndarray
+        The records up to the checkpoint.
+    meta : dict
+        ``"epoch"``, ``"step"``, ``"complete"``, ``"interrupted"``, ``"optimizer"`` (class name) and more.
+    """
 
     model: Graph
     optimizer_state: dict
@@ -139,7 +175,20 @@ class Resume(NamedTuple):
     meta: dict
 
     def restore(self, optimizer) -> None:
-        """Give ``optimizer`` (a new one of the saved class, same settings) the saved state."""
+        """Give ``optimizer`` (a new one of the saved class, same settings) the saved state.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            A new optimizer of the saved class.
+
+        Raises
+        ------
+        ValueError
+            The checkpoint holds no optimizer state (trained by a scipy method).
+        TypeError
+            ``optimizer`` is of another class than the saved one.
+        """
         saved = self.meta["optimizer"]
         if saved is None:
             raise ValueError("the checkpoint holds no optimizer state (trained by a scipy method)")

@@ -46,6 +46,39 @@ def conjugate_gradient(A, b: np.ndarray, x0: np.ndarray | None = None, *, maxite
     Stops at ‖r‖ ≤ tol ‖b‖, after ``maxiter`` products, or (``progress_tol``, Martens' rule) once the
     quadratic φ(x) = ½xᵀAx − bᵀx improved by less than ``progress_tol``·k relatively over the last
     k = max(10, i/10) iterations. Returns (x, Ax, number of products).
+
+    Parameters
+    ----------
+    A : callable
+        v -> A v for v of b's shape (a new array).
+    b : numpy.ndarray
+        The right-hand side, (n,).
+    x0 : numpy.ndarray, optional
+        The start (copied); zeros by default.
+    maxiter : int, default 50
+        Products with A at most.
+    tol : float, default 1e-6
+        The relative residual to stop at.
+    progress_tol : float or None, default 5e-4
+        Martens' truncation; None runs to ``tol`` or ``maxiter``.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The approximate solution, (n,).
+    Ax : numpy.ndarray
+        A x, kept up to date without an extra product, (n,).
+    n_products : int
+        How many times A was applied.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tinygraph.hessian_free import conjugate_gradient
+    >>> M = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> x, Ax, n = conjugate_gradient(lambda v: M @ v, np.array([1.0, 2.0]), progress_tol=None)
+    >>> bool(np.allclose(M @ x, [1.0, 2.0])), n       # exact after n = 2 steps in 2 dimensions
+    (True, 2)
     """
     x = np.zeros_like(b) if x0 is None else x0.copy()
     Ax = A(x) if x0 is not None and x0.any() else np.zeros_like(b)
