@@ -67,7 +67,20 @@ class OptimizeResult(scipy.optimize.OptimizeResult):
 class TrainingInfo:
     """What a callback receives: event ('step', 'epoch', 'interrupt', 'end'), epoch, step, loss,
     theta (the model's own array: copy to keep), model, optimizer, history (lists so far),
-    val_loss and val_score (after an epoch with validation data, else None)."""
+    val_loss and val_score (after an epoch with validation data, else None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> events = []
+    >>> _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...            callback=lambda info: events.append((info.event, info.epoch)))
+    >>> [e for e in events if e[0] != "step"]      # 'end' gives the next epoch
+    [('epoch', 0), ('epoch', 1), ('end', 2)]
+    """
 
     __slots__ = (
         "epoch",
