@@ -47,6 +47,32 @@ class Checkpoint:
     resumed run is still the uninterrupted one; only an interrupt within the first epoch of a
     ``fit`` call writes the partial epoch (``meta["complete"]`` False). ``last_epoch`` is the epoch
     the last write resumes at.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced at each write); read it back with ``load_checkpoint``.
+    every : int, default 1
+        Write after every ``every``-th epoch (counted from epoch 0, so also across a resumed run).
+
+    Raises
+    ------
+    ValueError
+        ``every`` not a positive integer.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ck = tg.Checkpoint(os.path.join(tmp, "ck.npz"), every=1)
+    ...     _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...                callback=ck)
+    ...     ck.last_epoch
+    2
     """
 
     def __init__(self, path, every: int = 1):
@@ -85,6 +111,28 @@ class Checkpoint:
 
         ``theta``, ``state`` and ``model_state`` default to the model's theta, ``optimizer.get_state()``
         and the model's running statistics (``model.state``).
+
+        Parameters
+        ----------
+        model : Graph
+            The model to save.
+        optimizer : Optimizer or None
+            Its state is saved (None: a scipy method, nothing to save).
+        epoch : int
+            The epoch training resumes at.
+        history : dict of str to sequence of float, optional
+            The records so far (``OptimizeResult.history``).
+        step : int, optional
+            The step count, kept in the meta.
+        theta, state, model_state : optional
+            What to save instead of the current values (see above).
+        complete, interrupted : bool
+            Kept in the meta: a whole epoch; written on interrupt.
+
+        Returns
+        -------
+        str
+            The path written.
         """
         if state is None:
             state = {} if optimizer is None else optimizer.get_state()
@@ -104,7 +152,21 @@ class Checkpoint:
 
 
 class Resume(NamedTuple):
-    """What ``load_checkpoint`` returns; ``restore(optimizer)`` loads the saved optimizer state."""
+    """What ``load_checkpoint`` returns; ``restore(optimizer)`` loads the saved optimizer state.
+
+    Attributes
+    ----------
+    model : Graph
+        The saved model, rebuilt, with the saved theta and running statistics.
+    optimizer_state : dict
+        The optimizer's ``get_state()`` at the checkpoint.
+    epoch : int
+        The epoch to resume at (``fit(initial_epoch=)``).
+    history : dict of str to numpy.ndarray
+        The records up to the checkpoint.
+    meta : dict
+        ``"epoch"``, ``"step"``, ``"complete"``, ``"interrupted"``, ``"optimizer"`` (class name) and more.
+    """
 
     model: Graph
     optimizer_state: dict
@@ -113,7 +175,20 @@ class Resume(NamedTuple):
     meta: dict
 
     def restore(self, optimizer) -> None:
-        """Give ``optimizer`` (a new one of the saved class, same settings) the saved state."""
+        """Give ``optimizer`` (a new one of the saved class, same settings) the saved state.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            A new optimizer of the saved class.
+
+        Raises
+        ------
+        ValueError
+            The checkpoint holds no optimizer state (trained by a scipy method).
+        TypeError
+            ``optimizer`` is of another class than the saved one.
+        """
         saved = self.meta["optimizer"]
         if saved is None:
             raise ValueError("the checkpoint holds no optimizer state (trained by a scipy method)")
@@ -124,7 +199,47 @@ class Resume(NamedTuple):
 
 
 def load_checkpoint(path) -> Resume:
-    """Read a file written by ``Checkpoint``: the model, optimizer state, next epoch and history."""
+    """Read a file written by ``Checkpoint``: the model, optimizer state, next epoch and history.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``Checkpoint`` (or ``Checkpoint.write``).
+
+    Returns
+    -------
+    Resume
+        A named tuple: ``model`` (the rebuilt Graph with the saved theta and running statistics),
+        ``optimizer_state`` (dict), ``epoch`` (the next epoch: pass it as ``fit(initial_epoch=)``),
+        ``history`` (dict of arrays, as in ``OptimizeResult.history``) and ``meta`` (dict, with
+        ``"complete"`` and ``"interrupted"``). ``restore(optimizer)`` loads the optimizer state.
+
+    Raises
+    ------
+    FormatError
+        The file is a saved model (``tinygraph.save``), not a checkpoint, or its meta is invalid.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "ck.npz")
+    ...     _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...                callback=tg.Checkpoint(path))
+    ...     ck = tg.load_checkpoint(path)
+    >>> ck.epoch, sorted(ck.history)
+    (2, ['epoch_loss', 'epoch_time', 'loss', 'time'])
+    >>> opt = tg.optim.Adam(lr=0.01)
+    >>> ck.restore(opt)                  # the saved moments and step count
+    >>> result = tg.fit(ck.model, X, y, opt, epochs=3, batch_size=4, random_state=0,
+    ...                 initial_epoch=ck.epoch)   # epoch 2 only: the same as one run of 3 epochs
+    >>> result.n_epochs
+    1
+    """
     saved = read(path)
     if saved.kind != "checkpoint":
         raise FormatError(f"{os.fspath(path)}: a saved {saved.kind}, not a checkpoint; use tinygraph.load")

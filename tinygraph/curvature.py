@@ -55,8 +55,48 @@ class CurvatureOperator(LinearOperator):
     R-forward and one R-backward. Another forward pass on the model (e.g. ``loss_and_grad``) or a
     change of ``model.theta`` is detected and the cached passes are redone.
 
-    Parameters: ``kind`` "gauss-newton" or "hessian"; ``theta`` defaults to a copy of
-    ``model.theta``; ``damping`` λ ≥ 0 is added on the diagonal (Levenberg-Marquardt).
+    Parameters
+    ----------
+    model : Graph
+        A built graph ending in a loss node.
+    X : numpy.ndarray
+        Inputs, (N, *features).
+    y : numpy.ndarray
+        Targets, as for ``model.loss_and_grad``.
+    theta : numpy.ndarray, optional
+        The point, shape (n_params,); defaults to a copy of ``model.theta``.
+    kind : {"gauss-newton", "hessian"}, default "gauss-newton"
+        G = Jᵀ H_L J (positive semi-definite) or the exact Hessian H.
+    sample_weight : numpy.ndarray, optional
+        Row weights, (N,), as for ``loss_and_grad``.
+    damping : float, default 0.0
+        λ ≥ 0, added on the diagonal (Levenberg-Marquardt).
+    check_input : bool, default True
+        Validate X, y and sample_weight (False: they are already checked arrays of the model's dtype).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``kind``, or X, y, theta of the wrong shape.
+    TypeError
+        The graph does not end in a loss node.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> G = tg.CurvatureOperator(model, X, y)
+    >>> G.shape
+    (23, 23)
+    >>> dense = G @ np.eye(23)                     # 23 products; only for small models
+    >>> bool(np.allclose(dense, dense.T)), bool(np.linalg.eigvalsh(dense).min() > -1e-12)
+    (True, True)
+    >>> H = tg.CurvatureOperator(model, X, y, kind="hessian", damping=0.5)
+    >>> H.product(np.ones(23)).shape
+    (23,)
     """
 
     def __init__(self, model, X, y, *, theta=None, kind: str = "gauss-newton", sample_weight=None,
@@ -82,7 +122,42 @@ class CurvatureOperator(LinearOperator):
     def from_last_forward(cls, model, *, kind: str = "gauss-newton", damping: float = 0.0):
         """The operator at ``model.theta`` on the batch of the model's last ``loss_and_grad``,
         reusing that forward pass (no data needed); it refuses to run once another pass ran.
-        The l2 part uses m = the number of rows (exact without sample weights)."""
+        The l2 part uses m = the number of rows (exact without sample weights).
+
+        Parameters
+        ----------
+        model : Graph
+            A graph whose last call was ``loss_and_grad`` in one pass (``n_jobs`` 1).
+        kind : {"gauss-newton", "hessian"}, default "gauss-newton"
+            G or H.
+        damping : float, default 0.0
+            λ ≥ 0, added on the diagonal.
+
+        Returns
+        -------
+        CurvatureOperator
+
+        Raises
+        ------
+        ValueError
+            An unknown ``kind``.
+        RuntimeError
+            The model has run no ``loss_and_grad`` (here, or in ``product`` when another forward
+            pass ran or theta changed since).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tinygraph as tg
+        >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+        >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+        ...                       random_state=0)
+        >>> loss, grad = model.loss_and_grad(model.theta, X, y)
+        >>> G = tg.CurvatureOperator.from_last_forward(model)
+        >>> v = np.ones(model.n_params)
+        >>> bool(np.allclose(G.product(v), tg.CurvatureOperator(model, X, y).product(v)))
+        True
+        """
         if kind not in KINDS:
             raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
         if getattr(model, "_values", None) is None or model.loss is None:
@@ -112,7 +187,37 @@ class CurvatureOperator(LinearOperator):
         self._values = model._values
 
     def product(self, v, out: np.ndarray | None = None) -> np.ndarray:
-        """(G or H + λI) v as a new array (or ``out``), v of shape (n_params,)."""
+        """(G or H + λI) v as a new array (or ``out``), v of shape (n_params,).
+
+        Parameters
+        ----------
+        v : array_like
+            The vector, (n_params,).
+        out : numpy.ndarray, optional
+            Where to write the product, (n_params,) of the model's dtype.
+
+        Returns
+        -------
+        numpy.ndarray
+            (G or H + λI) v, shape (n_params,) (``out`` when given).
+
+        Raises
+        ------
+        ValueError
+            ``v`` not of shape (n_params,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tinygraph as tg
+        >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+        >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+        ...                       random_state=0)
+        >>> G = tg.CurvatureOperator(model, X, y)
+        >>> out = np.empty(model.n_params)
+        >>> G.product(np.ones(model.n_params), out=out) is out
+        True
+        """
         model = self.model
         v = np.asarray(v, dtype=model.dtype).reshape(-1)  # scipy's trust-krylov may probe NaN: no check
         if v.shape != (model.n_params,):
@@ -181,14 +286,96 @@ def _operator(model, theta, X, y, sample_weight, kind: str) -> CurvatureOperator
 
 
 def gnvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
-    """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array."""
+    """Gauss-Newton matrix times v, Jᵀ H_L J v + (l2/m) v_W, at theta on (X, y): a new array.
+
+    Also ``model.gnvp(theta, v, X, y)``. Repeated calls at the same theta on the same data (scipy's
+    ``hessp``) reuse the forward pass: each then costs one R-forward and one R-backward.
+
+    Parameters
+    ----------
+    model : Graph
+        A built graph ending in a loss node.
+    theta : numpy.ndarray
+        The point, (n_params,).
+    v : numpy.ndarray
+        The vector, (n_params,).
+    X, y : numpy.ndarray
+        Inputs (N, *features) and targets, as for ``loss_and_grad``.
+    sample_weight : numpy.ndarray, optional
+        Row weights, (N,).
+
+    Returns
+    -------
+    numpy.ndarray
+        The product, (n_params,).
+
+    Raises
+    ------
+    ValueError
+        ``theta``, ``v``, X or y of the wrong shape.
+
+    Examples
+    --------
+    >>> from tinygraph.curvature import gnvp
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> v = np.ones(model.n_params)
+    >>> gnvp(model, model.theta, v, X, y).shape
+    (23,)
+    >>> bool(np.allclose(gnvp(model, model.theta, v, X, y), model.gnvp(model.theta, v, X, y)))
+    True
+    """
     v = check_theta(v, model.n_params, "gauss-newton product", name="v")
     with model._exclusive("gnvp"):
         return _operator(model, theta, X, y, sample_weight, "gauss-newton").product(v)
 
 
 def hvp(model, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
-    """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array."""
+    """Exact Hessian of the loss times v at theta on (X, y) (R-backward): a new array.
+
+    Also ``model.hvp(theta, v, X, y)``. Repeated calls at the same theta on the same data (scipy's
+    ``hessp``) reuse the forward pass: each then costs one R-forward and one R-backward.
+
+    Parameters
+    ----------
+    model : Graph
+        A built graph ending in a loss node.
+    theta : numpy.ndarray
+        The point, (n_params,).
+    v : numpy.ndarray
+        The vector, (n_params,).
+    X, y : numpy.ndarray
+        Inputs (N, *features) and targets, as for ``loss_and_grad``.
+    sample_weight : numpy.ndarray, optional
+        Row weights, (N,).
+
+    Returns
+    -------
+    numpy.ndarray
+        The product, (n_params,).
+
+    Raises
+    ------
+    ValueError
+        ``theta``, ``v``, X or y of the wrong shape.
+
+    Examples
+    --------
+    >>> from tinygraph.curvature import hvp
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> v = np.ones(model.n_params)
+    >>> hvp(model, model.theta, v, X, y).shape
+    (23,)
+    >>> bool(np.allclose(hvp(model, model.theta, v, X, y), model.hvp(model.theta, v, X, y)))
+    True
+    """
     v = check_theta(v, model.n_params, "hessian product", name="v")
     with model._exclusive("hvp"):
         return _operator(model, theta, X, y, sample_weight, "hessian").product(v)
@@ -201,6 +388,54 @@ def curvature(model, X, y, k: int = 5, *, kind: str = "gauss-newton", theta=None
 
     Lanczos (``scipy.sparse.linalg.eigsh``) on a ``CurvatureOperator``: about 2k–3k products,
     never a matrix. ``which="SA"`` gives the smallest instead (negative ones show a saddle).
+
+    Parameters
+    ----------
+    model : Graph
+        A built graph ending in a loss node.
+    X, y : numpy.ndarray
+        Inputs (N, *features) and targets.
+    k : int, default 5
+        How many eigenvalues, in [1, n_params - 1].
+    kind : {"gauss-newton", "hessian"}, default "gauss-newton"
+        G or H.
+    theta : numpy.ndarray, optional
+        The point, (n_params,); defaults to ``model.theta``.
+    sample_weight : numpy.ndarray, optional
+        Row weights, (N,).
+    which : {"LA", "SA"}, default "LA"
+        Largest (sorted descending) or smallest (sorted ascending) algebraic eigenvalues.
+    tol : float, default 0.0
+        ``eigsh``'s relative accuracy (0: machine precision).
+    maxiter : int, optional
+        ``eigsh``'s iteration limit.
+    random_state : None, int or numpy.random.Generator, default 0
+        Seed of Lanczos's start vector (a fixed seed gives a reproducible answer).
+
+    Returns
+    -------
+    numpy.ndarray
+        The k eigenvalues, (k,).
+
+    Raises
+    ------
+    ValueError
+        ``k`` outside [1, n_params - 1], or an unknown ``kind``.
+
+    Examples
+    --------
+    >>> from tinygraph.curvature import curvature
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> top = curvature(model, X, y, k=3)
+    >>> dense = tg.CurvatureOperator(model, X, y) @ np.eye(model.n_params)
+    >>> bool(np.allclose(top, np.sort(np.linalg.eigvalsh(dense))[::-1][:3]))
+    True
+    >>> bool(curvature(model, X, y, k=1, kind="hessian", which="SA")[0] < 0)   # H is indefinite here
+    True
     """
     if not 0 < k < model.n_params:  # before the operator's forward pass, not after it
         raise ValueError(f"curvature: k must lie in [1, {model.n_params - 1}], got {k}")

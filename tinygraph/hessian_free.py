@@ -46,6 +46,39 @@ def conjugate_gradient(A, b: np.ndarray, x0: np.ndarray | None = None, *, maxite
     Stops at ‖r‖ ≤ tol ‖b‖, after ``maxiter`` products, or (``progress_tol``, Martens' rule) once the
     quadratic φ(x) = ½xᵀAx − bᵀx improved by less than ``progress_tol``·k relatively over the last
     k = max(10, i/10) iterations. Returns (x, Ax, number of products).
+
+    Parameters
+    ----------
+    A : callable
+        v -> A v for v of b's shape (a new array).
+    b : numpy.ndarray
+        The right-hand side, (n,).
+    x0 : numpy.ndarray, optional
+        The start (copied); zeros by default.
+    maxiter : int, default 50
+        Products with A at most.
+    tol : float, default 1e-6
+        The relative residual to stop at.
+    progress_tol : float or None, default 5e-4
+        Martens' truncation; None runs to ``tol`` or ``maxiter``.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The approximate solution, (n,).
+    Ax : numpy.ndarray
+        A x, kept up to date without an extra product, (n,).
+    n_products : int
+        How many times A was applied.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tinygraph.hessian_free import conjugate_gradient
+    >>> M = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> x, Ax, n = conjugate_gradient(lambda v: M @ v, np.array([1.0, 2.0]), progress_tol=None)
+    >>> bool(np.allclose(M @ x, [1.0, 2.0])), n       # exact after n = 2 steps in 2 dimensions
+    (True, 2)
     """
     x = np.zeros_like(b) if x0 is None else x0.copy()
     Ax = A(x) if x0 is not None and x0.any() else np.zeros_like(b)
@@ -80,11 +113,55 @@ def conjugate_gradient(A, b: np.ndarray, x0: np.ndarray | None = None, *, maxite
 class HessianFree(Scipy):
     """Hessian-free optimisation: truncated CG on the damped Gauss-Newton matrix (Martens 2010).
 
-    damping: the initial λ; cg_maxiter: products per iteration at most; decay: CG starts from
-    decay × the previous step; maxiter: iterations per batch (one ``fit`` step each);
-    curvature_fraction: the share of the batch's rows (a fresh random subset each iteration) the
-    products run on, Martens' cheaper curvature estimate (the gradient always uses the whole batch);
-    structural_damping: μ ≥ 0 (see the module docstring; needs ``model=``).
+    Each iteration: (G + λI) d = −g by truncated CG; accept d if the batch loss falls; λ ← 3/2 λ
+    if ρ < 1/4, λ ← 2/3 λ if ρ > 3/4 (ρ: actual over predicted reduction; module docstring).
+
+    Parameters
+    ----------
+    model : Graph, optional
+        The model being trained: its Gauss-Newton products are used on the batch of its last
+        forward pass. Needed unless ``minimize_batch`` is given ``hessp``.
+    damping : float, default 1.0
+        The initial λ (> 0).
+    maxiter : int, default 1
+        Iterations per batch (one ``fit`` step each).
+    cg_maxiter : int, default 50
+        Gauss-Newton products per iteration at most.
+    cg_tol : float, default 1e-6
+        CG's relative residual tolerance.
+    decay : float, default 0.95
+        CG starts from decay × the previous step (0: from zero).
+    curvature_fraction : float in (0, 1], default 1.0
+        The share of the batch's rows (a fresh random subset each iteration) the products run on,
+        Martens' cheaper curvature estimate (the gradient always uses the whole batch).
+    random_state : int, default 0
+        Seed of those subsets (drawn from (random_state, step, iteration): resumable).
+    min_damping : float, default 1e-6
+        The floor λ never falls below.
+    structural_damping : float, default 0.0
+        μ ≥ 0 for recurrent nodes (see the module docstring; needs ``model=``).
+
+    Raises
+    ------
+    ValueError
+        ``maxiter`` not a positive integer, ``damping`` ≤ 0, ``curvature_fraction`` outside
+        (0, 1] or ``structural_damping`` < 0.
+    TypeError
+        (in a step) neither ``model=`` nor ``hessp`` given.
+    NonFiniteError
+        (in a step) CG returned a non-finite step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((16, 4)), np.arange(16) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> start = model.loss_value(model.theta, X, y)
+    >>> result = tg.fit(model, X, y, tg.HessianFree(model), epochs=5, random_state=0)
+    >>> result.nit, bool(result.fun < start)
+    (5, True)
     """
 
     state_names = ("d_prev",)
@@ -222,6 +299,39 @@ class LevenbergMarquardt(HessianFree):
 
     λ after a step with ratio ρ (Nielsen 1999): accepted, λ ← λ·max(1/3, 1 − (2ρ − 1)³) and ν = 2;
     rejected, λ ← λν, ν ← 2ν. Full batch by default in spirit: use it without ``batch_size``.
+
+    Parameters
+    ----------
+    model : Graph, optional
+        A model ending in ``MeanSquaredError``; needed unless ``minimize_batch`` is given ``hessp``.
+    damping : float, default 1e-2
+        The initial λ (> 0).
+    maxiter : int, default 1
+        Iterations per batch (one ``fit`` step each).
+    cg_maxiter : int, default 200
+        Gauss-Newton products per iteration at most.
+    cg_tol : float, default 1e-8
+        CG's relative residual tolerance (CG starts from zero).
+    min_damping : float, default 1e-10
+        The floor λ never falls below.
+
+    Raises
+    ------
+    TypeError
+        ``model`` does not end in ``MeanSquaredError`` (use ``HessianFree`` for cross-entropy).
+    ValueError
+        ``maxiter`` not a positive integer or ``damping`` ≤ 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.random.default_rng(0).standard_normal((16, 4))
+    >>> y = X @ np.array([1.0, -2.0, 0.5, 0.0])
+    >>> model = tg.Sequential([tg.Dense(4, 1), tg.MeanSquaredError()], random_state=0)
+    >>> result = tg.fit(model, X, y, tg.LevenbergMarquardt(model), epochs=5, random_state=0)
+    >>> bool(result.fun < 1e-12)       # a linear least-squares fit: exact
+    True
     """
 
     progress_tol = None  # CG from zero (decay=0) to a tight tolerance

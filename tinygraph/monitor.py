@@ -27,13 +27,60 @@ class OptimizeResult(scipy.optimize.OptimizeResult):
     interrupted (KeyboardInterrupt), best_epoch (early stopping), and ``history``: a dict of arrays,
     ``loss`` and ``time`` per step, ``epoch_loss`` and ``epoch_time`` per epoch, plus ``val_loss``
     and ``val_score`` (accuracy, or R² for regression) per epoch when validation data is given.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        The final theta (the best one with early stopping), also written into the model.
+    fun : float
+        The loss at the end.
+    success : bool
+        False when training was interrupted, diverged (a loss 1000 times its first) or the scipy
+        method failed; ``status`` is 0 on success, else 1.
+    message : str
+        Why training stopped.
+    nit, nfev, njev, n_grad_evals, n_examples_seen, n_epochs : int
+        Counts, as above.
+    wall_time : float
+        Seconds from start to end.
+    interrupted : bool
+        True when training ended on KeyboardInterrupt.
+    history : dict of str to numpy.ndarray
+        Per-step and per-epoch records, as above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> result = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0)
+    >>> result.n_epochs, result.nit, result.n_examples_seen
+    (2, 4, 16)
+    >>> result.history["loss"].shape, result.history["epoch_loss"].shape
+    ((4,), (2,))
+    >>> bool(np.array_equal(result.x, model.theta))
+    True
     """
 
 
 class TrainingInfo:
     """What a callback receives: event ('step', 'epoch', 'interrupt', 'end'), epoch, step, loss,
     theta (the model's own array: copy to keep), model, optimizer, history (lists so far),
-    val_loss and val_score (after an epoch with validation data, else None)."""
+    val_loss and val_score (after an epoch with validation data, else None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    >>> model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> events = []
+    >>> _ = tg.fit(model, X, y, tg.optim.Adam(lr=0.01), epochs=2, batch_size=4, random_state=0,
+    ...            callback=lambda info: events.append((info.event, info.epoch)))
+    >>> [e for e in events if e[0] != "step"]      # 'end' gives the next epoch
+    [('epoch', 0), ('epoch', 1), ('end', 2)]
+    """
 
     __slots__ = (
         "epoch",

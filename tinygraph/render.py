@@ -44,7 +44,31 @@ RANKDIRS = ("TB", "LR", "BT", "RL")
 
 
 class DotNotFoundError(RuntimeError):
-    """The Graphviz ``dot`` program is not installed; ``.source`` holds the DOT text anyway."""
+    """The Graphviz ``dot`` program is not installed; ``.source`` holds the DOT text anyway.
+
+    A ``RuntimeError`` raised by ``render`` (with a ``path``) and the notebook display.
+
+    Parameters
+    ----------
+    message : str
+        What is missing and how to install it.
+    source : str
+        The DOT text of the picture, kept as ``.source`` (paste it into any Graphviz viewer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> try:                                       # doctest: +SKIP
+    ...     tg.render(model, "model.svg")
+    ... except tg.DotNotFoundError as error:       # no ``dot``: keep the DOT text instead
+    ...     text = error.source
+    >>> error = tg.DotNotFoundError("dot not found", "digraph {}")
+    >>> error.source, isinstance(error, RuntimeError)
+    ('digraph {}', True)
+    """
 
     def __init__(self, message: str, source: str):
         super().__init__(message)
@@ -183,6 +207,39 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     stats : overlay gradient norms (``model.grad``) and activation mean/std (``model.activations``)
         from the last ``loss_and_grad`` call; a later ``forward``/``predict`` replaces the activations.
     title : replaces the default title (model type and total parameter count).
+
+    Parameters
+    ----------
+    model : Graph
+        A built graph (``Sequential`` or ``Graph``).
+    rankdir : {"TB", "LR", "BT", "RL"}, default "TB"
+        The direction of the drawing.
+    stats : bool, default False
+        Overlay the last ``loss_and_grad``'s gradient norms and activation mean/std.
+    title : str, optional
+        The picture's title (may hold newlines).
+
+    Returns
+    -------
+    graphviz.Digraph
+        The picture; ``.source`` is its DOT text, the same for the same model.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``rankdir``, or ``stats=True`` before any ``loss_and_grad`` call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> dot = tg.to_graphviz(model, rankdir="LR")
+    >>> dot.source.splitlines()[0]
+    'digraph Sequential {'
+    >>> dot.source.count("->")          # 5 edges between nodes and the target's edge into the loss
+    6
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"to_graphviz: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
@@ -224,6 +281,40 @@ def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
     suffix gets ``.{format}``; missing parent folders are created. Other keyword arguments go to
     ``to_graphviz``. Returns the ``graphviz.Digraph`` (its DOT text is ``.source``).
     Raises ``DotNotFoundError`` (with the DOT text as ``.source``) when ``dot`` is not installed.
+
+    Parameters
+    ----------
+    model : Graph
+        A built graph.
+    path : str or os.PathLike, optional
+        Where to write the picture; None draws without writing (no ``dot`` needed).
+    format : str, default "svg"
+        A Graphviz output format: "svg", "png", "pdf", ...
+    **kwargs
+        ``rankdir``, ``stats``, ``title``: passed to ``to_graphviz``.
+
+    Returns
+    -------
+    graphviz.Digraph
+        The picture (its DOT text is ``.source``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``format`` or ``rankdir``.
+    DotNotFoundError
+        ``path`` given and the ``dot`` program not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Tanh(), tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       random_state=0)
+    >>> dot = tg.render(model)          # no path: no file, no ``dot`` program needed
+    >>> dot.source == tg.to_graphviz(model).source
+    True
+    >>> tg.render(model, "pictures/model", format="png")    # writes pictures/model.png  # doctest: +SKIP
     """
     if format not in graphviz.FORMATS:
         raise ValueError(f"render: unknown format {format!r}; use 'svg', 'png' or 'pdf'")

@@ -16,6 +16,34 @@ class Embedding(Node):
     R-forward: R{y}[n, t] = V[x[n, t]];  R-backward: R{dW} scatters R{dy} the same way (W enters linearly)
     x: (N, T) integers in [0, n_tokens) (a float array of whole numbers is accepted: the graph's X
     has the model's dtype); W: (n_tokens, dim); y and dy: (N, T, dim).
+
+    Parameters
+    ----------
+    n_tokens : int
+        The vocabulary size: token ids lie in [0, n_tokens).
+    dim : int
+        The length of each token's vector.
+    name : str, optional
+        The node's name in the graph.
+    trainable : bool, default True
+        False freezes W (its gradient is zero).
+
+    Raises
+    ------
+    ValueError
+        ``n_tokens`` or ``dim`` not a positive integer; (in ``build``) an input that is not (N, T);
+        (in ``forward``) token ids that are not whole numbers or lie outside [0, n_tokens).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Embedding(10, 4)], input_shape=(3,), random_state=0)
+    >>> y = model.forward(np.array([[1, 2, 3], [0, 0, 9]]))
+    >>> y.shape
+    (2, 3, 4)
+    >>> bool(np.array_equal(y[1, 0], y[1, 1]))      # the same token, the same row of W
+    True
     """
 
     cached = ("index",)

@@ -28,6 +28,40 @@ class LSTM(_Recurrent):
     x: (N, T, F); y: (N, H), or (N, T, H) with return_sequences.
     ``forget_bias`` (1 by default, Jozefowicz et al. 2015) is written into b_ih's forget block after
     ``init`` (b_hh's is zeroed); None keeps the scheme's draw.
+
+    Parameters
+    ----------
+    units : int
+        H, the size of the hidden state (a positive integer).
+    return_sequences : bool, default False
+        Output every step's h_t, (N, T, H), instead of the last one, (N, H).
+    init : {"glorot", "uniform"} or None, default None
+        "glorot" (Keras): W_ih Glorot-uniform, each gate's W_hh block orthogonal, biases 0;
+        "uniform" (PyTorch): everything U(±1/√H). None means "glorot".
+    forget_bias : float or None, default 1.0
+        The value of b_ih's forget block after initialisation (b_hh's block is zeroed); None keeps
+        the scheme's draw.
+    name : str, optional
+        The node's name in the graph.
+    trainable : bool, default True
+        False freezes the parameters (their gradient is zero).
+
+    Raises
+    ------
+    ValueError
+        ``units`` not a positive integer, an unknown ``init``, or (in ``build``) an input that is
+        not (N, T, F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.LSTM(4, return_sequences=True)], input_shape=(3, 5), random_state=0)
+    >>> X = np.random.default_rng(0).standard_normal((2, 3, 5))      # N = 2, T = 3, F = 5
+    >>> model.forward(X).shape
+    (2, 3, 4)
+    >>> model.theta.shape     # 4 gates: W_ih 16x5, W_hh 16x4, b_ih 16, b_hh 16
+    (176,)
     """
 
     n_gates = 4
@@ -166,6 +200,37 @@ class GRU(_Recurrent):
     R-backward: the backward loop on R{dy} with sources for dh, dan, daz, dar and Dhn
     (``_sources`` spells each out).
     x: (N, T, F); y: (N, H), or (N, T, H) with return_sequences.
+
+    Parameters
+    ----------
+    units : int
+        H, the size of the hidden state (a positive integer).
+    return_sequences : bool, default False
+        Output every step's h_t, (N, T, H), instead of the last one, (N, H).
+    init : {"glorot", "uniform"} or None, default None
+        "glorot" (Keras): W_ih Glorot-uniform, each gate's W_hh block orthogonal, biases 0;
+        "uniform" (PyTorch): everything U(±1/√H). None means "glorot".
+    name : str, optional
+        The node's name in the graph.
+    trainable : bool, default True
+        False freezes the parameters (their gradient is zero).
+
+    Raises
+    ------
+    ValueError
+        ``units`` not a positive integer, an unknown ``init``, or (in ``build``) an input that is
+        not (N, T, F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.GRU(4)], input_shape=(3, 5), random_state=0)
+    >>> X = np.random.default_rng(0).standard_normal((2, 3, 5))      # N = 2, T = 3, F = 5
+    >>> model.forward(X).shape
+    (2, 4)
+    >>> model.theta.shape     # 3 gates: W_ih 12x5, W_hh 12x4, b_ih 12, b_hh 12
+    (132,)
     """
 
     n_gates = 3

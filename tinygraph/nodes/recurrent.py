@@ -242,6 +242,40 @@ class SimpleRNN(_Recurrent):
     R-backward: the backward loop on R{dy} with sources D_{t+1} V_hh (into dh_t) and dh_t ⊙ R{act'}
     (into D_t; R{act'} = -2 h_t R{h_t} for tanh, 0 for relu).
     x: (N, T, F); y: (N, H), or (N, T, H) with return_sequences.
+
+    Parameters
+    ----------
+    units : int
+        H, the size of the hidden state (a positive integer).
+    activation : {"tanh", "relu"}, default "tanh"
+        The nonlinearity ``act``.
+    return_sequences : bool, default False
+        Output every step's h_t, (N, T, H), instead of the last one, (N, H).
+    init : {"glorot", "uniform"} or None, default None
+        "glorot" (Keras): W_ih Glorot-uniform, W_hh orthogonal, biases 0; "uniform" (PyTorch):
+        everything U(±1/√H). None means "glorot".
+    name : str, optional
+        The node's name in the graph.
+    trainable : bool, default True
+        False freezes the parameters (their gradient is zero).
+
+    Raises
+    ------
+    ValueError
+        ``units`` not a positive integer, an unknown ``activation`` or ``init``, or (in ``build``)
+        an input that is not (N, T, F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.SimpleRNN(4), tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()],
+    ...                       input_shape=(3, 5), random_state=0)     # T = 3 steps of F = 5
+    >>> X = np.random.default_rng(0).standard_normal((2, 3, 5))
+    >>> model.forward(X).shape
+    (2, 2)
+    >>> model.theta.shape     # W_ih 4x5, W_hh 4x4, b_ih 4, b_hh 4, Dense 4x2 + 2
+    (54,)
     """
 
     def __init__(self, units: int, activation: str = "tanh", *, return_sequences: bool = False,
