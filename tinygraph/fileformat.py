@@ -40,7 +40,24 @@ _NODES: dict = {}
 
 
 class FormatError(ValueError):
-    """A file that is not a readable tinygraph file (foreign, truncated, corrupted, too new)."""
+    """A file that is not a readable tinygraph file (foreign, truncated, corrupted, too new).
+
+    A subclass of ``ValueError``; the message starts with the file's path.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "other.npz")
+    ...     np.savez(path, a=np.zeros(3))
+    ...     try:
+    ...         tg.load(path)
+    ...     except tg.io.FormatError as e:
+    ...         print(str(e).split(": ", 1)[1])
+    an .npz archive but not a tinygraph file (no header)
+    """
 
 
 class Saved(NamedTuple):
@@ -56,6 +73,37 @@ def register_node(cls: type) -> type:
     """Class decorator: make nodes of ``cls`` saveable, rebuilt on load as ``cls(**get_config())``.
 
     ``get_config()`` must return JSON types and every constructor argument that changes the node.
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of ``tinygraph.nodes.Node``; registered under its class name.
+
+    Returns
+    -------
+    type
+        ``cls`` itself (so it works as a decorator).
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not a Node subclass.
+    ValueError
+        Another class (from another module or qualified name) is registered under the same name.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import tinygraph as tg
+    >>> @tg.register_node
+    ... class DocTanh(tg.Tanh):
+    ...     pass  # Tanh under another name
+    >>> model = tg.Sequential([tg.Dense(2, 3), DocTanh(), tg.Dense(3, 1), tg.Identity(),
+    ...                        tg.MeanSquaredError()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     back = tg.load(tg.save(model, os.path.join(d, "net.npz")))
+    >>> type(back.nodes[2]).__name__
+    'DocTanh'
     """
     if not (isinstance(cls, type) and issubclass(cls, Node)):
         raise TypeError(f"register_node: expects a Node subclass, got {cls!r}")
