@@ -67,6 +67,18 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         the batch and the machine (``tg.auto_threads``).
     n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.], [2., 2.], [2., 3.], [3., 2.], [3., 3.]])
+    >>> y = np.array(["no", "no", "no", "no", "yes", "yes", "yes", "yes"])
+    >>> clf = tg.NeuralNetClassifier(hidden_layers=(3,), l2=0.0, max_iter=100, random_state=0).fit(X, y)
+    >>> clf.predict([[0.5, 0.5], [2.5, 2.5]]).tolist()
+    ['no', 'yes']
+    >>> clf.predict_proba(X).shape, clf.score(X, y)
+    ((8, 2), 1.0)
     """
 
     _is_classifier = True
@@ -153,6 +165,18 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or
     (N, K); ``predict`` returns (N,) for one output. The loss is ½·mean squared error; no target
     scaling is done (standardise y, e.g. with ``TransformedTargetRegressor``, for large targets).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> y = 2 * X[:, 0] + 1
+    >>> reg = tg.NeuralNetRegressor(hidden_layers=(), l2=0.0, max_iter=100, random_state=0).fit(X, y)
+    >>> reg.predict([[0.5]]).round(3).tolist()
+    [2.0]
+    >>> round(reg.score(X, y), 6)
+    1.0
     """
 
     _is_classifier = False

@@ -114,7 +114,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     OptimizeResult
         ``x`` (the final theta, also in ``model.theta``), ``fun``, ``nit``, ``success``, ``message``
         and ``history`` (per step: ``loss``, ``time``; per epoch: ``epoch_loss``, ``epoch_time``,
-        and the validation loss and score with ``validation_data``).
+        and ``val_loss``, ``val_score`` with ``validation_data``).
 
     Raises
     ------
