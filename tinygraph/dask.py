@@ -41,7 +41,7 @@ class ClusterError(RuntimeError):
 
     Examples
     --------
-    The example needs a Dask client and a failing cluster, so doctest skips it::
+    The example needs a Dask client and a failing cluster, so doctest skips it:
 
     >>> try:  # doctest: +SKIP
     ...     tg.dask.fit(model, X, y, timeout=60)
@@ -226,7 +226,7 @@ class Objective:
     Examples
     --------
     The examples need a Dask client, so doctest skips them; they run as written with an
-    in-process cluster::
+    in-process cluster:
 
     >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
     >>> from distributed import Client  # doctest: +SKIP
@@ -389,7 +389,7 @@ def objective(model, X, y, sample_weight=None, *, client=None, split_every: int 
 
     Examples
     --------
-    As ``Objective`` (needs a Dask client: skipped by doctest)::
+    As ``Objective`` (needs a Dask client: skipped by doctest):
 
     >>> import scipy.optimize  # doctest: +SKIP
     >>> fun = tg.dask.objective(model, X, y)  # doctest: +SKIP
@@ -449,7 +449,7 @@ def batches(X, y, sample_weight=None, *, batch_size: int, epoch: int = 0, random
     Examples
     --------
     The examples need a Dask client, so doctest skips them; they run as written with an
-    in-process cluster::
+    in-process cluster:
 
     >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
     >>> from distributed import Client  # doctest: +SKIP
@@ -544,7 +544,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
     Examples
     --------
     The examples need a Dask client, so doctest skips them; they run as written with an
-    in-process cluster::
+    in-process cluster:
 
     >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
     >>> from distributed import Client  # doctest: +SKIP
