@@ -137,15 +137,58 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return sw
 
     def fit(self, X, y, sample_weight=None) -> NeuralNetClassifier:
-        """Train on X (N, D) and labels y (N,) of any kind (ints, strings, ...); returns self."""
+        """Train on X (N, D) and labels y (N,) of any kind (ints, strings, ...); returns self.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,)
+            Labels of any kind; at least two classes.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetClassifier
+            self, fitted.
+        """
         return self._fit(X, y, sample_weight, partial=False)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> NeuralNetClassifier:
-        """One epoch on this chunk, continuing the optimizer's state; ``classes`` on the first call."""
+        """One epoch on this chunk, continuing the optimizer's state; ``classes`` on the first call.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,)
+            Labels, among ``classes``.
+        classes : array-like, optional
+            Every label of the stream; required on the first call, ignored after.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetClassifier
+            self.
+        """
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (N, n_classes), columns in the order of ``classes_``."""
+        """Class probabilities (N, n_classes), columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N, n_classes)
+            Rows sum to one.
+        """
         p = self._forward(X)
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
@@ -154,7 +197,18 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return p
 
     def predict(self, X) -> np.ndarray:
-        """The most probable label for each row, as in ``classes_`` (the labels given to fit)."""
+        """The most probable label for each row, as in ``classes_`` (the labels given to fit).
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N,)
+            Labels, of ``classes_``'s dtype.
+        """
         p = self.predict_proba(X)
         return self.classes_[p.argmax(axis=1)]
 
@@ -196,15 +250,56 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         return t, t.shape[1], None
 
     def fit(self, X, y, sample_weight=None) -> NeuralNetRegressor:
-        """Train on X (N, D) and real targets y (N,) or (N, K); returns self."""
+        """Train on X (N, D) and real targets y (N,) or (N, K); returns self.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,) or (N, K)
+            Finite real targets.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetRegressor
+            self, fitted.
+        """
         return self._fit(X, y, sample_weight, partial=False)
 
     def partial_fit(self, X, y, sample_weight=None) -> NeuralNetRegressor:
-        """One epoch on this chunk, continuing the optimizer's state."""
+        """One epoch on this chunk, continuing the optimizer's state.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,) or (N, K)
+            Finite real targets (as many outputs as the first call's).
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetRegressor
+            self.
+        """
         return self._fit(X, y, sample_weight, partial=True)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted targets, (N,) for one output, else (N, K)."""
+        """Predicted targets, (N,) for one output, else (N, K).
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N,) or (N, K)
+            The net's outputs.
+        """
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
