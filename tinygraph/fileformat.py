@@ -233,6 +233,35 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
     estimators and checkpoints; ``theta`` (``model_state``) saves another vector of the layout of
     ``model.theta`` (``model.state``).
     A path without a suffix gets ``.npz``, as ``render`` adds its format's (and ``np.savez``).
+
+    Parameters
+    ----------
+    model : Graph
+        The model; every node class registered (``register_node``).
+    path : str or os.PathLike
+        The file to write (replaced atomically).
+    meta : dict, optional
+        JSON-serialisable data saved with the model.
+    arrays : dict, optional
+        Name -> array of numbers or strings, saved as ``arrays/<name>``.
+    theta : ndarray (n_params,), optional
+        A vector to save instead of ``model.theta`` (checked for layout and finiteness).
+    model_state : ndarray (n_state,), optional
+        A vector to save instead of ``model.state``.
+    kind : str, default "model"
+        What the file holds ("model", "estimator", a checkpoint's kind).
+
+    Returns
+    -------
+    str
+        The path written (with ``.npz`` appended if it had no suffix).
+
+    Raises
+    ------
+    TypeError
+        A node class is not registered, an array holds objects, or ``meta`` is not JSON.
+    ValueError
+        theta or the state has the wrong dtype or shape, or is not finite (the file is not written).
     """
     path = os.fspath(path)
     if not os.path.splitext(path)[1]:

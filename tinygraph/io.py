@@ -94,7 +94,24 @@ def _build(desc: dict) -> Graph:
 
 def read(path) -> Saved:
     """Read a file written by ``save``: the rebuilt model with its theta, meta, arrays and kind.
-    A path without a suffix that does not exist is read as ``path.npz`` (what ``save`` wrote)."""
+    A path without a suffix that does not exist is read as ``path.npz`` (what ``save`` wrote).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``save`` (or ``tinygraph.fileformat.write``).
+
+    Returns
+    -------
+    Saved
+        ``(model, meta, arrays, kind)``: the rebuilt model with its theta and state, the JSON
+        ``meta``, the extra arrays by name, and "model", "estimator" or another kind.
+
+    Raises
+    ------
+    FormatError
+        The file is not a readable tinygraph file, or its model does not rebuild.
+    """
     path = os.fspath(path)
     if not os.path.splitext(path)[1] and not os.path.exists(path):
         path += ".npz"
