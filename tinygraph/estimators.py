@@ -30,42 +30,58 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     ----------
     hidden_layers : tuple of int, default (25,)
         Units of each hidden layer (the course net: ``(25,)``); ``()`` gives logistic regression.
-    activation : {"sigmoid", "tanh", "relu", "identity"}
-    output : {"softmax", "sigmoid"}
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default "sigmoid"
+        The hidden layers' activation.
+    output : {"softmax", "sigmoid"}, default "softmax"
         "softmax": categorical cross-entropy. "sigmoid": the course's cost, one binary cross-entropy
         per class (one unit for two classes); ``predict_proba`` then normalises the K sigmoids.
-    model : None or a function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``)
+    model : None or callable, default None
+        A function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``).
         Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``output``/``init``/
         ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
         plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_classes`` and ``random_state``
         it takes. X may then be N-D, of the shape the model reads.
-    model_params : None or dict of the builder's keyword arguments; ``set_params(model__hidden=50)``
-        sets one, and ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
-    l2 : float
+    model_params : None or dict, default None
+        The builder's keyword arguments; ``set_params(model__hidden=50)`` sets one, and
+        ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
+    l2 : float, default 1e-4
         The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
-    init : None or a ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
-    optimizer : str or tinygraph.optim.Optimizer
+    init : None, str or callable, default None
+        A ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
+    optimizer : str or tinygraph.optim.Optimizer, default "L-BFGS-B"
         A scipy method name ("L-BFGS-B", "CG", "TNC", ...) trains full batch; an optimizer object
         (e.g. ``tg.optim.Adam(1e-3)``) trains on minibatches, and is copied, never modified.
-    batch_size : None or int
+    batch_size : None or int, default None
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
-    max_iter : int
+    max_iter : int, default 200
         Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
         scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
-    tol, n_iter_no_change : stop once the loss (validation loss with early stopping) has not improved
+    tol : float, default 1e-4
+        Stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
-    early_stopping, validation_fraction : hold out a stratified fraction; keep the best epoch's theta.
-    class_weight : None, "balanced" or dict label -> weight; multiplies ``sample_weight``.
-    random_state : seeds the initial weights, the shuffles and the validation split.
-    warm_start : fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+    early_stopping : bool, default False
+        Hold out a stratified fraction (``validation_fraction``); keep the best epoch's theta.
+    validation_fraction : float, default 0.1
+        The fraction held out with ``early_stopping``.
+    n_iter_no_change : int, default 10
+        Epochs without an improvement by ``tol`` before stopping.
+    class_weight : None, "balanced" or dict, default None
+        A dict maps label -> weight; multiplies ``sample_weight``.
+    random_state : None or int, default None
+        Seeds the initial weights, the shuffles and the validation split.
+    warm_start : bool, default False
+        Fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
         take effect on the next fit; the optimizer state continues (Adam's moments) unless
         ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
         ``activation``, ``output``, ``model`` or another ``model__`` argument) raises ``ValueError``:
         set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
-    verbose : printed progress, as ``tg.fit``.
-    threads : BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+    verbose : int, default 0
+        Printed progress, as ``tg.fit``.
+    threads : None or int, default None
+        BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
         the batch and the machine (``tg.auto_threads``).
-    n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
+    n_jobs : None or int, default None
+        The number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
 
     Examples
@@ -219,6 +235,59 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or
     (N, K); ``predict`` returns (N,) for one output. The loss is ½·mean squared error; no target
     scaling is done (standardise y, e.g. with ``TransformedTargetRegressor``, for large targets).
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default (25,)
+        Units of each hidden layer (the course net: ``(25,)``); ``()`` gives linear regression.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default "sigmoid"
+        The hidden layers' activation.
+    model : None or callable, default None
+        A function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``).
+        Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``init``/
+        ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
+        plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_outputs`` and ``random_state``
+        it takes. X may then be N-D, of the shape the model reads.
+    model_params : None or dict, default None
+        The builder's keyword arguments; ``set_params(model__hidden=50)`` sets one, and
+        ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
+    l2 : float, default 1e-4
+        The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
+    init : None, str or callable, default None
+        A ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
+    optimizer : str or tinygraph.optim.Optimizer, default "L-BFGS-B"
+        A scipy method name ("L-BFGS-B", "CG", "TNC", ...) trains full batch; an optimizer object
+        (e.g. ``tg.optim.Adam(1e-3)``) trains on minibatches, and is copied, never modified.
+    batch_size : None or int, default None
+        None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
+    max_iter : int, default 200
+        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
+    tol : float, default 1e-4
+        Stop once the loss (validation loss with early stopping) has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
+    early_stopping : bool, default False
+        Hold out a fraction (``validation_fraction``); keep the best epoch's theta.
+    validation_fraction : float, default 0.1
+        The fraction held out with ``early_stopping``.
+    n_iter_no_change : int, default 10
+        Epochs without an improvement by ``tol`` before stopping.
+    random_state : None or int, default None
+        Seeds the initial weights, the shuffles and the validation split.
+    warm_start : bool, default False
+        Fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+        take effect on the next fit; the optimizer state continues (Adam's moments) unless
+        ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
+        ``activation``, ``model`` or another ``model__`` argument) raises ``ValueError``:
+        set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
+    verbose : int, default 0
+        Printed progress, as ``tg.fit``.
+    threads : None or int, default None
+        BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+        the batch and the machine (``tg.auto_threads``).
+    n_jobs : None or int, default None
+        The number of threads (-1: every core) that split each loss and gradient by
+        rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
 
     Examples
     --------
