@@ -34,7 +34,20 @@ __all__ = ["ClusterError", "Objective", "batches", "fit", "objective"]
 
 
 class ClusterError(RuntimeError):
-    """An evaluation failed on the cluster (data lost beyond Dask's retries, workers gone)."""
+    """An evaluation failed on the cluster (data lost beyond Dask's retries, workers gone).
+
+    A subclass of ``RuntimeError``, raised by ``Objective.__call__`` (after ``retries``) and by
+    ``fit``, whose message then names the last accepted iteration, kept in ``model.theta``.
+
+    Examples
+    --------
+    The example needs a Dask client and a failing cluster, so doctest skips it:
+
+    >>> try:  # doctest: +SKIP
+    ...     tg.dask.fit(model, X, y, timeout=60)
+    ... except tg.dask.ClusterError as e:
+    ...     print(e)  # the model keeps the last accepted theta
+    """
 
 
 def _dask():
@@ -180,15 +193,19 @@ class Objective:
     model : Graph
         A model ending in a loss node. It is copied: calls never change ``model.theta``.
     X : dask array (N, n_features) or (N, *input_shape) chunked by rows, or a Dask DataFrame
+        The examples; each row chunk is one partition, validated once and kept on the workers.
     y : dask array (N,) or (N, K) (rechunked like X's rows), Dask Series, or numpy array
+        Targets, as the model's loss node checks them.
     sample_weight : like y, optional
-    client : distributed.Client, optional (default: the current client)
-    split_every : int
+        Non-negative row weights; M is their sum.
+    client : distributed.Client, optional
+        The cluster's client (default: the current client).
+    split_every : int, default 8
         Fan-in of the reduction tree.
     timeout : float, optional
         Seconds an evaluation may take before it raises ``ClusterError`` (default: no limit; with
         every worker gone Dask waits for new ones).
-    retries : int
+    retries : int, default 3
         Times an evaluation is repeated after a dropped connection or a lost input. Dask itself
         reschedules the tasks of a dead worker and recomputes lost partitions from their recipe;
         data with no recipe (scattered from the client) cannot come back: ``ClusterError``.
@@ -197,6 +214,31 @@ class Objective:
     ``timings`` (seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker
     thread's time in ``loss_and_grad``, ``communication`` = wall − compute: sending θ, moving
     gradients, scheduling).
+
+    Raises
+    ------
+    TypeError
+        The model does not end in a loss node.
+    ValueError
+        ``split_every`` < 2, a node that normalises over the batch or keeps running statistics,
+        or sample weights that sum to 0.
+
+    Examples
+    --------
+    The examples need a Dask client, so doctest skips them; they run as written with an
+    in-process cluster:
+
+    >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> client = Client(processes=False, n_workers=1, dashboard_address=None)  # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)  # doctest: +SKIP
+    >>> X = da.from_array(rng.normal(size=(400, 3)), chunks=100)  # doctest: +SKIP
+    >>> y = da.from_array((X[:, 0] > 0).astype(int).compute(), chunks=100)  # doctest: +SKIP
+    >>> model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)  # doctest: +SKIP
+    >>> with tg.dask.objective(model, X, y) as fun:  # doctest: +SKIP
+    ...     loss, grad = fun(model.theta)
+    ...     print(fun.n_partitions, grad.shape)
+    4 (8,)
     """
 
     def __init__(self, model, X, y, sample_weight=None, *, client=None, split_every: int = 8,
@@ -263,7 +305,29 @@ class Objective:
         return loss, grad, times
 
     def __call__(self, theta, *args):
-        """Loss and gradient at ``theta`` (a new array of theta's dtype); ``args`` are ignored."""
+        """Loss and gradient at ``theta`` (a new array of theta's dtype); ``args`` are ignored.
+
+        Parameters
+        ----------
+        theta : ndarray (n_params,)
+            The parameters at which to evaluate (``model.theta`` is not changed).
+        *args
+            Ignored (scipy passes ``args=()``).
+
+        Returns
+        -------
+        loss : float
+            Σ_k m_k·L_k / M plus the l2 term.
+        grad : ndarray (n_params,)
+            The gradient, a new array of theta's dtype.
+
+        Raises
+        ------
+        ClusterError
+            The evaluation failed on the cluster after ``retries``, or took longer than ``timeout``.
+        ValueError
+            The objective is closed, or theta has the wrong size or is not finite.
+        """
         if self._model_future is None:
             raise ValueError("tinygraph.dask: this objective is closed (its partitions were released)")
         model = self.model
@@ -311,7 +375,27 @@ class Objective:
 
 def objective(model, X, y, sample_weight=None, *, client=None, split_every: int = 8,
               timeout: float | None = None, retries: int = 3) -> Objective:
-    """``fun(theta) -> (loss, grad)`` over data on a Dask cluster; see ``Objective``."""
+    """``fun(theta) -> (loss, grad)`` over data on a Dask cluster; see ``Objective``.
+
+    Parameters
+    ----------
+    model, X, y, sample_weight, client, split_every, timeout, retries
+        As ``Objective``.
+
+    Returns
+    -------
+    Objective
+        Callable as ``fun(theta) -> (loss, grad)``; a context manager that releases the data on exit.
+
+    Examples
+    --------
+    As ``Objective`` (needs a Dask client: skipped by doctest):
+
+    >>> import scipy.optimize  # doctest: +SKIP
+    >>> fun = tg.dask.objective(model, X, y)  # doctest: +SKIP
+    >>> res = scipy.optimize.minimize(fun, model.theta, jac=True, method="L-BFGS-B")  # doctest: +SKIP
+    >>> fun.close()  # doctest: +SKIP
+    """
     return Objective(model, X, y, sample_weight, client=client, split_every=split_every, timeout=timeout,
                      retries=retries)
 
@@ -332,6 +416,50 @@ def batches(X, y, sample_weight=None, *, batch_size: int, epoch: int = 0, random
     come from ``default_rng([random_state, epoch])``: epoch k depends only on (random_state, k)
     (``random_state`` an int; None draws fresh ones). ``shuffle=False``: partitions and rows in order.
     Unpersisted arrays are recomputed each epoch: ``X = X.persist()`` keeps them on the workers.
+
+    Parameters
+    ----------
+    X : dask array, Dask DataFrame or numpy array
+        The examples, chunked by rows (the partitions).
+    y : like X
+        Targets (rechunked like X's rows).
+    sample_weight : like y, optional
+        Row weights; the third item of each batch (None without them).
+    batch_size : int
+        Rows per batch (the last batch of a partition may hold fewer).
+    epoch : int, default 0
+        The epoch number, mixed into the shuffle's seed.
+    random_state : None or int
+        Seed of the shuffles (None: fresh ones).
+    shuffle : bool, default True
+        Visit partitions and rows in a random order.
+    client : distributed.Client, optional
+        The cluster's client (default: the current client).
+
+    Yields
+    ------
+    tuple
+        ``(X_b, y_b, sample_weight_b)``, numpy arrays (``sample_weight_b`` None without weights).
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` is not a positive int, or there is no Dask client.
+
+    Examples
+    --------
+    The examples need a Dask client, so doctest skips them; they run as written with an
+    in-process cluster:
+
+    >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> client = Client(processes=False, n_workers=1, dashboard_address=None)  # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)  # doctest: +SKIP
+    >>> X = da.from_array(rng.normal(size=(400, 3)), chunks=100)  # doctest: +SKIP
+    >>> y = da.from_array((X[:, 0] > 0).astype(int).compute(), chunks=100)  # doctest: +SKIP
+    >>> model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)  # doctest: +SKIP
+    >>> [Xb.shape for Xb, yb, wb in tg.dask.batches(X, y, batch_size=64, shuffle=False)][:3]  # doctest: +SKIP
+    [(64, 3), (36, 3), (64, 3)]
     """
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise ValueError(f"batches: batch_size must be a positive int, got {batch_size!r}")
@@ -372,6 +500,66 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
     docstring states the order; the result's history is that of ``tg.fit``.
     Returns a ``tg.OptimizeResult``; full batch adds ``timings`` (see ``Objective``) and
     ``n_evaluations``.
+
+    Parameters
+    ----------
+    model : Graph
+        A model with one input, ending in a loss node; trained in place.
+    X, y, sample_weight
+        Dask arrays (or DataFrame/Series) chunked by rows, as ``Objective``.
+    optimizer : str or Optimizer, default "L-BFGS-B"
+        A scipy method name or an ``Optimizer`` (full batch); an ``Optimizer`` with a step rule
+        (SGD, Adam, ...) with ``batch_size``.
+    batch_size : int, optional
+        Rows per minibatch (None: full batch).
+    epochs : int, optional
+        Passes over the data on minibatches (default 10, or until ``maxiter`` updates).
+    maxiter : int, optional
+        Iterations full batch (default 200), updates on minibatches.
+    tol : float, optional
+        Passed to ``tg.minimize`` (full batch).
+    callback : callable, optional
+        ``callback(info) -> bool`` after every accepted iterate or step; True stops training.
+    random_state : None or int
+        Seeds the minibatch shuffles (see ``batches``).
+    client : distributed.Client, optional
+        The cluster's client (default: the current client).
+    timeout : float, optional
+        Seconds an evaluation may take (full batch; see ``Objective``).
+
+    Returns
+    -------
+    OptimizeResult
+        The result; its ``x`` is also in ``model.theta``.
+
+    Raises
+    ------
+    ClusterError
+        The cluster lost data it cannot recompute; ``model.theta`` keeps the last accepted iterate.
+    NonFiniteError
+        A minibatch loss is NaN or infinite; ``model.theta`` keeps the last finite theta.
+    TypeError
+        Minibatches with an optimizer that is not a step rule.
+
+    Examples
+    --------
+    The examples need a Dask client, so doctest skips them; they run as written with an
+    in-process cluster:
+
+    >>> import numpy as np, dask.array as da, tinygraph as tg  # doctest: +SKIP
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> client = Client(processes=False, n_workers=1, dashboard_address=None)  # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)  # doctest: +SKIP
+    >>> X = da.from_array(rng.normal(size=(400, 3)), chunks=100)  # doctest: +SKIP
+    >>> y = da.from_array((X[:, 0] > 0).astype(int).compute(), chunks=100)  # doctest: +SKIP
+    >>> model = tg.Sequential([tg.Dense(3, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)  # doctest: +SKIP
+    >>> res = tg.dask.fit(model, X, y, maxiter=50)  # doctest: +SKIP
+    >>> res.success, res.n_evaluations > 0  # doctest: +SKIP
+    (True, True)
+    >>> res = tg.dask.fit(model, X, y, tg.optim.Adam(0.01), batch_size=50, epochs=2,
+    ...                   random_state=0)  # doctest: +SKIP
+    >>> res.nit  # 4 partitions of 100 rows: 2 batches each, 2 epochs  # doctest: +SKIP
+    16
     """
     _one_input(model)
     from .objective import minimize

@@ -30,43 +30,71 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     ----------
     hidden_layers : tuple of int, default (25,)
         Units of each hidden layer (the course net: ``(25,)``); ``()`` gives logistic regression.
-    activation : {"sigmoid", "tanh", "relu", "identity"}
-    output : {"softmax", "sigmoid"}
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default "sigmoid"
+        The hidden layers' activation.
+    output : {"softmax", "sigmoid"}, default "softmax"
         "softmax": categorical cross-entropy. "sigmoid": the course's cost, one binary cross-entropy
         per class (one unit for two classes); ``predict_proba`` then normalises the K sigmoids.
-    model : None or a function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``)
+    model : None or callable, default None
+        A function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``).
         Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``output``/``init``/
         ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
         plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_classes`` and ``random_state``
         it takes. X may then be N-D, of the shape the model reads.
-    model_params : None or dict of the builder's keyword arguments; ``set_params(model__hidden=50)``
-        sets one, and ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
-    l2 : float
+    model_params : None or dict, default None
+        The builder's keyword arguments; ``set_params(model__hidden=50)`` sets one, and
+        ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
+    l2 : float, default 1e-4
         The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
-    init : None or a ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
-    optimizer : str or tinygraph.optim.Optimizer
+    init : None, str or callable, default None
+        A ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
+    optimizer : str or tinygraph.optim.Optimizer, default "L-BFGS-B"
         A scipy method name ("L-BFGS-B", "CG", "TNC", ...) trains full batch; an optimizer object
         (e.g. ``tg.optim.Adam(1e-3)``) trains on minibatches, and is copied, never modified.
-    batch_size : None or int
+    batch_size : None or int, default None
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
-    max_iter : int
+    max_iter : int, default 200
         Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
         scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
-    tol, n_iter_no_change : stop once the loss (validation loss with early stopping) has not improved
+    tol : float, default 1e-4
+        Stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
-    early_stopping, validation_fraction : hold out a stratified fraction; keep the best epoch's theta.
-    class_weight : None, "balanced" or dict label -> weight; multiplies ``sample_weight``.
-    random_state : seeds the initial weights, the shuffles and the validation split.
-    warm_start : fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+    early_stopping : bool, default False
+        Hold out a stratified fraction (``validation_fraction``); keep the best epoch's theta.
+    validation_fraction : float, default 0.1
+        The fraction held out with ``early_stopping``.
+    n_iter_no_change : int, default 10
+        Epochs without an improvement by ``tol`` before stopping.
+    class_weight : None, "balanced" or dict, default None
+        A dict maps label -> weight; multiplies ``sample_weight``.
+    random_state : None or int, default None
+        Seeds the initial weights, the shuffles and the validation split.
+    warm_start : bool, default False
+        Fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
         take effect on the next fit; the optimizer state continues (Adam's moments) unless
         ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
         ``activation``, ``output``, ``model`` or another ``model__`` argument) raises ``ValueError``:
         set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
-    verbose : printed progress, as ``tg.fit``.
-    threads : BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+    verbose : int, default 0
+        Printed progress, as ``tg.fit``.
+    threads : None or int, default None
+        BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
         the batch and the machine (``tg.auto_threads``).
-    n_jobs : None, or the number of threads (-1: every core) that split each loss and gradient by
+    n_jobs : None or int, default None
+        The number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.], [2., 2.], [2., 3.], [3., 2.], [3., 3.]])
+    >>> y = np.array(["no", "no", "no", "no", "yes", "yes", "yes", "yes"])
+    >>> clf = tg.NeuralNetClassifier(hidden_layers=(3,), l2=0.0, max_iter=100, random_state=0).fit(X, y)
+    >>> clf.predict([[0.5, 0.5], [2.5, 2.5]]).tolist()
+    ['no', 'yes']
+    >>> clf.predict_proba(X).shape, clf.score(X, y)
+    ((8, 2), 1.0)
     """
 
     _is_classifier = True
@@ -125,15 +153,58 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return sw
 
     def fit(self, X, y, sample_weight=None) -> NeuralNetClassifier:
-        """Train on X (N, D) and labels y (N,) of any kind (ints, strings, ...); returns self."""
+        """Train on X (N, D) and labels y (N,) of any kind (ints, strings, ...); returns self.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,)
+            Labels of any kind; at least two classes.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetClassifier
+            self, fitted.
+        """
         return self._fit(X, y, sample_weight, partial=False)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> NeuralNetClassifier:
-        """One epoch on this chunk, continuing the optimizer's state; ``classes`` on the first call."""
+        """One epoch on this chunk, continuing the optimizer's state; ``classes`` on the first call.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,)
+            Labels, among ``classes``.
+        classes : array-like, optional
+            Every label of the stream; required on the first call, ignored after.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetClassifier
+            self.
+        """
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (N, n_classes), columns in the order of ``classes_``."""
+        """Class probabilities (N, n_classes), columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N, n_classes)
+            Rows sum to one.
+        """
         p = self._forward(X)
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
@@ -142,7 +213,18 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return p
 
     def predict(self, X) -> np.ndarray:
-        """The most probable label for each row, as in ``classes_`` (the labels given to fit)."""
+        """The most probable label for each row, as in ``classes_`` (the labels given to fit).
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N,)
+            Labels, of ``classes_``'s dtype.
+        """
         p = self.predict_proba(X)
         return self.classes_[p.argmax(axis=1)]
 
@@ -153,6 +235,71 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or
     (N, K); ``predict`` returns (N,) for one output. The loss is ½·mean squared error; no target
     scaling is done (standardise y, e.g. with ``TransformedTargetRegressor``, for large targets).
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default (25,)
+        Units of each hidden layer (the course net: ``(25,)``); ``()`` gives linear regression.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default "sigmoid"
+        The hidden layers' activation.
+    model : None or callable, default None
+        A function returning a ``tg.Graph`` ending in a loss (e.g. ``models.lenet.lenet_net``).
+        Called at ``fit`` instead of building from ``hidden_layers``/``activation``/``init``/
+        ``l2`` (the builder's own arguments decide those): with ``model_params`` as keyword arguments,
+        plus whichever of ``n_features`` (2-D X), ``input_shape``, ``n_outputs`` and ``random_state``
+        it takes. X may then be N-D, of the shape the model reads.
+    model_params : None or dict, default None
+        The builder's keyword arguments; ``set_params(model__hidden=50)`` sets one, and
+        ``get_params()`` lists them as ``model__name`` (so grid searches reach them).
+    l2 : float, default 1e-4
+        The course's λ: adds l2/(2m)·ΣW² over weights (not biases); scikit-learn's ``alpha``.
+    init : None, str or callable, default None
+        A ``tinygraph.initializers`` name or callable; None picks "he" for relu, else "glorot".
+    optimizer : str or tinygraph.optim.Optimizer, default "L-BFGS-B"
+        A scipy method name ("L-BFGS-B", "CG", "TNC", ...) trains full batch; an optimizer object
+        (e.g. ``tg.optim.Adam(1e-3)``) trains on minibatches, and is copied, never modified.
+    batch_size : None or int, default None
+        None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
+    max_iter : int, default 200
+        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
+    tol : float, default 1e-4
+        Stop once the loss (validation loss with early stopping) has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
+    early_stopping : bool, default False
+        Hold out a fraction (``validation_fraction``); keep the best epoch's theta.
+    validation_fraction : float, default 0.1
+        The fraction held out with ``early_stopping``.
+    n_iter_no_change : int, default 10
+        Epochs without an improvement by ``tol`` before stopping.
+    random_state : None or int, default None
+        Seeds the initial weights, the shuffles and the validation split.
+    warm_start : bool, default False
+        Fit again from the fitted theta. ``l2`` (or ``model__l2``) and the training settings
+        take effect on the next fit; the optimizer state continues (Adam's moments) unless
+        ``optimizer`` was changed, which starts the new one afresh. Changing the net (``hidden_layers``,
+        ``activation``, ``model`` or another ``model__`` argument) raises ``ValueError``:
+        set ``warm_start=False`` to rebuild. The same holds for ``partial_fit``.
+    verbose : int, default 0
+        Printed progress, as ``tg.fit``.
+    threads : None or int, default None
+        BLAS threads while fitting (``tg.fit``'s ``threads``); None chooses them from the net,
+        the batch and the machine (``tg.auto_threads``).
+    n_jobs : None or int, default None
+        The number of threads (-1: every core) that split each loss and gradient by
+        rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> y = 2 * X[:, 0] + 1
+    >>> reg = tg.NeuralNetRegressor(hidden_layers=(), l2=0.0, max_iter=100, random_state=0).fit(X, y)
+    >>> reg.predict([[0.5]]).round(3).tolist()
+    [2.0]
+    >>> round(reg.score(X, y), 6)
+    1.0
     """
 
     _is_classifier = False
@@ -172,15 +319,56 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         return t, t.shape[1], None
 
     def fit(self, X, y, sample_weight=None) -> NeuralNetRegressor:
-        """Train on X (N, D) and real targets y (N,) or (N, K); returns self."""
+        """Train on X (N, D) and real targets y (N,) or (N, K); returns self.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,) or (N, K)
+            Finite real targets.
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetRegressor
+            self, fitted.
+        """
         return self._fit(X, y, sample_weight, partial=False)
 
     def partial_fit(self, X, y, sample_weight=None) -> NeuralNetRegressor:
-        """One epoch on this chunk, continuing the optimizer's state."""
+        """One epoch on this chunk, continuing the optimizer's state.
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+        y : array-like (N,) or (N, K)
+            Finite real targets (as many outputs as the first call's).
+        sample_weight : array-like (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        NeuralNetRegressor
+            self.
+        """
         return self._fit(X, y, sample_weight, partial=True)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted targets, (N,) for one output, else (N, K)."""
+        """Predicted targets, (N,) for one output, else (N, K).
+
+        Parameters
+        ----------
+        X : array-like (N, n_features), or (N, *input_shape) with ``model``
+            The examples (a DataFrame records ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray (N,) or (N, K)
+            The net's outputs.
+        """
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 

@@ -40,7 +40,24 @@ _NODES: dict = {}
 
 
 class FormatError(ValueError):
-    """A file that is not a readable tinygraph file (foreign, truncated, corrupted, too new)."""
+    """A file that is not a readable tinygraph file (foreign, truncated, corrupted, too new).
+
+    A subclass of ``ValueError``; the message starts with the file's path.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "other.npz")
+    ...     np.savez(path, a=np.zeros(3))
+    ...     try:
+    ...         tg.load(path)
+    ...     except tg.io.FormatError as e:
+    ...         print(str(e).split(": ", 1)[1])
+    an .npz archive but not a tinygraph file (no header)
+    """
 
 
 class Saved(NamedTuple):
@@ -56,6 +73,37 @@ def register_node(cls: type) -> type:
     """Class decorator: make nodes of ``cls`` saveable, rebuilt on load as ``cls(**get_config())``.
 
     ``get_config()`` must return JSON types and every constructor argument that changes the node.
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of ``tinygraph.nodes.Node``; registered under its class name.
+
+    Returns
+    -------
+    type
+        ``cls`` itself (so it works as a decorator).
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not a Node subclass.
+    ValueError
+        Another class (from another module or qualified name) is registered under the same name.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import tinygraph as tg
+    >>> @tg.register_node
+    ... class DocTanh(tg.Tanh):
+    ...     pass  # Tanh under another name
+    >>> model = tg.Sequential([tg.Dense(2, 3), DocTanh(), tg.Dense(3, 1), tg.Identity(),
+    ...                        tg.MeanSquaredError()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     back = tg.load(tg.save(model, os.path.join(d, "net.npz")))
+    >>> type(back.nodes[2]).__name__
+    'DocTanh'
     """
     if not (isinstance(cls, type) and issubclass(cls, Node)):
         raise TypeError(f"register_node: expects a Node subclass, got {cls!r}")
@@ -186,6 +234,35 @@ def write(model, path, *, meta: dict | None = None, arrays: dict | None = None,
     estimators and checkpoints; ``theta`` (``model_state``) saves another vector of the layout of
     ``model.theta`` (``model.state``).
     A path without a suffix gets ``.npz``, as ``render`` adds its format's (and ``np.savez``).
+
+    Parameters
+    ----------
+    model : Graph
+        The model; every node class registered (``register_node``).
+    path : str or os.PathLike
+        The file to write (replaced atomically).
+    meta : dict, optional
+        JSON-serialisable data saved with the model.
+    arrays : dict, optional
+        Name -> array of numbers or strings, saved as ``arrays/<name>``.
+    theta : ndarray (n_params,), optional
+        A vector to save instead of ``model.theta`` (checked for layout and finiteness).
+    model_state : ndarray (n_state,), optional
+        A vector to save instead of ``model.state``.
+    kind : str, default "model"
+        What the file holds ("model", "estimator", a checkpoint's kind).
+
+    Returns
+    -------
+    str
+        The path written (with ``.npz`` appended if it had no suffix).
+
+    Raises
+    ------
+    TypeError
+        A node class is not registered, an array holds objects, or ``meta`` is not JSON.
+    ValueError
+        theta or the state has the wrong dtype or shape, or is not finite (the file is not written).
     """
     path = os.fspath(path)
     if not os.path.splitext(path)[1]:

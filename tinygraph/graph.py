@@ -65,6 +65,21 @@ class Graph(Locking, Prediction, RunningStatistics):
         dtype of theta, grad, activations and gradients.
     random_state : None, int or Generator
         Seed for the initial weights; an int makes them bit-for-bit reproducible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> x = tg.Input(2)
+    >>> h = tg.Tanh()(tg.Dense(2, 3)(x))
+    >>> loss = tg.CrossEntropy()(tg.Sigmoid()(tg.Dense(3, 1)(h)))
+    >>> model = tg.Graph(x, loss, random_state=0)
+    >>> model.n_params
+    13
+    >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1])
+    >>> value, grad = model.loss_and_grad(model.theta, X, y)
+    >>> grad.shape
+    (13,)
     """
 
     def __init__(self, input: Input | list | None = None, output: Node | None = None, *, inputs=None,
@@ -205,7 +220,19 @@ class Graph(Locking, Prediction, RunningStatistics):
         raise KeyError(f"no node named {name!r}; nodes are {[n.name for n in self.nodes]}")
 
     def initialize(self, random_state=None) -> Graph:
-        """Draw theta afresh (from ``random_state``, else the model's own)."""
+        """Draw theta afresh (from ``random_state``, else the model's own).
+
+        Parameters
+        ----------
+        random_state : None, int or numpy.random.Generator, default None
+            Seed of the new weights; None uses the model's own ``random_state``. Running
+            statistics (``state``) are reset too.
+
+        Returns
+        -------
+        Graph
+            The model itself (its ``theta`` refilled in place).
+        """
         rng = check_random_state(self.random_state if random_state is None else random_state)
         for node in self.nodes:
             if node.size:
@@ -242,6 +269,39 @@ class Graph(Locking, Prediction, RunningStatistics):
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
         at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
         does): for large X. A call while another thread trains the model raises ``RuntimeError``.
+
+        Parameters
+        ----------
+        theta : ndarray (n_params,)
+            The parameters at which to evaluate; copied into ``model.theta`` unless it is that array.
+        X : ndarray (N, *input_shape), or a tuple/dict of arrays for several inputs
+            The examples.
+        y : ndarray
+            Targets, as the loss node checks them (e.g. labels (N,) or one-hot (N, K)).
+        sample_weight : ndarray (N,), optional
+            Non-negative row weights; the loss is their weighted mean.
+        regularize : bool, default True
+            Add the l2 term (``penalty``) to the loss and the gradient.
+        check_input : bool, default True
+            Validate X, y and sample_weight (False: already checked).
+        out : ndarray (n_params,), optional
+            Array to write the gradient into (``model.grad`` itself: no copy).
+        n_jobs : int, optional
+            Threads over row blocks (-1: every core); None or 1 computes in this thread.
+
+        Returns
+        -------
+        loss : float
+            The mean (or weighted mean) loss, plus the l2 term if ``regularize``.
+        grad : ndarray (n_params,)
+            A new array of theta's dtype, or ``out``.
+
+        Raises
+        ------
+        RuntimeError
+            Another thread is using the model's buffers.
+        ValueError
+            ``n_jobs`` > 1 with a node that normalises over the batch, or bad input.
         """
         self._hold("loss_and_grad")  # not a context manager: this is every minibatch step's call
         try:
@@ -273,7 +333,24 @@ class Graph(Locking, Prediction, RunningStatistics):
         return loss, self.grad.astype(dtype)
 
     def loss_value(self, theta, X, y, *, sample_weight=None) -> float:
-        """The loss alone (forward only), e.g. for a line search or a validation set."""
+        """The loss alone (forward only), e.g. for a line search or a validation set.
+
+        Parameters
+        ----------
+        theta : ndarray (n_params,)
+            The parameters at which to evaluate.
+        X : ndarray (N, *input_shape), or a tuple/dict of arrays for several inputs
+            The examples.
+        y : ndarray
+            Targets, as the loss node checks them.
+        sample_weight : ndarray (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        float
+            The (weighted) mean loss plus the l2 term, in training mode (as ``loss_and_grad``).
+        """
         with self._exclusive("loss_value"):
             return self._loss_value(theta, X, y, sample_weight)
 
@@ -287,12 +364,46 @@ class Graph(Locking, Prediction, RunningStatistics):
         return loss
 
     def gnvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
-        """Gauss-Newton matrix times v at theta, matrix-free (``tinygraph.curvature.gnvp``)."""
+        """Gauss-Newton matrix times v at theta, matrix-free (``tinygraph.curvature.gnvp``).
+
+        Parameters
+        ----------
+        theta : ndarray (n_params,)
+            The point at which the curvature is taken.
+        v : ndarray (n_params,)
+            The vector to multiply.
+        X, y : ndarray
+            The examples and targets (as ``loss_and_grad``).
+        sample_weight : ndarray (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        ndarray (n_params,)
+            G·v, G the Gauss-Newton matrix of the (weighted mean) loss and the l2 term.
+        """
         from .curvature import gnvp
         return gnvp(self, theta, v, X, y, sample_weight=sample_weight)
 
     def hvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
-        """Exact Hessian times v at theta, matrix-free (``tinygraph.curvature.hvp``)."""
+        """Exact Hessian times v at theta, matrix-free (``tinygraph.curvature.hvp``).
+
+        Parameters
+        ----------
+        theta : ndarray (n_params,)
+            The point at which the Hessian is taken.
+        v : ndarray (n_params,)
+            The vector to multiply.
+        X, y : ndarray
+            The examples and targets (as ``loss_and_grad``).
+        sample_weight : ndarray (N,), optional
+            Non-negative row weights.
+
+        Returns
+        -------
+        ndarray (n_params,)
+            H·v, H the Hessian of the loss (with the l2 term) at theta.
+        """
         from .curvature import hvp
         return hvp(self, theta, v, X, y, sample_weight=sample_weight)
 
@@ -302,7 +413,25 @@ class Graph(Locking, Prediction, RunningStatistics):
         return curvature(self, X, y, k, kind=kind, **kwargs)
 
     def penalty(self, m: float, grad: np.ndarray | None = None) -> float:
-        """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given."""
+        """l2/(2m)·ΣW² at the current theta; adds l2/m·W into ``grad`` (the model's own) if given.
+
+        Parameters
+        ----------
+        m : float
+            The number of examples (or the sum of the sample weights) the loss averages over.
+        grad : ndarray (n_params,), optional
+            ``model.grad`` itself, to which l2/m·W is added over the weights.
+
+        Returns
+        -------
+        float
+            The penalty (0.0 when ``l2`` is 0).
+
+        Raises
+        ------
+        ValueError
+            ``grad`` is not the model's own array, or l2/m overflows.
+        """
         if not self.l2:
             return 0.0
         if not self.l2 / m < np.inf:

@@ -32,6 +32,37 @@ def save(model, path, **kwargs) -> str:
     ``model`` may also be a fitted estimator of ``tinygraph.estimators`` (``tinygraph.estimator_io``).
     Keywords (``meta``, ``arrays``, ``theta``, ``kind``) as ``tinygraph.fileformat.write``.
     The path is used as given (no ``.npz`` is appended).
+
+    Parameters
+    ----------
+    model : Graph or fitted NeuralNetClassifier / NeuralNetRegressor
+        What to save; its node classes must be registered (``register_node``; built-ins are).
+    path : str or os.PathLike
+        The file to write (replaced atomically if it exists).
+    **kwargs
+        ``meta``, ``arrays``, ``theta``, ``kind``: as ``tinygraph.fileformat.write`` (models only).
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is neither a Graph nor a fitted tinygraph estimator.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(2, 3), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = tg.save(model, os.path.join(d, "net.npz"))
+    ...     back = tg.load(path)
+    >>> np.array_equal(back.theta, model.theta)
+    True
     """
     if not isinstance(model, Graph):
         if estimator_io.is_estimator(model) and not kwargs:
@@ -64,7 +95,24 @@ def _build(desc: dict) -> Graph:
 
 def read(path) -> Saved:
     """Read a file written by ``save``: the rebuilt model with its theta, meta, arrays and kind.
-    A path without a suffix that does not exist is read as ``path.npz`` (what ``save`` wrote)."""
+    A path without a suffix that does not exist is read as ``path.npz`` (what ``save`` wrote).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``save`` (or ``tinygraph.fileformat.write``).
+
+    Returns
+    -------
+    Saved
+        ``(model, meta, arrays, kind)``: the rebuilt model with its theta and state, the JSON
+        ``meta``, the extra arrays by name, and "model", "estimator" or another kind.
+
+    Raises
+    ------
+    FormatError
+        The file is not a readable tinygraph file, or its model does not rebuild.
+    """
     path = os.fspath(path)
     if not os.path.splitext(path)[1] and not os.path.exists(path):
         path += ".npz"
@@ -91,7 +139,34 @@ def read(path) -> Saved:
 
 
 def load(path):
-    """The model saved at ``path`` (a ``Graph`` or ``Sequential`` with its theta), or the estimator."""
+    """The model saved at ``path`` (a ``Graph`` or ``Sequential`` with its theta), or the estimator.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``save``; without a suffix, ``path.npz`` is read if ``path`` does not exist.
+
+    Returns
+    -------
+    Graph, Sequential, NeuralNetClassifier or NeuralNetRegressor
+        The rebuilt model with its saved theta (and running statistics), or the fitted estimator.
+
+    Raises
+    ------
+    FormatError
+        The file is not a readable tinygraph file (foreign, truncated, corrupted, too new), or names
+        a node type that is not registered.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(2, 1), tg.Identity(), tg.MeanSquaredError()], random_state=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     back = tg.load(tg.save(model, os.path.join(d, "net.npz")))
+    >>> type(back).__name__, back.n_params
+    ('Sequential', 3)
+    """
     saved = read(path)
     if saved.kind == "estimator":
         return estimator_io.estimator_from_saved(saved, os.fspath(path))

@@ -38,6 +38,19 @@ class NonFiniteError(FloatingPointError):
 
     Raised before theta moves: the model keeps its last finite theta and the optimizer its state from
     before the refused step. A subclass of ``FloatingPointError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> theta = np.zeros(2)
+    >>> try:
+    ...     tg.optim.SGD(0.1).step(theta, np.array([np.nan, 0.0]))
+    ... except tg.NonFiniteError as e:
+    ...     print(e)
+    SGD: non-finite gradient at step 0
+    >>> theta
+    array([0., 0.])
     """
 
 

@@ -19,6 +19,16 @@ class RunningStatistics:
 
         The minibatch loop calls it once per accepted step (``loss_and_grad`` itself never writes
         ``state``). ``momentum`` overrides each node's own (PyTorch's: new = (1 - m) old + m batch).
+
+        Parameters
+        ----------
+        momentum : float in (0, 1], optional
+            The weight m of the batch statistics; None uses each node's own momentum.
+
+        Returns
+        -------
+        Graph
+            The model itself.
         """
         for node in self._stateful:
             node.update_state(momentum)
@@ -30,6 +40,33 @@ class RunningStatistics:
         Runs the training-mode forward over X in chunks of ``batch_size`` rows (all at once by
         default: exact) and averages the chunks' statistics weighted by their rows (as PyTorch's
         ``update_bn``: with chunks the variance leaves out the spread between chunk means).
+
+        Parameters
+        ----------
+        X : ndarray (N, *input_shape), or a tuple/dict of arrays for several inputs
+            The examples whose statistics become the running ones.
+        batch_size : int, optional
+            Rows per chunk (None: all of X at once).
+
+        Returns
+        -------
+        Graph
+            The model itself (unchanged when no node keeps running statistics).
+
+        Raises
+        ------
+        ValueError
+            ``batch_size`` is not a positive integer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tinygraph as tg
+        >>> model = tg.Sequential([tg.Dense(2, 3), tg.BatchNorm(), tg.Identity(), tg.MeanSquaredError()],
+        ...                       random_state=0)
+        >>> X = np.random.default_rng(0).normal(size=(8, 2))
+        >>> model.recompute_state(X).n_state > 0
+        True
         """
         if not self._stateful:
             return self

@@ -84,6 +84,27 @@ def blas_threads(n: int | None):
     block; ``None`` leaves them as they are.
 
     Needs threadpoolctl (``pip install threadpoolctl``; scikit-learn depends on it too).
+
+    Parameters
+    ----------
+    n : int or None
+        Threads for numpy's BLAS inside the block (>= 1); None changes nothing. The previous
+        counts are restored on leaving the block, also after an exception.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is not a positive integer or None.
+    ImportError
+        threadpoolctl is not installed (and ``n`` is not None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> with tg.blas_threads(1):
+    ...     float((np.ones((64, 64)) @ np.ones((64, 64)))[0, 0])
+    64.0
     """
     if n is None:
         yield
@@ -150,6 +171,33 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     process holds made a minibatch epoch 5–10× slower on a loaded 2-core machine.
     ``with tg.blas_threads(tg.auto_threads(model, X)):`` around ``scipy.optimize.minimize(
     model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
+
+    Parameters
+    ----------
+    model : Graph
+        The model whose matrix products are sized (each node's largest parameter).
+    rows : int or array-like
+        The examples per evaluation (the batch size), or the data X (its first axis; the first
+        input's for a tuple or dict).
+    n_cores : int, optional
+        Cores to use (default ``cores()``: this process's affinity mask).
+    busy : float, optional
+        Cores kept busy by other processes (default ``busy_cores()``: from the load average).
+
+    Returns
+    -------
+    int
+        ``n_cores`` or 1.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> small = tg.Sequential([tg.Dense(4, 3), tg.Softmax(), tg.CrossEntropy()])
+    >>> tg.auto_threads(small, 32, n_cores=2)
+    1
+    >>> big = tg.Sequential([tg.Dense(784, 256), tg.Tanh(), tg.Dense(256, 10), tg.Softmax(), tg.CrossEntropy()])
+    >>> tg.auto_threads(big, 128, n_cores=2, busy=0.0)
+    2
     """
     n_cores = cores() if n_cores is None else n_cores
     if n_cores < 2:

@@ -51,35 +51,93 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None) -> OptimizeResult:
     """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
 
-    optimizer : str or Optimizer
+    Parameters
+    ----------
+    model : Graph
+        A model ending in a loss node; its ``theta`` is trained in place.
+    X : ndarray (N, *input_shape), a tuple/dict of arrays for several inputs, or a dask array
+        The examples. A dask array trains on its cluster (``tinygraph.dask.fit``); validation_data,
+        early_stopping, initial_epoch, verbose, progress and n_jobs are then not available.
+    y : ndarray
+        Targets, as the model's loss node checks them.
+    optimizer : str or Optimizer, default "L-BFGS-B"
         A scipy method name ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG", "trust-ncg", ...) trains
         full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. A built-in
         optimizer by lower-case name (``OPTIMIZERS``: "sgd", "adam", "adamw", "rmsprop", "adagrad",
         "adadelta", "rprop", as Keras) is that class with its default settings, made afresh for this
         call. An ``Optimizer`` keeps its state between calls (warm start).
-    batch_size : None, int, or a fraction of the rows in (0, 1]; the last batch of an epoch holds the
+    batch_size : None, int, or float in (0, 1], default None
+        None, an int, or a fraction of the rows in (0, 1]; the last batch of an epoch holds the
         remaining rows. None is the full batch, except for an optimizer given by name: min(200, N),
         scikit-learn's default.
-    epochs : passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
-    maxiter : the maximum number of updates (scipy: iterations; TNC has no iteration limit, so
+    epochs : int, optional
+        Passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
+    maxiter : int, optional
+        The maximum number of updates (scipy: iterations; TNC has no iteration limit, so
         there it is passed as ``maxfun``, a limit on loss-and-gradient evaluations). With neither:
         200 iterations full batch (scikit-learn's max_iter), 10 epochs on minibatches.
-    tol : stop once the epoch loss (validation loss with ``early_stopping`` and validation data) has
+    tol : float, optional
+        Stop once the epoch loss (validation loss with ``early_stopping`` and validation data) has
         not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
-    sample_weight : (N,) non-negative row weights; each batch's loss is its weighted mean.
-    validation_data : (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
+    sample_weight : ndarray (N,), optional
+        Non-negative row weights; each batch's loss is its weighted mean.
+    validation_data : tuple, optional
+        (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
         recorded after every epoch in ``result.history``.
-    early_stopping : keep the theta of the best epoch; stop after ``patience`` epochs without progress.
-    callback : ``callback(info) -> bool`` or a list of them: see ``TrainingInfo``; True stops training.
-    random_state : seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
+    early_stopping : bool, default False
+        Keep the theta of the best epoch; stop after ``patience`` epochs without progress.
+    patience : int, default 10
+        Epochs without progress (by ``tol``) before stopping.
+    callback : callable or list of callables, optional
+        ``callback(info) -> bool`` or a list of them: see ``TrainingInfo``; True stops training.
+    random_state : None or int, optional
+        Seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
-    verbose : 1 prints a line per epoch, 2 also per step. ``progress``: a tqdm bar.
-    shuffle : False takes the rows in order (batches are then views: nothing is copied).
-    threads : BLAS threads while training (``tinygraph.threads``); None picks them from the model's
+    verbose : int, default 0
+        1 prints a line per epoch, 2 also per step.
+    progress : bool, default False
+        A tqdm bar.
+    initial_epoch : int, default 0
+        The first epoch's number (to resume a run; see ``epochs`` and ``random_state``).
+    shuffle : bool, default True
+        False takes the rows in order (batches are then views: nothing is copied).
+    threads : int, optional
+        BLAS threads while training (``tinygraph.threads``); None picks them from the model's
         matrix products at this batch size and the cores (``tg.threads.auto_threads``).
-    n_jobs : split every loss and gradient into row blocks computed on this many threads at once
+    n_jobs : int, optional
+        Split every loss and gradient into row blocks computed on this many threads at once
         (-1: every core; ``tinygraph.parallel``), BLAS then held to one thread unless ``threads``
         says otherwise: for full-batch methods and large batches.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (the final theta, also in ``model.theta``), ``fun``, ``nit``, ``success``, ``message``
+        and ``history`` (per step: ``loss``, ``time``; per epoch: ``epoch_loss``, ``epoch_time``,
+        and ``val_loss``, ``val_score`` with ``validation_data``).
+
+    Raises
+    ------
+    NonFiniteError
+        A loss, gradient or update is NaN or infinite; ``model.theta`` keeps the last finite theta.
+    ValueError
+        A setting out of range (batch_size, patience, tol, an unknown optimizer name, ...).
+    TypeError
+        ``optimizer`` is neither a scipy method name nor an ``Optimizer``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tinygraph as tg
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> model = tg.Sequential([tg.Dense(2, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> result = tg.fit(model, X, y, "L-BFGS-B", maxiter=50)
+    >>> model.score(X, y)
+    1.0
+    >>> result = tg.fit(model, X, y, "adam", batch_size=2, epochs=3, random_state=0)
+    >>> result.nit, len(result.history["epoch_loss"])  # 2 updates an epoch, 3 epochs
+    (6, 3)
     """
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
         if validation_data is not None or early_stopping or initial_epoch or verbose or progress or \
