@@ -166,6 +166,13 @@ class Monitor:
             return True
         return False
 
+    def last_epoch_loss(self, default: float) -> float:
+        """The row-weighted mean loss of the last epoch: of the batches run so far when it ended early,
+        else the last completed one's (``default`` when no batch ran)."""
+        if self._seen:
+            return self._sum / self._seen
+        return self.history["epoch_loss"][-1] if self.history["epoch_loss"] else default
+
     def after_epoch(self, epoch: int, loss: float | None = None) -> bool:
         """End of an epoch; ``loss`` defaults to the mean of this epoch's minibatch losses."""
         if loss is None:

@@ -239,14 +239,13 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
     stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
-    epoch_sum = epoch_rows = 0.0  # the final epoch's running mean is the result's fun, not its last batch
     message = "reached the number of epochs"
     try:
         while epoch < epochs and not stop:
             if seed is not None:
                 np.copyto(perm, order)
                 np.random.default_rng([seed, epoch]).shuffle(perm)
-            complete, epoch_sum, epoch_rows = True, 0.0, 0.0
+            complete = True
             for start in range(0, n, bs):
                 m = min(bs, n - start)
                 if seed is None:  # no shuffle: contiguous slices are views, nothing is copied
@@ -262,7 +261,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
                 if stochastic:  # new dropout masks each step; the same ones within it (line searches)
-                    model.noise_step = opt.t if hasattr(opt, "t") else mon.steps
+                    model.noise_step = opt.t
                 if batched:
                     res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps, n_jobs), theta)
                     loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
@@ -281,7 +280,6 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                         raise diagnose(model, Xb, yb, swb, mon.steps, "update") from None
                     if stateful:  # the step is taken: its batch's statistics enter the running ones
                         model.update_state()
-                epoch_sum, epoch_rows = epoch_sum + loss * m, epoch_rows + m
                 if mon.after_step(loss, m, epoch):
                     stop, complete = True, False
                     break
@@ -298,7 +296,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         interrupted = True
         mon.interrupted(epoch)
     mon.restore_best()
-    fun = epoch_sum / epoch_rows if epoch_rows else loss
+    fun = mon.last_epoch_loss(loss)  # the final epoch's running mean, not its last batch
     return mon.result(fun=fun, nit=mon.steps, nfev=nfev, n_examples_seen=seen, success=not interrupted,
                       message=message, interrupted=interrupted, epoch=epoch)
 
