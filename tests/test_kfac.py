@@ -89,7 +89,8 @@ def test_conv_and_lstm_factors_against_torch():
     np.testing.assert_allclose(G_hh, G_ih, rtol=1e-12, atol=1e-15)  # LSTM: the same gate gradients
 
 
-def test_one_step_on_a_linear_least_squares_model_is_the_newton_step():
+@pytest.mark.parametrize("inverse", ["eigh", "cholesky"])
+def test_one_step_on_a_linear_least_squares_model_is_the_newton_step(inverse):
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
     model = tg.Sequential([tg.Dense(3, 2), tg.MeanSquaredError()], random_state=0)
@@ -97,7 +98,7 @@ def test_one_step_on_a_linear_least_squares_model_is_the_newton_step():
     _, g = model.loss_and_grad(theta0, X, Y)
     GN = tg.CurvatureOperator(model, X, Y) @ np.eye(model.n_params)
     newton = theta0 - np.linalg.solve(GN, g)
-    opt = KFAC(model, damping=1e-20, fisher="exact")  # √λ = 1e-10: the factored damping vanishes
+    opt = KFAC(model, damping=1e-20, fisher="exact", inverse=inverse)  # √λ = 1e-10: the factored damping vanishes
     tg.fit(model, X, Y, opt, batch_size=40, epochs=1)
     np.testing.assert_allclose(model.theta, newton, rtol=1e-8, atol=1e-10)
     assert np.abs(model.loss_and_grad(model.theta, X, Y)[1]).max() < 1e-9  # at the minimum
@@ -131,12 +132,13 @@ def _ck_model():
                          input_shape=(1, 5, 5), l2=0.1, random_state=0)
 
 
-def test_resume_equals_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("inverse", ["eigh", "cholesky"])
+def test_resume_equals_the_uninterrupted_run(tmp_path, inverse):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((48, 1, 5, 5)), rng.integers(0, 3, 48)
 
     def opt(m):
-        return KFAC(m, update_every=3, adapt_every=2)
+        return KFAC(m, update_every=3, adapt_every=2, inverse=inverse)
     straight = _ck_model()
     tg.fit(straight, X, y, opt(straight), batch_size=16, epochs=4, random_state=7)
     first = _ck_model()
@@ -156,6 +158,8 @@ def test_bad_arguments_are_named():
         KFAC(model, damping=0)
     with pytest.raises(ValueError, match="update_every must be"):
         KFAC(model, update_every=0)
+    with pytest.raises(ValueError, match="inverse must be"):
+        KFAC(model, inverse="lu")
     with pytest.raises(ValueError, match="fisher must be"):
         KFAC(model, fisher="empirical")
     with pytest.raises(TypeError, match="ending in a loss node"):

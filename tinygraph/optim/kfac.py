@@ -66,6 +66,14 @@ class KFAC(Optimizer):
         The weight of the past in the factors' running averages.
     min_damping : float, default 1e-8
         The floor of λ.
+    inverse : {"eigh", "cholesky"}, default "eigh"
+        "eigh": eigendecompositions every ``update_every`` steps, the damping applied in the
+        eigenbases at every step (4 products per weight per step). "cholesky": the damped inverses
+        (A + π√λ I)⁻¹, (G + √λ/π I)⁻¹ by Cholesky, redone every ``update_every`` steps and whenever
+        λ changes (2 products per weight per step; a Cholesky costs ~1/7 of an ``eigh``).
+    curvature_fraction : float in (0, 1], default 1.0
+        The share of the batch's rows (the first ones: ``tg.fit`` shuffles) on which the quadratic
+        model's two Gauss-Newton products run; below 1 they cost a forward pass on those rows.
     fisher : {"sampled", "exact"}, default "sampled"
         G from one backward with targets drawn from the model, or its expectation exactly (one
         backward per output, through the columns of the loss Hessian's square root; small outputs).
@@ -87,7 +95,8 @@ class KFAC(Optimizer):
 
     def __init__(self, model, *, lr: float | None = None, damping: float = 1.0, momentum: float | None = None,
                  update_every: int = 10, adapt_every: int = 5, ema: float = 0.95, min_damping: float = 1e-8,
-                 fisher: str = "sampled", random_state: int = 0):
+                 inverse: str = "eigh", curvature_fraction: float = 1.0, fisher: str = "sampled",
+                 random_state: int = 0):
         if model is None or getattr(model, "loss", None) is None:
             raise TypeError(f"KFAC: model must be a graph ending in a loss node, got {model!r}")
         self.model = model
@@ -103,9 +112,13 @@ class KFAC(Optimizer):
         self.update_every, self.adapt_every = int(update_every), int(adapt_every)
         self.ema = _positive("ema", ema, upper=1.0)
         self.min_damping = _positive("min_damping", min_damping)
+        self.curvature_fraction = _positive("curvature_fraction", curvature_fraction, upper=1.0 + 1e-12)
         if fisher not in ("sampled", "exact"):
             raise ValueError(f"KFAC: fisher must be 'sampled' or 'exact', got {fisher!r}")
         self.fisher, self.random_state = fisher, int(random_state)
+        if inverse not in ("eigh", "cholesky"):
+            raise ValueError(f"KFAC: inverse must be 'eigh' or 'cholesky', got {inverse!r}")
+        self.inverse = inverse
         self.blocks = blocks(model)
         factored = np.zeros(model.n_params, dtype=bool)
         for b in self.blocks:
@@ -177,20 +190,46 @@ class KFAC(Optimizer):
 
     # -- the step --------------------------------------------------------------------------------
     def _decompose(self) -> None:
+        dtype = self.model.dtype  # the proposal's products run in the model's precision
+        if self.inverse == "cholesky":
+            self._inverses_at = None  # the snapshot of the factors is taken now; inverses on demand
+            self.eigen = [[A.copy(), G.copy()] for A, G in self.factors]
+            return
         for i, (A, G) in enumerate(self.factors):
-            sA, UA = scipy.linalg.eigh(A)
-            sG, UG = scipy.linalg.eigh(G)
-            self.eigen[i] = [np.maximum(sA, 0.0), UA, np.maximum(sG, 0.0), UG]
+            # "evd" (divide and conquer): 2x faster than the default "evr" on 1000x1000 factors here
+            sA, UA = scipy.linalg.eigh(A, driver="evd", check_finite=False)
+            sG, UG = scipy.linalg.eigh(G, driver="evd", check_finite=False)
+            self.eigen[i] = [np.maximum(sA, 0.0), UA.astype(dtype), np.maximum(sG, 0.0), UG.astype(dtype)]
+
+    def _damped_inverses(self) -> list:
+        """[(A + π√λ I)⁻¹, (G + √λ/π I)⁻¹] per block from the snapshot, at the current λ (cached)."""
+        if getattr(self, "_inverses_at", None) == self.damping:
+            return self._inverses
+        gamma, dtype, out = math.sqrt(self.damping), self.model.dtype, []
+        for A, G in self.eigen:
+            pi = math.sqrt(max(np.trace(A) / A.shape[0], 1e-30) / max(np.trace(G) / G.shape[0], 1e-30))
+            pair = []
+            for F, c in ((A, pi * gamma), (G, gamma / pi)):
+                chol = scipy.linalg.cho_factor(F + c * np.eye(F.shape[0]), check_finite=False)
+                pair.append(scipy.linalg.cho_solve(chol, np.eye(F.shape[0]), check_finite=False).astype(dtype))
+            out.append(pair)
+        self._inverses, self._inverses_at = out, self.damping
+        return out
 
     def _proposal(self, g: np.ndarray) -> np.ndarray:
         """−(approximate F + λI)⁻¹ g, blockwise."""
         d = np.zeros_like(g)
         gamma = math.sqrt(self.damping)
+        if self.inverse == "cholesky":
+            for b, (Ainv, Ginv) in zip(self.blocks, self._damped_inverses()):
+                b.write(-(Ainv @ b.matrix(g).astype(Ainv.dtype) @ Ginv), d)
+            d[self._diag_index] = -g[self._diag_index] / (self.diag + self.damping)
+            return d
         for b, (sA, UA, sG, UG) in zip(self.blocks, self.eigen):
             # π² = (tr A / dim A) / (tr G / dim G): the damping split that keeps the factors balanced
             pi = math.sqrt(max(sA.mean(), 1e-30) / max(sG.mean(), 1e-30))
-            M = UA.T @ b.matrix(g) @ UG
-            M /= np.outer(sA + pi * gamma, sG + gamma / pi)
+            M = UA.T @ b.matrix(g).astype(UA.dtype) @ UG
+            M /= np.outer(sA + pi * gamma, sG + gamma / pi).astype(UA.dtype)
             b.write(-(UA @ M @ UG.T), d)
         d[self._diag_index] = -g[self._diag_index] / (self.diag + self.damping)
         return d
@@ -226,7 +265,7 @@ class KFAC(Optimizer):
         proposal = self._proposal(g)
         if self._frozen is not None:
             proposal[self._frozen] = 0.0
-        step, q = self._combine(g, proposal)
+        step, q = self._combine(g, proposal, X, target, w, n)
         if not all_finite(step):
             raise NonFiniteError(f"KFAC: non-finite update at step {self.t}")
         theta += step.astype(theta.dtype)
@@ -241,9 +280,17 @@ class KFAC(Optimizer):
                 self.damping = max(self.damping * omega, self.min_damping)
         self.t += 1
 
-    def _combine(self, g: np.ndarray, proposal: np.ndarray) -> tuple:
+    def _combine(self, g: np.ndarray, proposal: np.ndarray, X, target, w, n: int) -> tuple:
         """(δ = αΔ + μδ₀, q(δ) without λ): α, μ from the damped quadratic model on the batch."""
-        op = CurvatureOperator.from_last_forward(self.model)
+        k = max(1, round(self.curvature_fraction * n))
+        if k < n:
+            rows = slice(0, k)
+            Xk = X[rows] if not isinstance(X, tuple) else tuple(a[rows] for a in X)
+            op = CurvatureOperator(self.model, Xk, target[rows], sample_weight=None if w is None else w[rows],
+                                   check_input=False)
+            op.l2_over_m = self.model.l2 / n  # the l2 term of the batch objective
+        else:
+            op = CurvatureOperator.from_last_forward(self.model)
         prev = self.delta if self.delta is not None and self.momentum != 0.0 else None
         dirs = [proposal] if prev is None else [proposal, prev]
         F = [op.product(v.astype(self.model.dtype)).astype(np.float64) for v in dirs]
@@ -270,7 +317,7 @@ class KFAC(Optimizer):
             if f is not None:
                 state[f"A{i}"], state[f"G{i}"] = f[0].copy(), f[1].copy()
             if e is not None:
-                for k, arr in zip(("sA", "UA", "sG", "UG"), e):
+                for k, arr in zip(("sA", "UA", "sG", "UG"), e):  # cholesky: the snapshot (A, G) only
                     state[f"{k}{i}"] = arr.copy()
         return state
 
@@ -283,8 +330,10 @@ class KFAC(Optimizer):
             if f"A{i}" in state:
                 self.factors[i] = [np.array(state[f"A{i}"]), np.array(state[f"G{i}"])]
             if f"sA{i}" in state:
-                self.eigen[i] = [np.array(state[f"{k}{i}"]) for k in ("sA", "UA", "sG", "UG")]
+                keys = ("sA", "UA", "sG", "UG") if f"sG{i}" in state and f"UG{i}" in state else ("sA", "UA")
+                self.eigen[i] = [np.array(state[f"{k}{i}"]) for k in keys]
 
     def _params(self) -> dict:
         return {"lr": self.fixed_lr, "damping": self.damping0, "momentum": self.momentum,
-                "update_every": self.update_every}
+                "update_every": self.update_every, "inverse": self.inverse,
+                "curvature_fraction": self.curvature_fraction}
