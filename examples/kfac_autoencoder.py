@@ -120,7 +120,7 @@ def main(task: str = "autoencoder", budget: float = 60.0, n_train: int = 8000, n
         target, Xe, ye, acc = ytr, Xtr[:2000], ytr[:2000], (Xte, yte)
     curves = {}
     for name, (factory, bs) in candidates(task).items():
-        if names is not None and not any(n in name for n in names):
+        if names is not None and name not in names:
             continue
         model = make()
         curves[name] = train(model, factory(model), Xtr, target, bs, budget, Xe, ye, *acc)
@@ -191,7 +191,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="autoencoder", choices=["autoencoder", "lenet", "lstm"])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of training per run")
-    parser.add_argument("--only", nargs="*", help="run only the settings whose names contain these")
+    parser.add_argument("--only", nargs="*", help="run only these settings (names as printed)")
     parser.add_argument("--out", default=OUTPUT)
     args = parser.parse_args()
     main(args.model, args.budget, names=args.only, out_dir=args.out)

@@ -167,3 +167,17 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="model's own theta"):
         KFAC(model).step(model.theta.copy(), np.zeros(model.n_params))
     assert tg.optim.KFAC is KFAC
+
+
+@pytest.mark.parametrize("cell", [tg.GRU, tg.SimpleRNN])
+def test_trains_recurrent_and_embedding_models(cell):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, (120, 6)).astype(float)
+    y = (X[:, 0] > X[:, -1]).astype(int)
+    model = tg.Sequential([tg.Embedding(5, 4), cell(8), tg.Dense(2), tg.Softmax(), tg.CrossEntropy()],
+                          input_shape=6, random_state=0)
+    opt = KFAC(model, update_every=3)
+    assert [b.weight for b in opt.blocks] == ["W_ih", "W_hh", "W"] and opt._diag_index.size == 20
+    start = model.loss_value(model.theta, X, y)
+    tg.fit(model, X, y, opt, batch_size=40, epochs=10, random_state=0)
+    assert model.loss_value(model.theta, X, y) < 0.7 * start
