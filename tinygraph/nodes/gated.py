@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid
 from .recurrent import _Recurrent
 
 __all__ = ["GRU", "LSTM"]
@@ -252,16 +251,27 @@ class GRU(_Recurrent):
 
     def _forward_spec(self, N, T):
         H = self.units
-        return {"ah": (T, N, 3 * H), "tmp": (N, H), "sl": (T, N, 3 * H), "k": (T, N, 3 * H)}
+        return {"ah": (T, N, 3 * H), "tmp": (N, H), "sl": (T, N, 3 * H), "k": (T, N, 3 * H),
+                "Ws": (3 * H, H)}
 
     def _steps(self, ws, T):
-        a, ah, h, tmp, H = ws["a"], ws["ah"], ws["h"], ws["tmp"], self.units
+        # σ(x) = ½ tanh(½x) + ½, with r and z's pre-activations halved up front (exact in binary:
+        # their rows of W_hh in a scaled copy, their columns of a and their b_hh added once)
+        a, ah, h, tmp, Ws, H = ws["a"], ws["ah"], ws["h"], ws["tmp"], ws["Ws"], self.units
+        np.multiply(self.W_hh[:2 * H], 0.5, out=Ws[:2 * H])
+        Ws[2 * H:] = self.W_hh[2 * H:]
+        a[..., :2 * H] += self.b_hh[:2 * H]
+        a[..., :2 * H] *= 0.5
+        b_hn = self.b_hh[2 * H:]
         for t in range(T):
             at, aht = a[t], ah[t]
-            np.matmul(h[t], self.W_hh.T, out=aht)
-            aht += self.b_hh
-            at[:, :2 * H] += aht[:, :2 * H]
-            sigmoid(at[:, :2 * H], out=at[:, :2 * H])
+            np.matmul(h[t], Ws.T, out=aht)
+            aht[:, 2 * H:] += b_hn
+            rz = at[:, :2 * H]
+            rz += aht[:, :2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
             n = at[:, 2 * H:]
             n += np.multiply(at[:, :H], aht[:, 2 * H:], out=tmp)
             np.tanh(n, out=n)
@@ -289,14 +299,13 @@ class GRU(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, Dh, dh, tmp = ws["D"], ws["Dh"], ws["dh"], ws["tmp"]
         a, k, H = fw["a"], fw["k"], self.units
-        z = a[..., H:2 * H]
+        z, K, Dg = a[..., H:2 * H], k.reshape(T, -1, 3, H), D.reshape(T, -1, 3, H)
         for t in range(T - 1, -1, -1):
             self._dh_at(dy, Dh, dh, t, T, src, z, tmp)
             dar, daz, dan = D[t, :, :H], D[t, :, H:2 * H], D[t, :, 2 * H:]
-            np.multiply(dh[t], k[t, :, 2 * H:], out=dan)
+            np.multiply(dh[t, :, None], K[t, :, 1:], out=Dg[t, :, 1:])  # [daz, dan] in one product
             if "n" in src:
                 dan += src["n"][t]
-            np.multiply(dh[t], k[t, :, H:2 * H], out=daz)
             np.multiply(dan, k[t, :, :H], out=dar)
             if "z" in src:
                 daz += src["z"][t]
