@@ -117,10 +117,10 @@ def test_a_last_minibatch_of_one_row_joins_the_one_before(optimizer):
     assert len(result.history["loss"]) == 2  # 32 rows, then 33
 
 
-def test_batch_size_one_with_batchnorm_is_refused_before_any_work():
+def test_batch_size_one_with_batchnorm_fails_at_the_first_step_before_any_update():
     model = _bn()
     before = model.theta.copy()
-    with pytest.raises(ValueError, match="fit: batch_size=1"):
+    with pytest.raises(ValueError, match="batchnorm1: training mode needs more than 1 value per channel"):
         tg.fit(model, X, y, "adam", batch_size=1, epochs=1)
     np.testing.assert_array_equal(model.theta, before)
 

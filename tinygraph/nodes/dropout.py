@@ -66,7 +66,7 @@ class Dropout(Node):
         # the rows before it, so every row gets the mask it gets in one pass over the whole batch.
         offset = self.row_offset
         if offset:
-            rng.bit_generator.advance(offset * (x.size // x.shape[0]))
+            rng.bit_generator.advance(int(offset) * (x.size // x.shape[0]))
         u = rng.random(out=self.buffer("u", x.shape, np.float64))
         mask = self.buffer("mask", x.shape)
         np.greater_equal(u, self.rate, out=mask)
