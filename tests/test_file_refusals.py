@@ -79,8 +79,10 @@ def test_non_finite_json_numbers_are_named(tmp_path, constant):
         header["model"]["nodes"][1]["config"]["n_out"] = "@@"
         return json.dumps(header).replace('"@@"', constant)
     _repack(path, header_text=poison)
-    with pytest.raises(FormatError, match=f"corrupted header.*{constant}"):
+    with pytest.raises(FormatError, match=r"does not rebuild at node 'dense1' \((Overflow|Value)Error: cannot "
+                                          r"convert float (infinity|NaN) to integer\)") as e:
         tg.load(path)
+    assert "truncated" not in str(e.value)
 
 
 def test_a_saved_file_still_loads(tmp_path):

@@ -54,10 +54,6 @@ def read_checked(path: str) -> tuple:
             raise FormatError(f"{path}: truncated or corrupted ({type(e).__name__}: {e})") from None
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number (the saver never writes one)")
-
-
 def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
     infos = {info.filename: info for info in zf.infolist()}
     packed = sorted(name for name, info in infos.items() if info.compress_type != zipfile.ZIP_STORED)
@@ -71,7 +67,7 @@ def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
         raise FormatError(f"{path}: corrupted (a header of {infos['header.npy'].file_size} bytes)")
     raw = _read_member(path, zf, infos["header.npy"], "header", file_size)
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+        header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise FormatError(f"{path}: corrupted header ({e})") from None
     _check_header(path, header)
