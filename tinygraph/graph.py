@@ -531,8 +531,9 @@ class Graph(Locking, Prediction, RunningStatistics):
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
 
-    def render(self, path=None, format: str = "svg", **kwargs):
-        """Write the picture to ``path`` with the system ``dot``; see ``tinygraph.render.render``."""
+    def render(self, path=None, format: str | None = None, **kwargs):
+        """Write the picture to ``path`` (its suffix names the format) with the system ``dot``; see
+        ``tinygraph.render.render``."""
         from .render import render
         return render(self, path, format, **kwargs)
 
