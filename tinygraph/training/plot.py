@@ -1,5 +1,7 @@
 """Loss curves in one call: ``tg.plot_history(result)`` (matplotlib, the ``plot`` extra).
 
+Reads the ``history`` of a ``tg.fit`` result; imports nothing else of tinygraph.
+
 matplotlib is imported when a curve is drawn, not with tinygraph: it stays optional.
 """
 from __future__ import annotations
