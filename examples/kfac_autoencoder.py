@@ -54,14 +54,14 @@ def lstm(dtype=np.float32, random_state: int = 0) -> tg.Sequential:
 def candidates(task: str) -> dict:
     """name -> (optimizer factory of the model, batch size) for each swept setting."""
     if task == "autoencoder":
-        sgd, adam, damping, bs, kbs = (3e-4, 1e-3, 3e-3), (3e-4, 1e-3, 3e-3), (1.0, 10.0, 100.0), 100, 1000
+        sgd, adam, kfac, bs = (3e-4, 1e-3, 3e-3), (1e-4, 3e-4, 1e-3), ((1.0, 500), (10.0, 500), (1.0, 1000)), 100
     else:
-        sgd, adam, damping, bs, kbs = (0.03, 0.1), (1e-3, 3e-3), (0.1, 1.0), 100, 500
+        sgd, adam, kfac, bs = (0.03, 0.1), (1e-3, 3e-3), ((0.1, 500), (1.0, 500)), 100
     out = {}
-    for d in damping:
+    for d, kbs in kfac:
         # inverses of new factors every 20 steps (Martens & Grosse's T3) by Cholesky, ~7x cheaper than
         # eigh here; the quadratic model's two products on a quarter of the batch
-        out[f"K-FAC damping={d:g}"] = (lambda m, d=d: tg.optim.KFAC(
+        out[f"K-FAC damping={d:g} batch={kbs}"] = (lambda m, d=d: tg.optim.KFAC(
             m, damping=d, update_every=20, inverse="cholesky", curvature_fraction=0.25), kbs)
     for lr in adam:
         out[f"Adam lr={lr:g}"] = (lambda m, lr=lr: tg.optim.Adam(lr), bs)
