@@ -155,7 +155,7 @@ def summary(curves: dict) -> str:
     target = min(first_order) if first_order else float("nan")
     lines = [f"target: the best first-order final loss, {target:.4g}",
              f"{'run':28s} {'steps':>6s} {'final loss':>10s} {'accuracy':>8s} {'time to target':>15s}"]
-    for family, name in chosen.items():
+    for name in chosen.values():
         c = curves[name]
         acc = f"{c['accuracy'][-1]:.4f}" if c["accuracy"] else "-"
         lines.append(f"{name:28s} {c['steps']:6d} {c['loss'][-1]:10.4g} {acc:>8s} {reached(c, target):14.1f}s")
@@ -171,7 +171,7 @@ def plot_curves(curves: dict, task: str, out_dir: str):
         return None
     os.makedirs(out_dir, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for family, name in best(curves).items():
+    for name in best(curves).values():
         c = curves[name]
         ax.plot(c["time"], c["loss"], marker="o", ms=3, label=f"{name} ({c['steps']} steps)")
     ax.set_xlabel("training time (s)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nodes import LSTM, GRU, Conv2D, Dense, Embedding, LayerNorm, SimpleRNN  # noqa: F401
+from ..nodes import Conv2D, Dense, Embedding
 from ..nodes.normalization import _Normalization
 from ..nodes.recurrent import _Recurrent
 
@@ -33,7 +33,7 @@ def backward_visiting(model, dz: np.ndarray, visit) -> None:
 
     def step(node, i):
         dy = grads[i]
-        run = lambda: node.backward(dy)  # noqa: E731
+        run = lambda: node.backward(dy)
         return visit(node, dy, run) if node.stop > node.start else run()
 
     model._propagate(grads, step)

@@ -26,7 +26,6 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ..validation import check_random_state, check_theta
-
 from .fisher import FISHER_KINDS, fisher_product, fisher_rows
 
 __all__ = ["CurvatureOperator", "curvature", "gnvp", "hvp"]

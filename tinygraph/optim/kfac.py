@@ -26,8 +26,8 @@ import math
 import numpy as np
 import scipy.linalg
 
-from ..curvature.kronecker import blocks
 from ..curvature.fisher import sample_targets
+from ..curvature.kronecker import blocks
 from ..curvature.per_example import backward_visiting
 from ..curvature.products import CurvatureOperator
 from ..nodes import CrossEntropy, MeanSquaredError
