@@ -41,7 +41,7 @@ def measure(model, X, y, *, lanczos: int, probes: int, seed: int = 0) -> dict:
             "seconds": (t1 - t0, t2 - t1, t3 - t2)}
 
 
-def main(epochs: int = 3, n_train: int = 8000, batch: int = 1000, lanczos: int = 80, probes: int = 60,
+def main(epochs: int = 2, n_train: int = 8000, batch: int = 128, lanczos: int = 40, probes: int = 30,
          channels: tuple = (20, 50), hidden: int = 500, plot: bool = True, out: Path | None = None,
          verbose: bool = True) -> dict:
     """Measure LeNet's Hessian at initialisation and after ``epochs`` of Adam; draw both densities."""
