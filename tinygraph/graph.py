@@ -537,10 +537,20 @@ class Graph(Locking, Prediction, RunningStatistics):
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
 
-    def render(self, path=None, format: str = "svg", **kwargs):
-        """Write the picture to ``path`` with the system ``dot``; see ``tinygraph.render.render``."""
+    def render(self, path=None, format: str | None = None, **kwargs):
+        """Write the picture to ``path`` (its suffix names the format) with the system ``dot``; see
+        ``tinygraph.render.render``."""
         from .render import render
         return render(self, path, format, **kwargs)
+
+    def __getattr__(self, name: str):
+        # Called only for a name the model does not have: model.fit(...) is a habit from Keras, and
+        # training here is a function, so say which one instead of a bare AttributeError.
+        if name in ("fit", "train", "partial_fit"):
+            raise AttributeError(f"{type(self).__name__} has no {name}() method: train it with the function "
+                                 f"tg.fit(model, X, y, optimizer, ...), or wrap it for scikit-learn with "
+                                 "tg.NeuralNetClassifier(model=...)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def summary(self) -> None:
         """Print a table of the nodes: type, output shape, parameters, theta slice, inputs."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import pair
+from .conv import pair, pair_text
 from .node import Node
 
 __all__ = ["AvgPool2D", "GlobalAvgPool2D", "MaxPool2D"]
@@ -77,6 +77,10 @@ class _Pool2D(Node):
             else:
                 self._window(dx, i, j)[...] += write(tmp)
         return dx
+
+    def geometry(self) -> str:
+        """``2×2 windows, stride 2``."""
+        return f"{self.pool_size[0]}×{self.pool_size[1]} windows, stride {pair_text(self.stride)}"
 
     def get_config(self) -> dict:
         return {"pool_size": list(self.pool_size), "stride": list(self.stride), **super().get_config()}

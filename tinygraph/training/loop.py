@@ -50,7 +50,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
         early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
         verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
-        shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None) -> OptimizeResult:
+        shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None,
+        **unknown) -> OptimizeResult:
     """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
 
     Parameters
@@ -93,9 +94,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         Epochs without progress (by ``tol``) before stopping.
     callback : callable or list of callables, optional
         ``callback(info) -> bool`` or a list of them: see ``TrainingInfo``; True stops training.
-    random_state : None or int, optional
+    random_state : None, int or Generator, optional
         Seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
+        None (the default) takes the model's own ``random_state``: one seed makes one run.
     verbose : int, default 0
         1 prints a line per epoch, 2 also per step.
     progress : bool, default False
@@ -145,6 +147,13 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     >>> result.nit, len(result.history["epoch_loss"])  # 2 updates an epoch, 3 epochs
     (6, 3)
     """
+    if unknown:  # a pointer, not a bare TypeError: lr= and clipnorm= belong to the optimizer object
+        import inspect
+
+        from .hints import unknown_keywords
+        raise TypeError(unknown_keywords("fit", unknown, list(inspect.signature(fit).parameters)[3:-1]))
+    if random_state is None:  # one seed makes one run: the model's seed also orders the batches
+        random_state = model.random_state
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
         if validation_data is not None or early_stopping or initial_epoch or verbose or progress or \
                 check_n_jobs(n_jobs, "fit") > 1:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import scipy.optimize
@@ -23,7 +24,7 @@ import scipy.optimize
 from .monitor import OptimizeResult, TrainingInfo, evaluate
 from ..optim.first_order import frozen_bounds
 from ..optim.optimizer import NonFiniteError
-from ..validation import all_finite
+from ..validation import all_finite, user_stacklevel
 
 __all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
@@ -189,8 +190,12 @@ def _model_hessp(model, X, y, sw, fun, last, frozen):
         if state["exact"]:
             try:
                 hv = gauss_newton(x, v)
-            except NotImplementedError:
+            except NotImplementedError as e:  # said once per fit: the products are approximations now
                 state["exact"] = False
+                warnings.warn(f"{e}: the Hessian products of this fit are forward differences of the "
+                              "gradient, (g(x + h v) - g(x)) / h (one more gradient each, less accurate); "
+                              "write rforward and rbackward for exact Gauss-Newton products",
+                              UserWarning, stacklevel=user_stacklevel())
         if hv is None:
             g0 = last["g"] if last["x"] is not None and np.array_equal(last["x"], x) else fun(x)[1]
             h = h0 * (1.0 + np.linalg.norm(x)) / max(np.linalg.norm(v), 1e-300)
