@@ -2,7 +2,6 @@
 import os
 
 import pytest
-
 from _examples import load_example
 
 

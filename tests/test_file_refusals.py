@@ -54,7 +54,7 @@ def test_a_negative_running_variance_is_refused(tmp_path):
 
 
 def test_compressed_members_are_refused_before_decompressing(tmp_path):
-    model, path = _bn_file(tmp_path)
+    _, path = _bn_file(tmp_path)
     _repack(path, compress=True)
     with zipfile.ZipFile(path) as zf:
         assert any(i.compress_type != zipfile.ZIP_STORED for i in zf.infolist())

@@ -14,6 +14,7 @@ class indices and score accuracy; any other predicts its outputs and scores R².
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -183,4 +184,4 @@ def _chunks(n: int, size: int) -> list:
     bounds = list(range(0, n, size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < _MIN_CHUNK:
         del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
