@@ -9,6 +9,7 @@ Run: ``python examples/benchmark_activations.py``; on a machine shared with othe
 the wall clock (both libraries run on this one thread), which waiting for a core does not inflate.
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -57,7 +58,8 @@ def main(n=4000, d=256, repeats=7, dtypes=("float32", "float64"), cpu_time=False
     rng = np.random.default_rng(0)
     results = {}
     clock = time.thread_time if cpu_time else time.perf_counter
-    print(f"forward + backward, ({n}, {d}), {repeats} runs, {'CPU' if cpu_time else 'wall'} ms: median (best)")
+    print(f"forward + backward, ({n}, {d}), {repeats} runs, {'CPU' if cpu_time else 'wall'} ms: median (best); "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'dtype':8} {'node':11} {'tinygraph':>15} {'PyTorch':>15} {'ratio':>11}")
     for dtype in dtypes:
         x, dy = (rng.standard_normal((n, d)).astype(dtype) for _ in range(2))
