@@ -7,7 +7,7 @@ from tinygraph.render import summary
 
 
 @tg.register_node
-class ScaledTanh(tg.Node):
+class ArgTanh(tg.Node):
     """y = a·tanh(b·x); dx = a·b·(1 - tanh²(b·x))·dy. Constructor arguments, no get_config."""
 
     cached = ("t",)
@@ -60,11 +60,11 @@ def _model(node):
 
 
 def test_constructor_arguments_are_saved_without_get_config(tmp_path):
-    model = _model(ScaledTanh(2.0, b=0.5, name="st"))
+    model = _model(ArgTanh(2.0, b=0.5, name="st"))
     assert model.nodes[2].get_config() == {"a": 2.0, "b": 0.5, "name": "st", "trainable": True}
     back = tg.load(tg.save(model, tmp_path / "m.npz"))
     node = back.nodes[2]
-    assert (type(node), node.a, node.b, node.name) == (ScaledTanh, 2.0, 0.5, "st")
+    assert (type(node), node.a, node.b, node.name) == (ArgTanh, 2.0, 0.5, "st")
     X = np.random.default_rng(0).standard_normal((5, 3))
     np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
 
