@@ -232,7 +232,7 @@ class NeuralNet(BaseEstimator):
             else:
                 counted = "iterations"
             warnings.warn(f"{who}: max_iter={self.max_iter} {counted} ran out after n_iter_={self.n_iter_} "
-                          f"iterations, before the loss stopped improving by tol={self.tol} ({result.message}); "
+                          f"{'epochs' if minibatch else 'iterations'}, before the loss stopped improving by tol={self.tol} ({result.message}); "
                           "raise max_iter", ConvergenceWarning, stacklevel=user_stacklevel())
         return result
 
