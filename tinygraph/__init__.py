@@ -53,6 +53,7 @@ from .training.objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz  # eager: the submodule's name is also a function's
 from .sequential import Sequential
+from .statistics import StaleStatisticsWarning
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
 
@@ -138,6 +139,7 @@ __all__ = [
                     "Sigmoid",
                     "SimpleRNN",
                     "Slice",
+                    "StaleStatisticsWarning",
                     "Softmax",
                     "Softplus",
                     "Tanh",

@@ -127,6 +127,10 @@ class MaxPool2D(_Pool2D):
 
     cached = ("masks",)
 
+    def __init__(self, pool_size: int | tuple, stride: int | tuple | None = None, *, name: str | None = None,
+                 trainable: bool = True):  # its own signature: errors on bad arguments name this class
+        super().__init__(pool_size, stride, name=name, trainable=trainable)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.buffer("y", (x.shape[0], *self.out_shape))
         np.copyto(y, self._window(x, 0, 0))
@@ -204,6 +208,10 @@ class AvgPool2D(_LinearPool, _Pool2D):
     >>> max(errors.values()) < 1e-6
     True
     """
+
+    def __init__(self, pool_size: int | tuple, stride: int | tuple | None = None, *, name: str | None = None,
+                 trainable: bool = True):  # its own signature: errors on bad arguments name this class
+        super().__init__(pool_size, stride, name=name, trainable=trainable)
 
     def _pool(self, key: str, x: np.ndarray) -> np.ndarray:
         y = self.buffer(key, (x.shape[0], *self.out_shape))

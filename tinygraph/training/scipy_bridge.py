@@ -7,6 +7,9 @@ cast at this boundary; its theta stays float32. Each scipy iteration is one step
 scipy by raising ``StopIteration`` from its ``callback(intermediate_result)`` (scipy >= 1.11). TNC
 only offers ``callback(xk)``; it is stopped by an exception of our own.
 Newton-CG and the trust-region methods get ``hessp`` from the model's Gauss-Newton product.
+A model with running statistics (BatchNorm) gets the population statistics of X at every accepted
+iterate (one more training-mode forward per iteration), so whatever a callback, the validation or
+a checkpoint evaluates there uses the statistics of that theta.
 Frozen nodes: L-BFGS-B gets bounds lb = ub on their slices; other methods see a zero gradient there.
 """
 from __future__ import annotations
@@ -127,6 +130,8 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
     def on_iterate(x, loss):
         np.copyto(accepted, x)
         np.copyto(theta, x)
+        if model._stateful:  # validation, early stopping and checkpoints see this iterate's statistics
+            model.recompute_state(X)
         if loss is None:
             same = last["x"] is not None and np.array_equal(last["x"], x)
             loss = last["loss"] if same else evaluate(model, X, y, sw)[0]
