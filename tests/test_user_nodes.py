@@ -40,6 +40,21 @@ class Renamed(tg.Node):
 
 
 @tg.register_node
+class Nameless(tg.Node):
+    """Takes no name: the file could not wire it."""
+
+    def __init__(self, k=2):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+@tg.register_node
 class KernelLike(tg.Node):
     """An unrelated node that happens to have a ``kernel_size`` attribute (an int)."""
 
@@ -74,6 +89,11 @@ def test_an_argument_kept_under_another_name_is_refused_at_save_with_the_fix(tmp
     with pytest.raises(TypeError, match=r"Renamed.*'width'.*self\.width = width.*get_config"):
         tg.save(model, tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_node_that_takes_no_name_is_refused_at_save(tmp_path):
+    with pytest.raises(TypeError, match=r"Nameless.*no 'name'.*super\(\).__init__\(name=name\)"):
+        tg.save(_model(Nameless()), tmp_path / "m.npz")
 
 
 def test_a_kernel_size_attribute_does_not_make_a_node_a_convolution():
