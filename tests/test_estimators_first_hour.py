@@ -72,3 +72,10 @@ def test_the_fitted_attributes_are_documented(cls):
     for name in ("coef_", "coefs_", "intercepts_", "loss_curve_", "n_iter_", "model_", "feature_names_in_",
                  "classes_" if cls == "NeuralNetClassifier" else "n_outputs_"):
         assert re.search(rf"\n    {name} : ", doc), name
+
+
+def test_partial_fit_with_a_trust_region_method_says_what_to_use(digits):
+    X, y = digits
+    clf = tg.NeuralNetClassifier(optimizer="trust-ncg", random_state=0)
+    with pytest.raises(ValueError, match=r"Scipy\('trust-ncg'\) needs Hessian products.*full batch"):
+        clf.partial_fit(X, y, classes=np.arange(10))

@@ -420,6 +420,10 @@ class Scipy(Optimizer):
                 g[frozen] = 0
             return loss, g
 
+        if hessp is None and self.method.lower() in ("trust-ncg", "trust-krylov", "trust-exact", "dogleg"):
+            raise ValueError(f"Scipy({self.method!r}) needs Hessian products, which are not passed per "
+                             f"minibatch; train with it full batch (tg.fit(model, X, y, {self.method!r})), "
+                             "or per minibatch with Scipy('Newton-CG') or tg.HessianFree(model)")
         x0 = theta.astype(np.float64)
         bounds = frozen_bounds(self.method, x0, frozen)
         try:
