@@ -148,6 +148,10 @@ def _unlisted_names():
 
 
 _unlisted_names()
+# api_more.rst is no page of its own (excluded above), so autosummary is told the files to read.
+_GENERATED = {"_build", "auto_examples", "generated", "_templates"}
+autosummary_generate = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.rst")
+                              if not _GENERATED & set(p.relative_to(DOCS).parts))
 
 
 
