@@ -1,4 +1,5 @@
 """Memory of evaluation: LeNet predicting the bundled digits, tinygraph against PyTorch (float64, no_grad).
+===========================================================================================================
 
 Each figure comes from a fresh process reading its own resident memory (Linux ``/proc``): the peak
 during the calls above what was resident before them (the peak is reset first), and what stays

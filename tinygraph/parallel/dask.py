@@ -210,10 +210,18 @@ class Objective:
         reschedules the tasks of a dead worker and recomputes lost partitions from their recipe;
         data with no recipe (scattered from the client) cannot come back: ``ClusterError``.
 
-    Attributes: ``n_partitions``, ``n_rows``, ``weight_sum`` (M), ``n_evaluations`` and
-    ``timings`` (seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker
-    thread's time in ``loss_and_grad``, ``communication`` = wall − compute: sending θ, moving
-    gradients, scheduling).
+    Attributes
+    ----------
+    n_partitions, n_rows : int
+        The row partitions and the rows they hold.
+    weight_sum : float
+        M, the sum of the sample weights.
+    n_evaluations : int
+        Loss-and-gradient evaluations so far.
+    timings : dict
+        Seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker thread's time
+        in ``loss_and_grad``, ``communication`` = wall − compute (sending θ, moving gradients,
+        scheduling).
 
     Raises
     ------
