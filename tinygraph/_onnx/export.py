@@ -10,6 +10,7 @@ works for any length.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -158,6 +159,9 @@ def build_model(model, *, opset: int | None = None, dtype=None):
     opsets = [helper.make_opsetid("", opset)]
     onnx_model = helper.make_model(graph, opset_imports=opsets, producer_name="tinygraph",
                                    ir_version=helper.find_min_ir_version_for(opsets))
+    # the length a symbolic time axis had here, so from_onnx rebuilds the same model without being told
+    helper.set_model_props(onnx_model, {f"tinygraph.input_shape.{names[x]}": json.dumps(list(x.shape))
+                                        for x in model.inputs})
     return onnx_model
 
 

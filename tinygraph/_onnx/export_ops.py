@@ -143,6 +143,7 @@ def _recurrent(op_type):
         args = [xt, ctx.constant(f"{node.name}.W", W), ctx.constant(f"{node.name}.R", R),
                 ctx.constant(f"{node.name}.B", B)]
         Y, Y_h = ctx.op(op_type, args, n_outputs=2, **attrs)
+        ctx.nodes[-1].output[1 if node.return_sequences else 0] = ""  # name only the output read
         if node.return_sequences:  # Y: (T, 1, N, H) -> (N, T, H)
             return ctx.op("Transpose", [ctx.op("Squeeze", [Y, ctx.ints(f"{node.name}.axes", [1])])], perm=[1, 0, 2])
         return ctx.op("Squeeze", [Y_h, ctx.ints(f"{node.name}.axes", [0])])  # Y_h: (1, N, H) -> (N, H)
