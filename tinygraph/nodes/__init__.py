@@ -1,5 +1,5 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
-from . import initializers
+from ..nodes import initializers
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
 from .dense import Dense
