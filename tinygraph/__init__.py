@@ -73,6 +73,8 @@ _LAZY = {
     "curvature": (".curvature", None),
     "dask": (".parallel.dask", None),
     "datasets": (".datasets", None),
+    "from_onnx": (".io.onnx.import_", "from_onnx"),
+    "to_onnx": (".io.onnx.export", "to_onnx"),
 }
 
 
@@ -148,6 +150,7 @@ __all__ = [
                     "dask",
                     "datasets",
                     "fit",
+                    "from_onnx",
                     "initializers",
                     "load",
                     "load_checkpoint",
@@ -158,4 +161,5 @@ __all__ = [
                     "save",
                     "schedules",
                     "to_graphviz",
+                    "to_onnx",
 ]

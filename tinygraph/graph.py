@@ -531,6 +531,11 @@ class Graph(Locking, Prediction, RunningStatistics):
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
 
+    def to_onnx(self, path=None, **kwargs):
+        """The prediction graph as an ONNX model, written to ``path``; see ``tinygraph.io.onnx.to_onnx``."""
+        from .io.onnx.export import to_onnx
+        return to_onnx(self, path, **kwargs)
+
     def render(self, path=None, format: str = "svg", **kwargs):
         """Write the picture to ``path`` with the system ``dot``; see ``tinygraph.render.render``."""
         from .render import render

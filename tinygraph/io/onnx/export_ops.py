@@ -9,9 +9,36 @@ import math
 
 import numpy as np
 
-from ..nodes import (ELU, GELU, GRU, LSTM, Add, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout,
-                     Embedding, Flatten, GlobalAvgPool2D, Identity, Input, LayerNorm, LeakyReLU, LogSoftmax,
-                     MaxPool2D, ReLU, Reshape, Sigmoid, SimpleRNN, Slice, Softmax, Softplus, Tanh)
+from ...nodes import (
+    ELU,
+    GELU,
+    GRU,
+    LSTM,
+    Add,
+    AvgPool2D,
+    BatchNorm,
+    Concat,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAvgPool2D,
+    Identity,
+    Input,
+    LayerNorm,
+    LeakyReLU,
+    LogSoftmax,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    SimpleRNN,
+    Slice,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .gates import to_onnx_blocks
 
 __all__ = ["CONVERTERS"]
@@ -28,12 +55,23 @@ def _unary(op_type, **attrs):
     return lambda ctx, node, inputs: ctx.op(op_type, inputs, **attrs)
 
 
+def _float32_exact(value: float) -> bool:
+    """ONNX float attributes are float32: a slope that float32 rounds must travel as a tensor."""
+    return float(np.float32(value)) == value
+
+
 def _leaky(ctx, node, inputs):
-    return ctx.op("LeakyRelu", inputs, alpha=node.negative_slope)
+    if _float32_exact(node.negative_slope):
+        return ctx.op("LeakyRelu", inputs, alpha=node.negative_slope)
+    return ctx.op("PRelu", [inputs[0], _scalar(ctx, f"{node.name}.negative_slope", node.negative_slope)])
 
 
 def _elu(ctx, node, inputs):
-    return ctx.op("Elu", inputs, alpha=node.alpha)
+    if _float32_exact(node.alpha):
+        return ctx.op("Elu", inputs, alpha=node.alpha)
+    x = inputs[0]  # x if x > 0 else α (e^x - 1), with α in the tensors' own precision
+    scaled = ctx.op("Mul", [ctx.op("Elu", [x], alpha=1.0), _scalar(ctx, f"{node.name}.alpha", node.alpha)])
+    return ctx.op("Where", [ctx.op("Greater", [x, _scalar(ctx, f"{node.name}.zero", 0.0)]), x, scaled])
 
 
 def _scalar(ctx, name, value):

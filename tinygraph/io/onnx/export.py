@@ -16,11 +16,11 @@ import tempfile
 
 import numpy as np
 
-from ..nodes import Dense, Dropout, Embedding, Identity, Input, Node
-from ..nodes.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from ..nodes.gated import GRU, LSTM
-from ..nodes.recurrent import SimpleRNN
-from ..nodes.rectifiers import ELU, GELU, LeakyReLU, Softplus
+from ...nodes import Dense, Dropout, Embedding, Identity, Input, Node
+from ...nodes.activations import ReLU, Sigmoid, Tanh
+from ...nodes.gated import GRU, LSTM
+from ...nodes.rectifiers import ELU, GELU, LeakyReLU, Softplus
+from ...nodes.recurrent import SimpleRNN
 from .export_ops import CONVERTERS
 
 __all__ = ["DEFAULT_OPSET", "OnnxContext", "to_onnx"]
