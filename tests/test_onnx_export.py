@@ -9,7 +9,7 @@ from models import digit_net, lenet_net, normalized_mlp, sequence_classifier
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-from onnx.reference import ReferenceEvaluator  # noqa: E402
+from onnx.reference import ReferenceEvaluator
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,8 @@ rng = np.random.default_rng(0)
 FAMILIES = {
     "activations": (seq(lambda: [tg.Dense(6), tg.Sigmoid(), tg.Dense(6), tg.Tanh(), tg.Dense(6), tg.ReLU(),
                                  tg.Dense(6), tg.LeakyReLU(0.1), tg.Dense(6), tg.ELU(0.7), tg.Identity(),
-                                 tg.Dense(6), tg.Softplus(beta=2.0, threshold=3.0), tg.Dense(6), tg.LeakyReLU(),
+                                 tg.Dense(6), tg.Softplus(beta=2.0, threshold=3.0), tg.Dense(6), tg.Softplus(),
+                                 tg.Dense(6), tg.LeakyReLU(),
                                  tg.Dense(3), tg.LogSoftmax()], 4),
                     rng.standard_normal((5, 4)) * 2),
     "softmax": (seq(lambda: [tg.Dense(3), tg.Softmax(), tg.CrossEntropy()], 4), rng.standard_normal((5, 4))),

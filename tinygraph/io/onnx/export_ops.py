@@ -79,6 +79,9 @@ def _scalar(ctx, name, value):
 
 
 def _softplus(ctx, node, inputs):
+    if node.beta == 1.0 and node.threshold == 20.0:
+        # ONNX's log(1 + e^x) everywhere: above the threshold it exceeds x by e^-x < 2e-9 (1e-10 of x)
+        return ctx.op("Softplus", inputs)
     # log(1 + e^{βx}) / β below the threshold, x above it (PyTorch's Softplus, exactly)
     x = inputs[0]
     beta = _scalar(ctx, f"{node.name}.beta", node.beta)

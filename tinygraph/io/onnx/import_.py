@@ -157,7 +157,7 @@ def from_onnx(source, *, loss=None, input_shape=None, dtype=None, l2: float = 0.
             if n and a is None:
                 imp.fail(f"reads {n!r}, which nothing before it computes")
         outs = HANDLERS[node.op_type](imp, node, args, _attributes(node))
-        alone = all(imp.readers.get(n, 0) == 1 for n in node.input[:1]) and len([o for o in node.output if o]) == 1
+        alone = all(imp.readers.get(n, 0) == 1 for n in node.input[:1]) and sum(imp.readers.get(o, 0) > 0 for o in node.output if o) <= 1
         for name, value in zip(node.output, outs):
             if isinstance(value, Tensor) and value.sole and not (alone and imp.readers.get(name, 0) == 1):
                 value = replace(value, sole=False)  # another op reads it: the node may not change any more

@@ -33,7 +33,7 @@ from ...nodes import (
 )
 from .gates import from_onnx_blocks
 from .import_shapes import SHAPE_HANDLERS
-from .views import BATCH, Tensor, const, only, tensor
+from .views import BATCH, Tensor, const, decimal, only, tensor
 
 __all__ = ["HANDLERS"]
 
@@ -140,7 +140,7 @@ def _batchnorm(imp, node, args, attrs):
     only(imp, attrs, {"epsilon": None, "momentum": None, "training_mode": (0,), "spatial": (1,)})
     x = tensor(imp, args[0])
     gamma, beta, mean, var = (const(imp, a, i + 1) for i, a in enumerate(args[1:5]))
-    bn = BatchNorm(momentum=1.0 - attrs.get("momentum", 0.9), eps=attrs.get("epsilon", 1e-5))
+    bn = BatchNorm(momentum=decimal(1.0 - decimal(attrs.get("momentum", 0.9))), eps=decimal(attrs.get("epsilon", 1e-5)))
     return [imp.add(bn, imp.as_node(x), params={"gamma": gamma, "beta": beta},
                     states={"running_mean": mean, "running_var": var})]
 
@@ -157,7 +157,7 @@ def _layernorm(imp, node, args, attrs):
         else np.zeros(shape[1:], gamma.dtype)
     if len(node.output) > 1 and any(node.output[1:]):
         imp.fail("the mean and inverse standard deviation outputs are not supported")
-    return [imp.add(LayerNorm(eps=attrs.get("epsilon", 1e-5)), imp.as_node(x), params={"gamma": gamma, "beta": beta})]
+    return [imp.add(LayerNorm(eps=decimal(attrs.get("epsilon", 1e-5))), imp.as_node(x), params={"gamma": gamma, "beta": beta})]
 
 
 def _distinct(value: np.ndarray) -> np.ndarray:
@@ -250,9 +250,9 @@ HANDLERS = {
     "Relu": _activation(lambda a: ReLU()),
     "Sigmoid": _activation(lambda a: Sigmoid()),
     "Tanh": _activation(lambda a: Tanh()),
-    "LeakyRelu": _activation(lambda a: LeakyReLU(a.get("alpha", 0.01)), {"alpha": None}),
+    "LeakyRelu": _activation(lambda a: LeakyReLU(decimal(a.get("alpha", 0.01))), {"alpha": None}),
     "PRelu": _prelu,
-    "Elu": _activation(lambda a: ELU(a.get("alpha", 1.0)), {"alpha": None}),
+    "Elu": _activation(lambda a: ELU(decimal(a.get("alpha", 1.0))), {"alpha": None}),
     "Softplus": _activation(lambda a: Softplus()),
     "Gelu": _activation(lambda a: GELU(a.get("approximate", "none")), {"approximate": ("none", "tanh")}),
     "Softmax": _softmax(Softmax),

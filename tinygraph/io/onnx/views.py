@@ -24,7 +24,7 @@ import numpy as np
 from ...nodes import Flatten, Node, Reshape
 from .read import OnnxImportError
 
-__all__ = ["BATCH", "MAX_CONSTANT", "Importer", "Tensor", "const", "only", "tensor"]
+__all__ = ["BATCH", "MAX_CONSTANT", "Importer", "Tensor", "const", "decimal", "only", "tensor"]
 
 BATCH = 2_147_483_647  # 2**31 - 1: the batch size in shape arithmetic
 MAX_CONSTANT = 1 << 24  # elements a computed constant may have (the shape arithmetic needs a few)
@@ -140,3 +140,9 @@ def only(imp, attrs: dict, allowed: dict) -> None:
         ok = allowed[k]
         if ok is not None and v not in ok:
             imp.fail(f"attribute {k}={v!r} is not supported (tinygraph supports {list(ok)})")
+
+
+def decimal(value: float) -> float:
+    """A float attribute as the number it was written from: ONNX stores them as float32, so 1e-5
+    arrives as 9.99999974e-06; the shortest decimal that float32 rounds the same way is 1e-05."""
+    return float(str(np.float32(value)))
