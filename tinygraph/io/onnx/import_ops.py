@@ -65,6 +65,7 @@ def _gemm(imp, node, args, attrs):
 def _matmul(imp, node, args, attrs):
     x, W = args
     if isinstance(x, np.ndarray) and isinstance(W, np.ndarray):
+        imp.small(x, W)
         return [imp.constant(np.matmul(x, W))]
     x, W = tensor(imp, x), const(imp, W, 1)
     if W.ndim != 2:
@@ -222,6 +223,7 @@ def _recurrent(op):
 def _concat(imp, node, args, attrs):
     axis = attrs["axis"]
     if all(isinstance(a, np.ndarray) for a in args):
+        imp.small(*args)
         return [imp.constant(np.concatenate(args, axis=axis))]
     if not all(isinstance(a, Tensor) for a in args):
         imp.fail("concatenates constants with the model's tensors")
@@ -232,6 +234,7 @@ def _concat(imp, node, args, attrs):
 
 def _add(imp, node, args, attrs):
     if isinstance(args[0], np.ndarray) and isinstance(args[1], np.ndarray):
+        imp.small(*args)
         return [imp.constant(np.add(args[0], args[1]), "Add's result")]
     return _add_tensors(imp, args)
 

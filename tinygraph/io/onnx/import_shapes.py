@@ -20,6 +20,7 @@ def _numpy(fn):
     def handler(imp, node, args, attrs):
         if any(isinstance(a, Tensor) for a in args):
             imp.fail(f"{node.op_type} on the model's tensors has no tinygraph counterpart (only on constants)")
+        imp.small(*args)
         out = fn(list(args), attrs)
         return [imp.constant(out, f"{node.op_type}'s result")]
     return handler
@@ -80,6 +81,7 @@ def _cast(imp, node, args, attrs):
     to = attrs.get("to")
     if to not in _NUMPY_TYPES:
         imp.fail(f"cast to data type {to} is not supported")
+    imp.small(x)
     return [imp.constant(x.astype(_NUMPY_TYPES[to]))]
 
 
@@ -122,6 +124,7 @@ def _gather(imp, node, args, attrs):
         ids = imp.as_node(index, "index")
         return [imp.add(Embedding(*data.shape), ids, params={"W": data})]
     if isinstance(data, np.ndarray):
+        imp.small(data, index)
         return [imp.constant(np.take(data, const(imp, index, 1), axis=axis))]
     index = const(imp, index, 1)
     if index.ndim != 0:
@@ -143,7 +146,11 @@ def _gather(imp, node, args, attrs):
 
 
 def _view_op(imp, x, shape):
-    return imp.view(x, shape) if isinstance(x, Tensor) else x.reshape(shape)
+    if isinstance(x, Tensor):
+        return imp.view(x, shape)
+    if [s for s in x.shape if s != 1] != [s for s in shape if s != 1]:
+        imp.small(x)  # a real reshape of a filled view would copy it
+    return x.reshape(shape)
 
 
 def _reshape(imp, node, args, attrs):
@@ -214,6 +221,7 @@ def _dropout(imp, node, args, attrs):
 def _binary(fn, name):
     def handler(imp, node, args, attrs):
         if isinstance(args[0], np.ndarray) and isinstance(args[1], np.ndarray):
+            imp.small(*args)
             return [imp.constant(fn(args[0], args[1]), f"{name}'s result")]
         imp.fail(f"{name} on the model's tensors has no tinygraph counterpart (only on constants)")
     return handler

@@ -111,6 +111,14 @@ class Importer:
         node = self.as_node(t)
         return self.add(Flatten() if len(shape) == 2 else Reshape(shape[1:]), node)
 
+    def small(self, *values) -> None:
+        """Refuse to compute on a constant that is large (a filled view of a crafted or batch-sized
+        shape): checked *before* numpy would allocate its result."""
+        for v in values:
+            if isinstance(v, np.ndarray) and v.size > MAX_CONSTANT:
+                self.fail(f"computes on a constant of shape {tuple('N' if s == BATCH else s for s in v.shape)}; "
+                          "constants that depend on the batch size or are that large are not computed")
+
     def constant(self, value, what: str = "a constant") -> np.ndarray:
         """A computed constant, refused when it would be large (a crafted shape, or one with the batch)."""
         value = np.asarray(value)
