@@ -214,6 +214,14 @@ def to_onnx(model, path=None, *, opset: int | None = None, dtype=None, check: bo
         A node without an ONNX mapping (named), or a dtype other than float32/float64.
     ValueError
         An opset outside [17, the installed onnx's newest].
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> proto = tg.to_onnx(model)                     # or model.to_onnx("net.onnx")
+    >>> [node.op_type for node in proto.graph.node]   # the loss is dropped, the softmax kept
+    ['Gemm', 'Softmax']
     """
     import onnx
     onnx_model = build_model(model, opset=opset, dtype=dtype)

@@ -133,6 +133,16 @@ def from_onnx(source, *, loss=None, input_shape=None, dtype=None, l2: float = 0.
     OnnxImportError
         An unsupported op or attribute (named, with its position in the graph), a malformed or
         oversized tensor, or a shape tinygraph cannot follow.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> model = tg.Sequential([tg.Dense(4, 3), tg.Softmax(), tg.CrossEntropy()], random_state=0)
+    >>> again = tg.from_onnx(tg.to_onnx(model), loss="cross-entropy")
+    >>> [type(node).__name__ for node in again.nodes]
+    ['Input', 'Dense', 'Softmax', 'CrossEntropy']
+    >>> bool((again.theta == model.theta).all())
+    True
     """
     from ...graph import Graph
     model, budget = load_model(source)
