@@ -191,4 +191,5 @@ def from_onnx(source, *, loss=None, input_shape=None, dtype=None, l2: float = 0.
         views = node.state_views(graph.state)
         for name, value in arrays.items():
             np.copyto(views[name], value, casting="unsafe")
+    graph._stamp_state()  # the running statistics go with these weights
     return graph
