@@ -21,11 +21,12 @@ def one_blas_thread():
 
 
 class Recurrent(nn.Module):
-    """x (N, T, F) -> cell -> last step -> Linear: the usual PyTorch sequence classifier."""
+    """x (N, T, F) -> cell (stacked num_layers deep) -> last step -> Linear: the usual PyTorch sequence
+    classifier."""
 
-    def __init__(self, cell):
+    def __init__(self, cell, num_layers=1):
         super().__init__()
-        self.rnn, self.fc = cell(5, 6, batch_first=True), nn.Linear(6, 3)
+        self.rnn, self.fc = cell(5, 6, num_layers=num_layers, batch_first=True), nn.Linear(6, 3)
 
     def forward(self, x):
         out, _ = self.rnn(x)
@@ -41,7 +42,7 @@ def torch_models():
     mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 8),
                         nn.Tanh(), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 3))
     models = {"mlp": (mlp, torch.randn(4, 8)), "lenet": (lenet, torch.randn(3, 1, 14, 14)),
-              "lstm": (Recurrent(nn.LSTM), torch.randn(4, 7, 5))}
+              "lstm": (Recurrent(nn.LSTM, num_layers=2), torch.randn(4, 7, 5))}
     for m, _ in models.values():  # running statistics that are not the initial 0 and 1
         for bn in [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]:
             bn.running_mean.uniform_(-0.5, 0.5)
@@ -85,7 +86,7 @@ def test_torch_exports_give_pytorchs_outputs(exported, name):
 
 def test_what_the_imports_are(exported):
     kinds = {name: [type(n).__name__ for n in tg.from_onnx(p).nodes] for name, (_, _, p) in exported.items()}
-    assert kinds["lstm"] == ["Input", "LSTM", "Dense"]  # out[:, -1] read as the last state, no copy
+    assert kinds["lstm"] == ["Input", "LSTM", "LSTM", "Dense"]  # out[:, -1]: the last state, no copy
     assert kinds["lenet"][:2] == ["Input", "Conv2D"] and "MaxPool2D" in kinds["lenet"]
 
 

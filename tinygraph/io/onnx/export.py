@@ -22,6 +22,7 @@ from ...nodes.gated import GRU, LSTM
 from ...nodes.rectifiers import ELU, GELU, LeakyReLU, Softplus
 from ...nodes.recurrent import SimpleRNN
 from .export_ops import CONVERTERS
+from .read import require_onnx
 
 __all__ = ["DEFAULT_OPSET", "OnnxContext", "to_onnx"]
 
@@ -121,7 +122,7 @@ def _convert(ctx: OnnxContext, node: Node, inputs: list) -> str:
 
 def build_model(model, *, opset: int | None = None, dtype=None):
     """The ``onnx.ModelProto`` of ``model``'s prediction graph (see ``to_onnx``)."""
-    import onnx
+    onnx = require_onnx("to_onnx")
     from onnx import TensorProto, helper
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset < MIN_OPSET or opset > onnx.defs.onnx_opset_version():

@@ -70,7 +70,9 @@ def _expand(imp, node, args, attrs):
     try:
         out = np.broadcast_shapes(x.shape, tuple(int(s) for s in shape))
     except ValueError:
-        imp.fail(f"cannot expand {x.shape} to {tuple(shape)}")
+        hint = "; was the file exported with a fixed batch size? (export with a dynamic batch axis)" \
+            if BATCH in shape else ""
+        imp.fail(f"cannot expand {x.shape} to {tuple('N' if s == BATCH else int(s) for s in shape)}{hint}")
     return [_filled(imp, x, out)]
 
 

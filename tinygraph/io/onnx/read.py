@@ -15,13 +15,23 @@ import os
 
 import numpy as np
 
-__all__ = ["OnnxImportError", "load_model", "tensor_array"]
+__all__ = ["OnnxImportError", "load_model", "require_onnx", "tensor_array"]
 
 # TensorProto data types we read, with the bytes one element takes
 _ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 _TYPED_FIELD = {1: "float_data", 2: "int32_data", 3: "int32_data", 4: "int32_data", 5: "int32_data",
                 6: "int32_data", 7: "int64_data", 9: "int32_data", 10: "int32_data", 11: "double_data",
                 12: "uint64_data", 13: "uint64_data", 16: "int32_data"}
+
+
+def require_onnx(who: str):
+    """The onnx package, or an ImportError that says how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError(f"{who} needs the onnx package: pip install 'tinygraph[onnx]' "
+                          "(onnx, and onnxruntime to run the files)") from None
+    return onnx
 
 
 class OnnxImportError(ValueError):
@@ -100,7 +110,7 @@ def load_model(source):
     Returns ``(model, budget)``: ``budget`` is the file's size in bytes, the bound every tensor
     (and every constant computed later) is held to.
     """
-    import onnx
+    onnx = require_onnx("from_onnx")
     base = None
     if isinstance(source, onnx.ModelProto):
         model = source
