@@ -55,19 +55,20 @@ def _unary(op_type, **attrs):
     return lambda ctx, node, inputs: ctx.op(op_type, inputs, **attrs)
 
 
-def _float32_exact(value: float) -> bool:
-    """ONNX float attributes are float32: a slope that float32 rounds must travel as a tensor."""
-    return float(np.float32(value)) == value
+def _float32_exact(ctx, value: float) -> bool:
+    """ONNX float attributes are float32: in a float64 file, a slope that float32 rounds must travel as
+    a tensor (a float32 file computes with the rounded slope anyway, as the float32 model does)."""
+    return ctx.dtype == np.float32 or float(np.float32(value)) == value
 
 
 def _leaky(ctx, node, inputs):
-    if _float32_exact(node.negative_slope):
+    if _float32_exact(ctx, node.negative_slope):
         return ctx.op("LeakyRelu", inputs, alpha=node.negative_slope)
     return ctx.op("PRelu", [inputs[0], _scalar(ctx, f"{node.name}.negative_slope", node.negative_slope)])
 
 
 def _elu(ctx, node, inputs):
-    if _float32_exact(node.alpha):
+    if _float32_exact(ctx, node.alpha):
         return ctx.op("Elu", inputs, alpha=node.alpha)
     x = inputs[0]  # x if x > 0 else α (e^x - 1), with α in the tensors' own precision
     scaled = ctx.op("Mul", [ctx.op("Elu", [x], alpha=1.0), _scalar(ctx, f"{node.name}.alpha", node.alpha)])
