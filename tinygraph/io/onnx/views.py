@@ -104,7 +104,7 @@ class Importer:
             moved, dims = iter(d for d, _ in big_old), []
             for s in shape:
                 dims.append(next(moved) if s != 1 else None)
-            return Tensor(t.node, tuple(dims), t.sole, t.open_bias)
+            return Tensor(t.node, tuple(dims), t.sole)  # a bias is read only right after its MatMul
         if shape.count(BATCH) != 1 or shape[0] != BATCH or any(s % BATCH == 0 for s in shape[1:]):
             self.fail(f"the reshape to {tuple('N' if s == BATCH else s for s in shape)} moves or merges the batch "
                       "axis")
