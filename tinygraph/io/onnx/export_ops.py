@@ -146,14 +146,25 @@ def _batchnorm(ctx, node, inputs):
             ctx.constant(f"{node.name}.beta", ctx.param(node, "beta")),
             ctx.constant(f"{node.name}.running_mean", ctx.state(node, "running_mean")),
             ctx.constant(f"{node.name}.running_var", ctx.state(node, "running_var"))]
+    ndim = len(node.in_shapes[0]) + 1
+    if getattr(node, "axis", None) == -1 and ndim > 2:  # channels last: ONNX's are axis 1
+        perm = [0, ndim - 1, *range(1, ndim - 1)]
+        back = [0, *range(2, ndim), 1]
+        x = ctx.op("Transpose", inputs, perm=perm)
+        return ctx.op("Transpose", [ctx.op("BatchNormalization", [x, *args], epsilon=node.eps)], perm=back)
     return ctx.op("BatchNormalization", [inputs[0], *args], epsilon=node.eps)
 
 
 def _layernorm(ctx, node, inputs):
-    # our LayerNorm standardises over every feature axis: ONNX's axis=1
+    # over every feature axis (axis None, or a LayerNorm without the option): ONNX's axis=1; else the last
+    axis = -1 if getattr(node, "axis", None) == -1 else 1
     return ctx.op("LayerNormalization", [inputs[0], ctx.constant(f"{node.name}.gamma", ctx.param(node, "gamma")),
                                          ctx.constant(f"{node.name}.beta", ctx.param(node, "beta"))],
-                  axis=1, epsilon=node.eps)
+                  axis=axis, epsilon=node.eps)
+
+
+def _over_axis(op_type):
+    return lambda ctx, node, inputs: ctx.op(op_type, inputs, axis=getattr(node, "axis", 1))
 
 
 def _dropout(ctx, node, inputs):
@@ -198,8 +209,8 @@ CONVERTERS = {
     ReLU: _unary("Relu"),
     Sigmoid: _unary("Sigmoid"),
     Tanh: _unary("Tanh"),
-    Softmax: _unary("Softmax", axis=1),
-    LogSoftmax: _unary("LogSoftmax", axis=1),
+    Softmax: _over_axis("Softmax"),
+    LogSoftmax: _over_axis("LogSoftmax"),
     LeakyReLU: _leaky,
     ELU: _elu,
     Softplus: _softplus,

@@ -6,6 +6,8 @@ tensors add tinygraph nodes, with their weights taken from the constant inputs.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ...nodes import (
@@ -89,14 +91,20 @@ def _prelu(imp, node, args, attrs):
     return [imp.add(LeakyReLU(float(slope.reshape(()))), imp.as_node(tensor(imp, args[0])))]
 
 
+def _takes_axis(cls) -> bool:
+    return "axis" in inspect.signature(cls.__init__).parameters
+
+
 def _softmax(cls):
     def handler(imp, node, args, attrs):
         x = tensor(imp, args[0])
         rank = len(imp.shape(x))
-        if attrs.get("axis", -1) % rank != 1:
-            imp.fail(f"{node.op_type} over axis {attrs.get('axis', -1)} of a rank-{rank} tensor; tinygraph's "
-                     "normalises over axis 1")
-        return [imp.add(cls(), imp.as_node(x))]
+        axis = attrs.get("axis", -1) % rank
+        if axis == 0 or (axis != 1 and not _takes_axis(cls)):
+            imp.fail(f"{node.op_type} over axis {attrs.get('axis', -1)} of a rank-{rank} tensor is not supported")
+        if not _takes_axis(cls):
+            return [imp.add(cls(), imp.as_node(x))]
+        return [imp.add(cls(axis=-1 if axis == rank - 1 else axis), imp.as_node(x))]
     return handler
 
 
@@ -141,7 +149,9 @@ def _batchnorm(imp, node, args, attrs):
     only(imp, attrs, {"epsilon": None, "momentum": None, "training_mode": (0,), "spatial": (1,)})
     x = tensor(imp, args[0])
     gamma, beta, mean, var = (const(imp, a, i + 1) for i, a in enumerate(args[1:5]))
-    bn = BatchNorm(momentum=decimal(1.0 - decimal(attrs.get("momentum", 0.9))), eps=decimal(attrs.get("epsilon", 1e-5)))
+    options = {"axis": 1} if _takes_axis(BatchNorm) and len(imp.shape(x)) == 3 else {}  # (N, C, L)
+    bn = BatchNorm(momentum=decimal(1.0 - decimal(attrs.get("momentum", 0.9))), eps=decimal(attrs.get("epsilon", 1e-5)),
+                   **options)
     return [imp.add(bn, imp.as_node(x), params={"gamma": gamma, "beta": beta},
                     states={"running_mean": mean, "running_var": var})]
 
@@ -150,15 +160,21 @@ def _layernorm(imp, node, args, attrs):
     only(imp, attrs, {"axis": None, "epsilon": None, "stash_type": (1,)})
     x = tensor(imp, args[0])
     shape = imp.shape(x)
-    if attrs.get("axis", -1) % len(shape) != 1:
+    axis = attrs.get("axis", -1) % len(shape)
+    if axis == len(shape) - 1 and _takes_axis(LayerNorm):
+        options, normalized = {"axis": -1}, shape[-1:]  # each position over its last axis (PyTorch's)
+    elif axis == 1:
+        options, normalized = ({"axis": None} if _takes_axis(LayerNorm) else {}), shape[1:]
+    else:
         imp.fail(f"LayerNormalization over axes from {attrs.get('axis', -1)} of a rank-{len(shape)} tensor; "
-                 "tinygraph's LayerNorm normalises over every feature axis (axis 1)")
-    gamma = np.broadcast_to(const(imp, args[1], 1), shape[1:])
-    beta = np.broadcast_to(const(imp, args[2], 2), shape[1:]) if len(args) > 2 and args[2] is not None \
-        else np.zeros(shape[1:], gamma.dtype)
+                 "tinygraph's LayerNorm normalises over the last axis or over every feature axis")
+    gamma = np.broadcast_to(const(imp, args[1], 1), normalized)
+    beta = np.broadcast_to(const(imp, args[2], 2), normalized) if len(args) > 2 and args[2] is not None \
+        else np.zeros(normalized, gamma.dtype)
     if len(node.output) > 1 and any(node.output[1:]):
         imp.fail("the mean and inverse standard deviation outputs are not supported")
-    return [imp.add(LayerNorm(eps=decimal(attrs.get("epsilon", 1e-5))), imp.as_node(x), params={"gamma": gamma, "beta": beta})]
+    ln = LayerNorm(eps=decimal(attrs.get("epsilon", 1e-5)), **options)
+    return [imp.add(ln, imp.as_node(x), params={"gamma": gamma, "beta": beta})]
 
 
 def _distinct(value: np.ndarray) -> np.ndarray:
