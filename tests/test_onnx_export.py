@@ -1,6 +1,8 @@
 """tg.to_onnx: every node family and the models of models/ run in onnxruntime (float32, 1e-5) and in
 onnx.reference (float64, 1e-10) to the numbers of model.forward, relative to the output's scale; the
 batch (and time) axes stay symbolic."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -77,8 +79,8 @@ FAMILIES = {
                                     tg.Conv2D(4, 3, stride=2, padding=1), tg.AvgPool2D(2, stride=1),
                                     tg.Dropout(0.3), tg.Flatten(), tg.Dense(6), tg.LayerNorm(), tg.Dense(3)],
                            (2, 8, 8)), rng.standard_normal((3, 2, 8, 8))),
-    "global-pool-reshape": (seq(lambda: [tg.Conv2D(4, 2), tg.GlobalAvgPool2D(), tg.Reshape((2, 2)),
-                                         tg.BatchNorm(), tg.LayerNorm(), tg.Flatten(), tg.Dropout(0.5)],
+    "global-pool-reshape": (seq(lambda: [tg.Conv2D(4, 2), tg.GlobalAvgPool2D(), tg.Reshape((2, 2, 1)),
+                                         tg.BatchNorm(), tg.Flatten(), tg.LayerNorm(), tg.Dropout(0.5)],
                                 (1, 5, 5)), rng.standard_normal((3, 1, 5, 5))),
     "embedding": (seq(lambda: [tg.Embedding(10, 4), tg.LSTM(3, return_sequences=True), tg.Dense(2)], (5,)),
                   rng.integers(0, 10, (3, 5)).astype(float)),
@@ -116,6 +118,21 @@ def test_gelu(approximate):
     proto = tg.to_onnx(model, opset=17)
     assert "Gelu" not in [n.op_type for n in proto.graph.node]
     assert_close(run_reference(proto, {"input": X}), model.forward(X), 1e-10 if approximate == "tanh" else 1e-6)
+
+
+def takes_axis(cls):
+    return "axis" in inspect.signature(cls.__init__).parameters
+
+
+@pytest.mark.skipif(not takes_axis(tg.LayerNorm), reason="LayerNorm/BatchNorm/Softmax have no axis option here")
+def test_axis_options():
+    """LayerNorm and BatchNorm over the last axis of sequences, Softmax over a middle axis."""
+    check_both(seq(lambda: [tg.Dense(4), tg.LayerNorm(axis=-1), tg.BatchNorm(axis=-1), tg.LayerNorm(axis=None),
+                            tg.Softmax(axis=1), tg.LogSoftmax(axis=-1)], (5, 3)), rng.standard_normal((3, 5, 3)))
+    model = seq(lambda: [tg.LayerNorm(axis=-1), tg.BatchNorm(axis=1), tg.Softmax(axis=1)], (5, 3))(np.float64)
+    again = tg.from_onnx(tg.to_onnx(model))
+    assert [getattr(n, "axis", None) for n in again.nodes[1:]] == [-1, 1, 1]
+    assert again.theta.tobytes() == model.theta.tobytes()
 
 
 def two_inputs(dtype):
