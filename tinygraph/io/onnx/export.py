@@ -71,7 +71,8 @@ class OnnxContext:
         """Add ``value`` as an initializer; returns its (fresh) name."""
         from onnx import numpy_helper
         name = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        value = np.asarray(value)  # (np.ascontiguousarray would turn a scalar into shape (1,))
+        self.initializers.append(numpy_helper.from_array(value if value.flags.c_contiguous else value.copy(), name))
         return name
 
     def ints(self, name: str, values) -> str:
