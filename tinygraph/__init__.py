@@ -75,6 +75,8 @@ _LAZY = {
     "curvature": (".curvature", None),
     "dask": (".parallel.dask", None),
     "datasets": (".datasets", None),
+    "from_onnx": (".io.onnx.import_", "from_onnx"),
+    "to_onnx": (".io.onnx.export", "to_onnx"),
 }
 
 
@@ -151,6 +153,7 @@ __all__ = [
                     "dask",
                     "datasets",
                     "fit",
+                    "from_onnx",
                     "initializers",
                     "load",
                     "load_checkpoint",
@@ -162,4 +165,5 @@ __all__ = [
                     "save",
                     "schedules",
                     "to_graphviz",
+                    "to_onnx",
 ]

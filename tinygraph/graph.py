@@ -541,6 +541,11 @@ class Graph(Locking, Prediction, RunningStatistics):
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
 
+    def to_onnx(self, path=None, **kwargs):
+        """The prediction graph as an ONNX model, written to ``path``; see ``tinygraph.io.onnx.to_onnx``."""
+        from .io.onnx.export import to_onnx
+        return to_onnx(self, path, **kwargs)
+
     def render(self, path=None, format: str | None = None, **kwargs):
         """Write the picture to ``path`` (its suffix names the format) with the system ``dot``; see
         ``tinygraph.render.render``."""
