@@ -1,10 +1,11 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
 from . import initializers
+from .attention import MultiHeadAttention
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .embedding import Embedding
+from .embedding import Embedding, PositionalEmbedding
 from .gated import GRU, LSTM
 from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
@@ -42,7 +43,9 @@ __all__ = [
     "Loss",
     "MaxPool2D",
     "MeanSquaredError",
+    "MultiHeadAttention",
     "Node",
+    "PositionalEmbedding",
     "ReLU",
     "Reshape",
     "Sigmoid",
