@@ -243,14 +243,15 @@ class Identity(Node):
 
 
 class Softmax(Node):
-    """Softmax over the feature axis.
+    """Softmax over the last axis: the classes of (N, K), each step's classes of (N, T, K).
 
     forward:  y_k = exp(x_k - max x) / Σ_j exp(x_j - max x)
     backward: dx = y · (dy - Σ_k dy_k y_k)
     R-forward:  R{y} = y · (R{x} - Σ_k y_k R{x}_k)
     R-backward: R{dx} = y · (R{dy} - Σ_k R{dy}_k y_k) + R{y} · (dy - s) - y Σ_k dy_k R{y}_k,
                 s = Σ_k dy_k y_k
-    x, y, dy, dx: (N, K).  Before ``CrossEntropy`` the loss reads x and fuses the two.
+    x, y, dy, dx: (N, *, K), sums over the last axis (PyTorch's ``softmax(dim=-1)``).  Before
+    ``CrossEntropy`` the loss reads x and fuses the two.
 
     Parameters
     ----------
@@ -276,15 +277,15 @@ class Softmax(Node):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.buffer("y", x.shape)
-        np.subtract(x, x.max(axis=1, keepdims=True), out=y)
+        np.subtract(x, x.max(axis=-1, keepdims=True), out=y)
         np.exp(y, out=y)
-        y /= y.sum(axis=1, keepdims=True)
+        y /= y.sum(axis=-1, keepdims=True)
         self.y = y
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dx = np.multiply(dy, self.y, out=self.buffer("dx", dy.shape))
-        s = dx.sum(axis=1, keepdims=True)
+        s = dx.sum(axis=-1, keepdims=True)
         np.subtract(dy, s, out=dx)
         dx *= self.y
         return dx
@@ -296,8 +297,8 @@ class Softmax(Node):
     def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
         rdx = self._jvp("rdx", rdy)
         if dy is not None and self.ry is not None:
-            s = np.einsum("nk,nk->n", dy, self.y)[:, None]
-            rs = np.einsum("nk,nk->n", dy, self.ry)[:, None]
+            s = np.einsum("...k,...k->...", dy, self.y)[..., None]
+            rs = np.einsum("...k,...k->...", dy, self.ry)[..., None]
             t = np.subtract(dy, s, out=self.buffer("rtmp", dy.shape))
             t *= self.ry
             rdx += t
@@ -308,20 +309,20 @@ class Softmax(Node):
     def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
         """y · (u - Σ_k u_k y_k): the softmax Jacobian (symmetric) times u."""
         out = np.multiply(u, self.y, out=self.buffer(key, u.shape))
-        s = out.sum(axis=1, keepdims=True)
+        s = out.sum(axis=-1, keepdims=True)
         np.subtract(u, s, out=out)
         out *= self.y
         return out
 
 
 class LogSoftmax(Node):
-    """Log of the softmax over the feature axis (PyTorch's ``LogSoftmax(dim=1)``).
+    """Log of the softmax over the last axis (PyTorch's ``LogSoftmax(dim=-1)``).
 
     forward:  y = x - max x - log Σ_j exp(x_j - max x);  p = exp(y) (the softmax) is kept
     backward: dx = dy - p Σ_k dy_k
     R-forward:  R{y} = R{x} - Σ_k p_k R{x}_k
     R-backward: R{dx} = R{dy} - p Σ_k R{dy}_k - p R{y} Σ_k dy_k
-    x, y, dy, dx: (N, K).
+    x, y, dy, dx: (N, *, K), sums over the last axis.
 
     Parameters
     ----------
@@ -329,11 +330,6 @@ class LogSoftmax(Node):
         The node's name in the graph (default: the class name and a number).
     trainable : bool, default True
         Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
-
-    Raises
-    ------
-    ValueError
-        At build: inputs not of shape (N, K).
 
     Examples
     --------
@@ -350,18 +346,12 @@ class LogSoftmax(Node):
 
     cached = ("p", "ry")
 
-    def build(self, in_shape: tuple) -> tuple:
-        if len(in_shape) != 1:
-            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
-                             f"{', '.join(map(str, in_shape))})")
-        return in_shape
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.subtract(x, x.max(axis=1, keepdims=True), out=self.buffer("y", x.shape))
+        y = np.subtract(x, x.max(axis=-1, keepdims=True), out=self.buffer("y", x.shape))
         # exp of x - max clipped at -354: the tail is 1e-154, not an underflow (no warning at ±1000)
         p = np.maximum(y, 0.5 * np.log(np.finfo(self.dtype).tiny), out=self.buffer("p", x.shape))
         np.exp(p, out=p)
-        s = p.sum(axis=1, keepdims=True)
+        s = p.sum(axis=-1, keepdims=True)
         p /= s
         y -= np.log(s)
         self.p = p
@@ -375,18 +365,18 @@ class LogSoftmax(Node):
             self.ry = None
             return None
         ry = self.ry = self.buffer("ry", rx.shape)
-        np.subtract(rx, np.einsum("nk,nk->n", self.p, rx)[:, None], out=ry)
+        np.subtract(rx, np.einsum("...k,...k->...", self.p, rx)[..., None], out=ry)
         return ry
 
     def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
         rdx = self._jvp("rdx", rdy)
         if dy is not None and self.ry is not None:
             t = np.multiply(self.p, self.ry, out=self.buffer("rtmp", dy.shape))
-            t *= dy.sum(axis=1, keepdims=True)
+            t *= dy.sum(axis=-1, keepdims=True)
             rdx -= t
         return rdx
 
     def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
         """u - p Σ_k u_k: the transposed Jacobian times u."""
-        out = np.multiply(self.p, u.sum(axis=1, keepdims=True), out=self.buffer(key, u.shape))
+        out = np.multiply(self.p, u.sum(axis=-1, keepdims=True), out=self.buffer(key, u.shape))
         return np.subtract(u, out, out=out)

@@ -183,6 +183,21 @@ class LSTM(_Recurrent):
         eD += bw["U"] * bend * rg
         return {"h": self._next_dh(bw["D"], V["W_hh"], T), "c": ec, "D": eD}
 
+    _carried = 2
+
+    def _cell(self, a, state):
+        """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t, c_t) out, as ``_steps`` computes them."""
+        h, c = state
+        H = self.units
+        a += h @ self.W_hh.T
+        a += self.b_hh
+        sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
+        sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
+        i, f, g, o = self._gates(a)
+        c = f * c + i * g
+        return o * np.tanh(c), c
+
     def get_config(self) -> dict:
         return {"units": self.units, "forget_bias": self.forget_bias, **super().get_config()}
 
@@ -331,3 +346,13 @@ class GRU(_Recurrent):
                 "z": dh * (rf["rh"][:T] - rn) * sl[..., H:2 * H] + dz * (1.0 - 2.0 * z) * rz,
                 "r": dan * rf["rah"][..., 2 * H:] * sl[..., :H] + dr * (1.0 - 2.0 * r) * rr,
                 "hn": dan * rr}
+
+    def _cell(self, a, state):
+        """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t,) out, as ``_steps`` computes it."""
+        h, H = state[0], self.units
+        ah = h @ self.W_hh.T
+        ah += self.b_hh
+        rz = sigmoid(a[:, :2 * H] + ah[:, :2 * H], out=a[:, :2 * H])
+        n = np.tanh(a[:, 2 * H:] + rz[:, :H] * ah[:, 2 * H:])
+        z = rz[:, H:]
+        return (n + z * (h - n),)
