@@ -1,5 +1,5 @@
 """The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
-from . import initializers
+from ..nodes import initializers
 from .attention import MultiHeadAttention
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
