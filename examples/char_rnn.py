@@ -50,7 +50,8 @@ def warmup_cosine(lr: float, warmup: int, decay_steps: int, lr_min: float):
             return lr * (t + 1) / (warmup + 1)
         if t > decay_steps:
             return lr_min
-        return lr_min + 0.5 * (1.0 + math.cos(math.pi * (t - warmup) / (decay_steps - warmup))) * (lr - lr_min)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * (t - warmup) / (decay_steps - warmup)))
+        return lr_min + cosine * (lr - lr_min)
     return schedule
 
 

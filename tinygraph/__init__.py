@@ -57,6 +57,7 @@ from .render import DotNotFoundError, render, to_graphviz  # eager: the submodul
 from .sequential import Sequential
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
+from .generation import generate
 
 _moved.install()  # the module paths from before the subpackages (tinygraph.parallel.threads, ...) keep working
 
@@ -152,6 +153,7 @@ __all__ = [
                     "dask",
                     "datasets",
                     "fit",
+                    "generate",
                     "initializers",
                     "load",
                     "load_checkpoint",

@@ -21,8 +21,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nodes import (ELU, GELU, Add, Dense, Dropout, Embedding, Identity, LayerNorm, LeakyReLU,
-                    LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh)
+from .nodes import (
+    ELU,
+    GELU,
+    Add,
+    Dense,
+    Dropout,
+    Embedding,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .nodes.recurrent import _Recurrent
 from .validation import check_random_state
 
