@@ -85,14 +85,20 @@ def main(steps: int = 2000, batch_size: int = 12, T: int = 64, dim: int = 64, un
     seconds = time.perf_counter() - t0
     val_loss = float(result.history["val_loss"][-1])
     prompt = [chars.index("\n") if "\n" in chars else 0]  # nanoGPT's sample starts from a newline
-    ids = tg.generate(model, prompt, sample_chars, random_state=seed)
+    sampling = {}
+    for stateful in (False, True):  # the whole window again, or one LSTM step per character (kept)
+        t0 = time.perf_counter()
+        ids = tg.generate(model, prompt, sample_chars, random_state=seed, stateful=stateful)
+        sampling[stateful] = time.perf_counter() - t0
     sample = "".join(chars[i] for i in ids)
     if verbose:
         print(f"{model.n_params:,} parameters, {steps} steps of {batch_size}x{T}: validation loss "
               f"{val_loss:.4f} in {seconds:.1f} s ({seconds / steps * 1000:.1f} ms/step)")
+        print(f"{sample_chars} characters sampled in {sampling[True]:.2f} s carrying the state, "
+              f"{sampling[False]:.2f} s re-running the window")
         print(sample)
     return {"val_loss": val_loss, "seconds": seconds, "sample": sample, "n_params": model.n_params,
-            "history": result.history}
+            "history": result.history, "sample_seconds": sampling}
 
 
 if __name__ == "__main__":
