@@ -200,8 +200,8 @@ class Monitor:
         h["epoch_time"].append(time.perf_counter() - self.t0)
         val_loss = val_score = None
         if self.validation is not None:
-            val_loss, val_score = (evaluate_batches(self.model, self.validation) if isinstance(self.validation, list)
-                                   else evaluate(self.model, *self.validation))
+            val_loss, val_score = (evaluate_batches(self.model, self.validation)
+                                   if isinstance(self.validation, list) else evaluate(self.model, *self.validation))
             h["val_loss"].append(val_loss)
             h["val_score"].append(val_score)
         if self.bar is not None:
@@ -246,6 +246,7 @@ class Monitor:
         if self.early_stopping and self.best_theta is not None:
             np.copyto(self.model.theta, self.best_theta)
             np.copyto(self.model.state, self.best_state)
+            self.model._stamp_state()
 
     def diverged(self) -> str | None:
         """A message when the run ended with a loss 1000 times (or more) its first step's, else None.
