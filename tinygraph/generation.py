@@ -39,6 +39,7 @@ from .nodes import (
     Tanh,
 )
 from .nodes.recurrent import _Recurrent
+from .prediction import _release
 from .validation import check_random_state
 
 __all__ = ["generate"]
@@ -105,6 +106,13 @@ def _window(model, ids: np.ndarray, n: int, draw) -> np.ndarray:
 
 def _stateful(model, ids: np.ndarray, n: int, draw) -> np.ndarray:
     def run(m):
+        kept = [set(node._buffers) for node in m.nodes]
+        try:
+            return steps(m)
+        finally:
+            _release(m, kept)  # the one-step buffers go, as after predict
+
+    def steps(m):
         for node in m.nodes:  # evaluation mode: running statistics, no dropout
             node.training = False
         m._training = False
