@@ -49,6 +49,18 @@ def test_fit_with_masks_validation_and_early_stopping():
     assert model.score(Xv, yv, wv) > 0.6
 
 
+def test_masked_steps_never_reach_the_parameters():
+    """Shuffled minibatches gather the (N, T) weights with their rows: targets at masked steps may be
+    anything, the trained theta is the same."""
+    X, y, w = data()
+    noise = np.where(w > 0, y, (y + 1) % V)
+    a, b = lm(), lm()
+    for model, target in ((a, y), (b, noise)):
+        tg.fit(model, X, target, tg.optim.Adam(1e-2), batch_size=5, epochs=2, sample_weight=w, random_state=0)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert not np.array_equal(a.theta, lm().theta)
+
+
 def test_row_blocks_and_all_ones_weights_change_nothing():
     """n_jobs=2 splits the rows (each block weighs by its steps' weights); step weights of one equal
     no weights, l2 term included (it counts sequences, not steps)."""

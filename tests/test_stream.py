@@ -73,6 +73,8 @@ def test_checkpoint_and_resume_repeat_the_run(tmp_path):
     assert ck.epoch == 2
     tg.fit(ck.model, batches, opt, steps=3, epochs=4, initial_epoch=ck.epoch)
     np.testing.assert_array_equal(ck.model.theta, whole.theta)
+    done = tg.fit(ck.model, batches, opt, steps=3, epochs=4, initial_epoch=4)
+    assert done.nit == 0 and done.message == "nothing to do: epochs == initial_epoch"
 
 
 def test_an_iterator_runs_until_it_ends():

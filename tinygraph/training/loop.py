@@ -306,7 +306,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         order, perm = np.arange(n), np.empty(n, dtype=np.intp)
         Xbuf = empty_rows(X, width)  # one buffer per input for several
         ybuf = np.empty((width,) + y.shape[1:], y.dtype)
-        swbuf = None if sw is None else np.empty(width, sw.dtype)
+        swbuf = None if sw is None else np.empty((width,) + sw.shape[1:], sw.dtype)  # (N,) or (N, T)
     batched = isinstance(opt, Scipy)
     stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
@@ -329,7 +329,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     idx = perm[start:start + m]
                     Xb = X.take(idx, axis=0, out=Xbuf[:m], mode="clip")
                     yb = y.take(idx, axis=0, out=ybuf[:m], mode="clip")
-                    swb = None if sw is None else sw.take(idx, out=swbuf[:m], mode="clip")
+                    swb = None if sw is None else sw.take(idx, axis=0, out=swbuf[:m], mode="clip")
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
                 if stochastic:  # new dropout masks each step; the same ones within it (line searches)

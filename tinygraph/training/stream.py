@@ -77,16 +77,20 @@ def fit_stream(model, batches, opt, *, steps, epochs, maxiter, tol, validation_d
                             f"{type(batch).__name__}")
         return model._check_data(*batch) if len(batch) == 3 else model._check_data(*batch, None)
 
-    try:
-        first = draw()
-    except StopIteration:
-        raise ValueError("fit: the stream of batches is empty") from None
-    if threads is None and available():
-        threads = 1 if n_jobs > 1 else auto_threads(model, first[0].shape[0])
     total = min(maxiter, (epochs - initial_epoch) * (steps or math.inf))
     mon = Monitor(model, opt, callback=callback, validation=validation, early_stopping=early_stopping,
                   patience=patience, tol=tol, verbose=verbose, progress=progress,
                   total=None if math.isinf(total) else total)
+    if total == 0:  # a resumed run that had already finished: no batch is drawn
+        return mon.result(fun=math.nan, nit=0, nfev=0, n_examples_seen=0, success=True,
+                          message="nothing to do: epochs == initial_epoch", epoch=initial_epoch)
+    try:
+        first = draw()
+    except StopIteration:
+        mon.close()
+        raise ValueError("fit: the stream of batches is empty") from None
+    if threads is None and available():
+        threads = 1 if n_jobs > 1 else auto_threads(model, first[0].shape[0])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads), \
             model._exclusive("fit"):
         try:
