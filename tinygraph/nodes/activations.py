@@ -1,6 +1,8 @@
 """Elementwise activations, Softmax and LogSoftmax (contract in ``tinygraph.nodes.node``)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import expit
 
@@ -247,12 +249,12 @@ class _OverAxis(Node):
 
     # Files written before ``axis`` existed normalised axis 1 (the only feature axis of (N, K), the
     # channels of (N, C, H, W)): they rebuild that way.
-    legacy_config = {"axis": 1}
+    legacy_config: ClassVar[dict] = {"axis": 1}
 
     def __init__(self, axis: int = -1, *, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-            raise ValueError(f"{type(self).__name__}: axis must be an integer, got {axis!r}")
+            raise TypeError(f"{type(self).__name__}: axis must be an integer, got {axis!r}")
         self.axis = int(axis)
 
     def build(self, in_shape: tuple) -> tuple:
