@@ -26,16 +26,11 @@ _MIN_CHUNK = 64  # rows
 
 
 def _release(model, kept: list) -> None:
-    """Drop the buffers each node allocated since ``kept`` (its keys before), and cached arrays in them."""
+    """Drop the buffers each node allocated since ``kept`` (its keys before). What the last pass cached
+    for a backward (``node.cached``) stays until the next pass: at most one chunk's arrays."""
     for node, keys in zip(model.nodes, kept):
-        new = [k for k in node._buffers if k not in keys]
-        if not new:
-            continue
-        freed = [node._buffers.pop(k) for k in new]
-        for name in node.cached:  # what a forward kept for backward: views of the freed buffers
-            v = node.__dict__.get(name)
-            if isinstance(v, np.ndarray) and any(np.may_share_memory(v, b) for b in freed):
-                setattr(node, name, None)
+        for k in [k for k in node._buffers if k not in keys]:
+            del node._buffers[k]
 
 
 class Prediction:
