@@ -116,8 +116,8 @@ def test_hessian_free_on_per_step_targets():
 def test_array_fit_validates_on_a_list_of_batches():
     """validation_data as a list of batches: the examples-weighted mean of their losses and scores,
     equal to the whole set's (l2 term over all of it) when the batches split it."""
-    X, y, w = data()
-    Xv, yv, wv = data(1)
+    X, y, _ = data()
+    Xv, yv, _ = data(1)
     whole, split = lm(l2=0.1), lm(l2=0.1)
     kw = {"batch_size": 8, "epochs": 2, "random_state": 0}
     a = tg.fit(whole, X, y, "adam", validation_data=(Xv, yv), **kw)
