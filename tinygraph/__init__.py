@@ -38,7 +38,9 @@ from .nodes import (
     Loss,
     MaxPool2D,
     MeanSquaredError,
+    MultiHeadAttention,
     Node,
+    PositionalEmbedding,
     ReLU,
     Reshape,
     Sigmoid,
@@ -56,6 +58,7 @@ from .sequential import Sequential
 from .statistics import StaleStatisticsWarning
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
+from .generation import generate
 
 _moved.install()  # the module paths from before the subpackages (tinygraph.parallel.threads, ...) keep working
 
@@ -133,9 +136,11 @@ __all__ = [
                     "Loss",
                     "MaxPool2D",
                     "MeanSquaredError",
+                    "MultiHeadAttention",
                     "NeuralNetClassifier",
                     "NeuralNetRegressor",
                     "Node",
+                    "PositionalEmbedding",
                     "NonFiniteError",
                     "OptimizeResult",
                     "ReLU",
@@ -157,6 +162,7 @@ __all__ = [
                     "datasets",
                     "fit",
                     "from_onnx",
+                    "generate",
                     "initializers",
                     "load",
                     "load_checkpoint",
