@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import optimizer, threads
+from tinygraph.optim import optimizer
+from tinygraph.parallel import pool, threads
 
 RULES = [
     lambda: tg.optim.SGD(0.1),
@@ -42,7 +43,7 @@ def _run(make, block_bytes, monkeypatch, dtype=np.float64, steps=6, mask=None, r
 def test_blocks_give_the_whole_array_step(make, dtype, n_threads, monkeypatch):
     theta, state = _run(make, 1 << 40, monkeypatch, dtype)
     monkeypatch.setattr(threads, "limit", n_threads)
-    monkeypatch.setattr(optimizer, "_CPUS", 3)
+    monkeypatch.setattr(pool, "_CPUS", 3)
     theta_b, state_b = _run(make, 64 * np.dtype(dtype).itemsize, monkeypatch, dtype)  # 16 blocks
     np.testing.assert_array_equal(theta_b, theta)
     assert state_b.keys() == state.keys()

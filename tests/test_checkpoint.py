@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.checkpoint import Checkpoint, load_checkpoint
+from tinygraph.training.checkpoint import Checkpoint, load_checkpoint
 
 EPOCHS, K, SEED = 5, 2, 7
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.checkpoint import Checkpoint, load_checkpoint
+from tinygraph.training.checkpoint import Checkpoint, load_checkpoint
 from tinygraph.gradcheck import relative_error
 
 SHAPE, K = (2, 8, 8), 3

@@ -14,7 +14,7 @@ import pytest
 import scipy.optimize
 
 import tinygraph as tg
-from tinygraph import dask as tgd
+from tinygraph.parallel import dask as tgd
 from tinygraph.optim import Adam
 
 da = pytest.importorskip("dask.array")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
+from tinygraph.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
 pytest.importorskip("sklearn")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small max_iter

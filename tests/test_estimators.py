@@ -4,7 +4,7 @@ import pytest
 
 import tinygraph as tg
 from models.linear import softmax_regression
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
+from tinygraph.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
 pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -218,7 +218,7 @@ def test_importable_without_scikit_learn_and_says_what_to_install():
 import sys
 sys.modules["sklearn"] = None  # any import of scikit-learn now fails
 import tinygraph as tg
-from tinygraph.estimators import NeuralNetClassifier
+from tinygraph.sklearn import NeuralNetClassifier
 try:
     NeuralNetClassifier()
 except ImportError as e:

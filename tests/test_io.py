@@ -98,14 +98,14 @@ def test_user_nodes_must_register(tmp_path, monkeypatch):
 
     with pytest.raises(TypeError, match=r"'scale1' is a Scale, which is not registered.*register_node"):
         make().save(tmp_path / "u.npz")
-    monkeypatch.setitem(io._NODES, "Scale", Scale)
+    monkeypatch.setitem(io.format._NODES, "Scale", Scale)
     assert tg.register_node(Scale) is Scale  # registering again is harmless
     model = make()
     loaded = tg.load(model.save(tmp_path / "u.npz"))
     assert loaded["scale1"].c == 2.5
     X = np.array([[0.5, -1.0], [2.0, 0.1]])
     assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
-    monkeypatch.delitem(io._NODES, "Scale")
+    monkeypatch.delitem(io.format._NODES, "Scale")
     with pytest.raises(io.FormatError, match=r"u\.npz: node type 'Scale' is not registered"):
         tg.load(tmp_path / "u.npz")
 
@@ -125,7 +125,7 @@ def test_incomplete_get_config_is_caught_at_load(tmp_path, monkeypatch):
         def get_config(self):
             return {**super().get_config(), "n_out": 1}
 
-    monkeypatch.setitem(io._NODES, "Widen", Widen)
+    monkeypatch.setitem(io.format._NODES, "Widen", Widen)
     model = tg.Sequential([Widen(2, 3), tg.Sigmoid(), tg.CrossEntropy()], random_state=0)
     model.save(tmp_path / "w.npz")
     with pytest.raises(io.FormatError, match=r"w\.npz: node 'widen1' rebuilds .* get_config"):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import optim, schedules
+from tinygraph import optim
+from tinygraph.optim import schedules
 
 rng = np.random.default_rng(0)
 THETA0 = rng.normal(size=7)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.parallel import check_n_jobs
+from tinygraph.parallel.rows import check_n_jobs
 
 
 def net(l2=0.01, dtype=np.float64):

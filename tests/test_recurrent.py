@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.checkpoint import Checkpoint, load_checkpoint
+from tinygraph.training.checkpoint import Checkpoint, load_checkpoint
 from tinygraph.gradcheck import (
     check_gradients,
     check_node_gradients,

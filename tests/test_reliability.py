@@ -16,7 +16,7 @@ from tinygraph.optim import SGD, Adam
 pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning
 
-from tinygraph.estimators import NeuralNetClassifier, NeuralNetRegressor
+from tinygraph.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +157,7 @@ def members(path):
 
 def repack(path, header, arrays, extra=None):
     """Write a file as ``fileformat.write`` would, from a (possibly crafted) header and members."""
-    from tinygraph.fileformat import _digest
+    from tinygraph.io.format import _digest
     header = dict(header, arrays={k: _digest(a) for k, a in arrays.items()})
     payload = dict(arrays, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
     np.savez(path, **payload)

@@ -68,7 +68,7 @@ def test_auto_threads_one_core_or_a_busy_machine_means_one_thread():
 def test_blas_threads_holds_other_libraries_to_one():
     import scipy.linalg  # noqa: F401  (scipy's own BLAS, when its wheel ships one)
 
-    from tinygraph import threads
+    from tinygraph.parallel import threads
     with tg.blas_threads(2):
         libs = threadpoolctl.threadpool_info()
     numpys = [p for p in libs if p["user_api"] == "blas" and "numpy" in p["filepath"]]
@@ -81,7 +81,7 @@ def test_blas_threads_holds_other_libraries_to_one():
 
 
 def test_fit_default_threads_follow_auto_threads(monkeypatch):
-    from tinygraph import training
+    from tinygraph.training import loop as training
     seen = []
     monkeypatch.setattr(training, "auto_threads", lambda model, rows: seen.append(rows) or 1)
     X, y = np.random.default_rng(0).random((64, 5)), np.arange(64) % 3
@@ -102,7 +102,7 @@ def test_busy_cores_leaves_out_this_processs_share():
 
 
 def test_auto_row_blocks_for_narrow_products_on_many_rows():
-    from tinygraph.threads import auto_row_blocks
+    from tinygraph.parallel.threads import auto_row_blocks
 
     narrow = tg.Sequential([tg.Dense(784, 25), tg.Sigmoid(), tg.Dense(25, 10), tg.Sigmoid(), tg.CrossEntropy()])
     assert auto_row_blocks(narrow, 8000, n_cores=2, busy=0.0) == 2

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.training import OPTIMIZERS
+from tinygraph.training.loop import OPTIMIZERS
 
 
 def net(random_state=0):

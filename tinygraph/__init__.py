@@ -7,10 +7,11 @@ so the import costs little more than numpy and scipy.optimize.
 """
 import importlib
 
-from . import optim, schedules
+from . import _moved, optim
+from .optim import schedules
 from .graph import Graph
-from .io import load, register_node, save
-from .monitor import OptimizeResult
+from .io.saving import load, register_node, save
+from .training.monitor import OptimizeResult
 from .nodes import (
     ELU,
     GELU,
@@ -50,31 +51,36 @@ from .nodes import (
     Tanh,
     initializers,
 )
-from .objective import minimize
+from .training.objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz  # eager: the submodule's name is also a function's
 from .sequential import Sequential
-from .threads import auto_threads, blas_threads
-from .training import fit
+from .parallel.threads import auto_threads, blas_threads
+from .training.loop import fit
+
+_moved.install()  # the module paths from before the subpackages (tinygraph.parallel.threads, ...) keep working
 
 # name -> (module, attribute or None for the module itself), imported on first use
 _LAZY = {
-    "Checkpoint": (".checkpoint", "Checkpoint"),
-    "CurvatureOperator": (".curvature", "CurvatureOperator"),
-    "HessianFree": (".hessian_free", "HessianFree"),
-    "LevenbergMarquardt": (".hessian_free", "LevenbergMarquardt"),
-    "check_gradients": (".gradcheck", "check_gradients"),
-    "check_node_gradients": (".gradcheck", "check_node_gradients"),
-    "check_node_r_operators": (".gradcheck", "check_node_r_operators"),
-    "load_checkpoint": (".checkpoint", "load_checkpoint"),
-    "NeuralNetClassifier": (".estimators", "NeuralNetClassifier"),
-    "NeuralNetRegressor": (".estimators", "NeuralNetRegressor"),
-    "dask": (".dask", None),
+    "Checkpoint": (".training.checkpoint", "Checkpoint"),
+    "CurvatureOperator": (".curvature.products", "CurvatureOperator"),
+    "HessianFree": (".optim.hessian_free", "HessianFree"),
+    "LevenbergMarquardt": (".optim.hessian_free", "LevenbergMarquardt"),
+    "check_gradients": (".curvature.gradcheck", "check_gradients"),
+    "check_node_gradients": (".curvature.gradcheck", "check_node_gradients"),
+    "check_node_r_operators": (".curvature.gradcheck", "check_node_r_operators"),
+    "load_checkpoint": (".training.checkpoint", "load_checkpoint"),
+    "NeuralNetClassifier": (".sklearn.estimators", "NeuralNetClassifier"),
+    "NeuralNetRegressor": (".sklearn.estimators", "NeuralNetRegressor"),
+    "curvature": (".curvature", None),
+    "dask": (".parallel.dask", None),
     "datasets": (".datasets", None),
 }
 
 
 def __getattr__(name: str):
+    if name in _moved.MOVED:  # tg.threads, tg.fileformat, ...: the attributes of the old layout
+        return importlib.import_module(f".{name}", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module 'tinygraph' has no attribute {name!r}")
     module, attr = _LAZY[name]

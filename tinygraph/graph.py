@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fileformat
 from .inputs import as_arrays, check_inputs
-from .locking import Locking
+from .parallel.locking import Locking
 from .nodes import CrossEntropy, Input, Loss, Node
 from .nodes.initializers import get_initializer
-from .parallel import check_n_jobs, row_blocks
+from .parallel.rows import check_n_jobs, row_blocks
 from .prediction import Prediction
 from .statistics import RunningStatistics
 from .validation import check_array, check_random_state, check_sample_weight, check_theta
@@ -267,7 +266,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         ``regularize=False`` leaves out the l2 term (see ``penalty``, for sums over data shards).
         ``check_input=False`` skips validation of X, y and sample_weight (already checked data).
         ``n_jobs`` > 1 (-1: every core) splits the rows into blocks computed on that many threads
-        at once (``tinygraph.parallel``; hold BLAS to one thread around the calls, as ``tg.fit``
+        at once (``tinygraph.parallel.rows``; hold BLAS to one thread around the calls, as ``tg.fit``
         does): for large X. A call while another thread trains the model raises ``RuntimeError``.
 
         Parameters
@@ -382,7 +381,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         ndarray (n_params,)
             G·v, G the Gauss-Newton matrix of the (weighted mean) loss and the l2 term.
         """
-        from .curvature import gnvp
+        from .curvature.products import gnvp
         return gnvp(self, theta, v, X, y, sample_weight=sample_weight)
 
     def hvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
@@ -404,12 +403,12 @@ class Graph(Locking, Prediction, RunningStatistics):
         ndarray (n_params,)
             H·v, H the Hessian of the loss (with the l2 term) at theta.
         """
-        from .curvature import hvp
+        from .curvature.products import hvp
         return hvp(self, theta, v, X, y, sample_weight=sample_weight)
 
     def curvature(self, X, y, k: int = 5, *, kind: str = "gauss-newton", **kwargs) -> np.ndarray:
         """Top-k eigenvalues of the Gauss-Newton matrix or Hessian (``tinygraph.curvature.curvature``)."""
-        from .curvature import curvature
+        from .curvature.products import curvature
         return curvature(self, X, y, k, kind=kind, **kwargs)
 
     def penalty(self, m: float, grad: np.ndarray | None = None) -> float:
@@ -467,7 +466,7 @@ class Graph(Locking, Prediction, RunningStatistics):
 
     def _forward_backward(self, X, y, sample_weight, inspect=None) -> float:
         """One forward and one backward pass; ``inspect(node, dx)``, if given, sees every node's
-        input gradient right after its backward (``tinygraph.scipy_bridge.diagnose`` uses it)."""
+        input gradient right after its backward (``tinygraph.training.scipy_bridge.diagnose`` uses it)."""
         vals = self._forward(X, self._train_plan)
         li = self._loss_index
         loss = self.loss.forward(vals[li], y, sample_weight)
@@ -506,8 +505,9 @@ class Graph(Locking, Prediction, RunningStatistics):
                     owned.add(j)
 
     def save(self, path, **kwargs) -> str:
-        """Write the model to one ``.npz`` file, atomically; see ``tinygraph.fileformat.write``."""
-        return fileformat.write(self, path, **kwargs)
+        """Write the model to one ``.npz`` file, atomically; see ``tinygraph.io.format.write``."""
+        from .io.format import write
+        return write(self, path, **kwargs)
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items()

@@ -3,8 +3,8 @@
 A user passes a tuple (in the order of the graph's inputs) or a dict by ``Input`` name; the graph
 checks each array against its input once and holds them as ``Inputs``, which answers what the
 training loops ask of a single X: ``X.shape[0]`` (the rows), ``X[rows]`` (row blocks,
-``tinygraph.parallel``) and ``X.take(idx, axis=0, out=buf)`` (minibatch gathering,
-``tinygraph.training``) act on every array at once. A graph with one input keeps plain arrays:
+``tinygraph.parallel.rows``) and ``X.take(idx, axis=0, out=buf)`` (minibatch gathering,
+``tinygraph.training.loop``) act on every array at once. A graph with one input keeps plain arrays:
 nothing here is on its path.
 """
 from __future__ import annotations

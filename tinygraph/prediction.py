@@ -2,7 +2,7 @@
 (``Graph`` derives from ``Prediction``).
 
 These run in evaluation mode (running statistics, no dropout; see ``tinygraph.nodes.node``) and are
-safe from many threads at once (``tinygraph.locking``): each call runs on the model's own buffers
+safe from many threads at once (``tinygraph.parallel.locking``): each call runs on the model's own buffers
 when they are free, else on a spare replica. Classification models (CrossEntropy, Hinge) predict
 class indices and score accuracy; any other predicts its outputs and scores R².
 """

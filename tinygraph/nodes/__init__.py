@@ -1,4 +1,7 @@
-"""The nodes of a graph, one module per family (as ``torch.nn.modules``); the contract is in ``node``."""
+"""The nodes of a graph: layers and losses, one module per family (as ``torch.nn.modules``), each with
+hand-written forward, backward and R-operators; the contract is written once, in ``node``.
+May import: validation and parallel only (a node never knows the graph, the optimizers or files).
+"""
 from . import initializers
 from .attention import MultiHeadAttention
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh

@@ -1,7 +1,7 @@
 """Saving and loading models: one ``.npz`` file holding a JSON description and arrays, no pickle.
 
 Reading a file back into a model, and ``save``/``load`` for models and fitted estimators alike.
-The format itself (members, header, registry, atomic writes) is ``tinygraph.fileformat``'s.
+The format itself (members, header, registry, atomic writes) is ``tinygraph.io.format``'s.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from . import estimator_io
-from .fileformat import (
+from . import estimators as estimator_io
+from .format import (
     _NODES,
     FORMAT,
     VERSION,
@@ -19,9 +19,9 @@ from .fileformat import (
     register_node,
     write,
 )
-from .fileread import read_checked
-from .graph import Graph
-from .sequential import Sequential
+from .reader import read_checked
+from ..graph import Graph
+from ..sequential import Sequential
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "load", "read", "register_node", "save"]
 
@@ -29,8 +29,8 @@ __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "load", "read", "registe
 def save(model, path, **kwargs) -> str:
     """Write ``model`` (graph, options and theta) to ``path`` atomically; returns the path.
 
-    ``model`` may also be a fitted estimator of ``tinygraph.estimators`` (``tinygraph.estimator_io``).
-    Keywords (``meta``, ``arrays``, ``theta``, ``kind``) as ``tinygraph.fileformat.write``.
+    ``model`` may also be a fitted estimator of ``tinygraph.sklearn.estimators`` (``tinygraph.io.estimators``).
+    Keywords (``meta``, ``arrays``, ``theta``, ``kind``) as ``tinygraph.io.format.write``.
     The path is used as given (no ``.npz`` is appended).
 
     Parameters
@@ -40,7 +40,7 @@ def save(model, path, **kwargs) -> str:
     path : str or os.PathLike
         The file to write (replaced atomically if it exists).
     **kwargs
-        ``meta``, ``arrays``, ``theta``, ``kind``: as ``tinygraph.fileformat.write`` (models only).
+        ``meta``, ``arrays``, ``theta``, ``kind``: as ``tinygraph.io.format.write`` (models only).
 
     Returns
     -------
@@ -100,7 +100,7 @@ def read(path) -> Saved:
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by ``save`` (or ``tinygraph.fileformat.write``).
+        A file written by ``save`` (or ``tinygraph.io.format.write``).
 
     Returns
     -------

@@ -10,16 +10,16 @@ the same array, always), ``optimizer_`` (the optimizer whose state ``partial_fit
 continue), ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames), ``loss_curve_``,
 ``n_iter_``.
 
-The estimators require scikit-learn (``tinygraph.estimator_base``): its base classes, and its own
+The estimators require scikit-learn (``tinygraph.sklearn.base``): its base classes, and its own
 input validation, so bad input gets its messages.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .estimator_base import ClassifierMixin, RegressorMixin
-from .estimator_fit import NeuralNet
-from .nodes import CrossEntropy, Identity, MeanSquaredError, Sigmoid, Softmax
+from .base import ClassifierMixin, RegressorMixin
+from .net import NeuralNet
+from ..nodes import CrossEntropy, Identity, MeanSquaredError, Sigmoid, Softmax
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 

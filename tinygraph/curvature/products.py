@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .validation import check_random_state, check_theta
+from ..validation import check_random_state, check_theta
 
 __all__ = ["CurvatureOperator", "curvature", "gnvp", "hvp"]
 

@@ -1,9 +1,9 @@
-"""Training: ``fit(model, X, y, optimizer)`` for models (``minimize`` for any objective: ``tinygraph.objective``).
+"""Training: ``fit(model, X, y, optimizer)`` for models (``minimize`` for any objective: ``tinygraph.training.objective``).
 
 The optimizer is a scipy method name (full batch, through ``scipy.optimize.minimize(jac=True)``;
-see ``tinygraph.scipy_bridge``) or a ``tinygraph.optim.Optimizer`` (minibatches, this module's loop).
+see ``tinygraph.training.scipy_bridge``) or a ``tinygraph.optim.Optimizer`` (minibatches, this module's loop).
 Both return a ``tinygraph.OptimizeResult`` and share the callbacks, validation history, early
-stopping and interrupt handling of ``tinygraph.monitor.Monitor``.
+stopping and interrupt handling of ``tinygraph.training.monitor.Monitor``.
 
 The minibatch loop is the hot path: data is checked once per ``fit``; each step gathers its rows into
 preallocated buffers, runs forward and backward once into a preallocated gradient, and updates
@@ -19,13 +19,13 @@ import numbers
 
 import numpy as np
 
-from .inputs import empty_rows
+from ..inputs import empty_rows
 from .monitor import Monitor, OptimizeResult
-from .optim import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
-from .parallel import check_n_jobs
+from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
+from ..parallel.rows import check_n_jobs
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
-from .threads import auto_row_blocks, auto_threads, available, blas_threads
-from .validation import all_finite, shuffle_seed
+from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads
+from ..validation import all_finite, shuffle_seed
 
 __all__ = ["OPTIMIZERS", "fit"]
 
@@ -102,11 +102,11 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     shuffle : bool, default True
         False takes the rows in order (batches are then views: nothing is copied).
     threads : int, optional
-        BLAS threads while training (``tinygraph.threads``); None picks them from the model's
+        BLAS threads while training (``tinygraph.parallel.threads``); None picks them from the model's
         matrix products at this batch size and the cores (``tg.threads.auto_threads``).
     n_jobs : int, optional
         Split every loss and gradient into row blocks computed on this many threads at once
-        (-1: every core; ``tinygraph.parallel``), BLAS then held to one thread unless ``threads``
+        (-1: every core; ``tinygraph.parallel.rows``), BLAS then held to one thread unless ``threads``
         says otherwise: for full-batch methods and large batches. None (with ``threads`` None) picks
         every core for batches of narrow products that BLAS cannot split (``tg.threads.auto_row_blocks``:
         at least 512 rows per core, no BatchNorm, idle cores), else 1.
@@ -147,7 +147,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
             raise ValueError("fit: validation_data, early_stopping, initial_epoch, verbose, progress and "
                              "n_jobs are not available for dask arrays (see tinygraph.dask.fit; the "
                              "cluster's workers split the rows)")
-        from . import dask as tg_dask
+        from ..parallel import dask as tg_dask
         return tg_dask.fit(model, X, y, optimizer, sample_weight=sample_weight, batch_size=batch_size,
                            epochs=epochs, maxiter=maxiter, tol=tol, callback=callback,
                            random_state=random_state)

@@ -15,7 +15,7 @@ below): loading looks the type up in the registry, never imports a name read fro
 Writes go to a temporary file in the target's directory, are fsync'ed, then ``os.replace``'d
 over the target, so a crash mid-save leaves the previous file intact.
 
-This module writes files; ``tinygraph.fileread`` checks and reads them; rebuilding a model from
+This module writes files; ``tinygraph.io.reader`` checks and reads them; rebuilding a model from
 one is ``tinygraph.io``'s (it sits above ``tinygraph.graph``, which these modules never import).
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import nodes
-from .nodes import Loss, Node
+from .. import nodes
+from ..nodes import Loss, Node
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "register_node", "write"]
 

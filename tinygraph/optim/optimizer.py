@@ -21,14 +21,13 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-import os
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from . import threads
+from ..parallel import threads
+from ..parallel.pool import _in_parallel
 from .schedules import as_schedule
-from .validation import all_finite
+from ..validation import all_finite
 
 __all__ = ["NonFiniteError", "Optimizer"]
 
@@ -83,29 +82,6 @@ def _norm(g: np.ndarray) -> float:
 # Below 4 MiB (784-256-256-10: 1 MiB in float32) handing blocks to a thread cost more than it saved.
 _BLOCK_BYTES = 1 << 20
 _SPLIT_BYTES = 4 << 20
-_pool: ThreadPoolExecutor | None = None
-_CPUS = os.cpu_count() or 1  # once: the call takes ~10 µs, a sixth of a small net's Adam step
-
-
-def _in_parallel(fn, items: list, k: int | None = None) -> list:
-    """``[fn(x) for x in items]``, in contiguous runs on up to ``k`` threads (default: ``tg.blas_threads``'
-    limit, all cores when unlimited): the first run here, the others in a pool kept between calls
-    (the optimizers' blocked steps and ``tinygraph.parallel``'s row blocks share it)."""
-    global _pool
-    k = 1 if len(items) < 2 else min(k or threads.limit or _CPUS, len(items))
-    if k < 2:
-        return [fn(x) for x in items]
-    if _pool is None:  # _CPUS - 1 workers: a larger k queues its extra runs
-        _pool = ThreadPoolExecutor(max(1, _CPUS - 1), thread_name_prefix="tinygraph-step")
-    runs = [items[len(items) * i // k:len(items) * (i + 1) // k] for i in range(k)]
-    futures = [_pool.submit(lambda run=run: [fn(x) for x in run]) for run in runs[1:]]
-    try:
-        out = [fn(x) for x in runs[0]]
-    finally:
-        wait(futures)  # never leave a thread writing into the state after we return or raise
-    for f in futures:
-        out += f.result()
-    return out
 
 
 class Optimizer:

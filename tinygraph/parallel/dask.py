@@ -562,7 +562,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
     16
     """
     _one_input(model)
-    from .objective import minimize
+    from ..training.objective import minimize
 
     if batch_size is None:
         fun = objective(model, X, y, sample_weight, client=client, timeout=timeout)
@@ -594,9 +594,9 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, sample_weight=None, batch_size: in
 
 def _fit_minibatch(model, X, y, sample_weight, opt, batch_size, epochs, maxiter, callback,
                    random_state, client):
-    from .monitor import Monitor
-    from .optim import NonFiniteError, Optimizer, Scipy
-    from .validation import shuffle_seed
+    from ..training.monitor import Monitor
+    from ..optim.first_order import NonFiniteError, Optimizer, Scipy
+    from ..validation import shuffle_seed
 
     if not isinstance(opt, Optimizer) or isinstance(opt, Scipy):
         raise TypeError("tinygraph.dask.fit: minibatches need a tinygraph.optim.Optimizer with a step "

@@ -23,7 +23,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from .optimizer import _in_parallel
+from .pool import _in_parallel
 
 __all__ = ["check_n_jobs", "replica", "row_blocks"]
 

@@ -4,7 +4,7 @@ Every node writes its outputs and gradients into buffers of its own, so two thre
 model at once would overwrite each other's. Inference (``forward``, ``predict``, ``predict_proba``,
 ``score``) goes through ``_run``: whoever finds the model's buffers free (a non-blocking lock) uses
 them, as a single thread always does; a caller that finds them taken runs on a spare replica
-(``tinygraph.parallel.replica``: shared ``theta`` and ``state``, buffers of its own), kept for the
+(``tinygraph.parallel.rows.replica``: shared ``theta`` and ``state``, buffers of its own), kept for the
 next such caller. Training (``loss_and_grad``, ``fit``, curvature products) needs the model's own
 ``grad``: it holds the model (``_hold``/``_exclusive``), and a second thread that tries raises.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from .parallel import replica
+from .rows import replica
 
 __all__ = ["Locking"]
 

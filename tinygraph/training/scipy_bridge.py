@@ -18,8 +18,9 @@ import numpy as np
 import scipy.optimize
 
 from .monitor import OptimizeResult, TrainingInfo, evaluate
-from .optimizer import NonFiniteError
-from .validation import all_finite
+from ..optim.first_order import frozen_bounds
+from ..optim.optimizer import NonFiniteError
+from ..validation import all_finite
 
 __all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
@@ -69,15 +70,6 @@ def check_method(method: str, who: str) -> str:
         raise ValueError(f"{who}: unknown scipy method {method!r}; use one of {', '.join(SCIPY_METHODS)} "
                          "or a tinygraph.optim.Optimizer")
     return method
-
-
-def frozen_bounds(method: str, x0: np.ndarray, frozen) -> scipy.optimize.Bounds | None:
-    """L-BFGS-B's bounds pinning the ``frozen`` indices at ``x0`` (lb = ub); None for other methods."""
-    if frozen is None or method.lower() != "l-bfgs-b":
-        return None
-    lb, ub = np.full(x0.size, -np.inf), np.full(x0.size, np.inf)
-    lb[frozen] = ub[frozen] = x0[frozen]
-    return scipy.optimize.Bounds(lb, ub)
 
 
 def _options(method: str, maxiter, options) -> dict:
@@ -172,7 +164,7 @@ def _model_hessp(model, X, y, sw, fun, last, frozen):
     """hessp(x, v) for Newton-CG and the trust-region methods: the model's Gauss-Newton product
     (``tinygraph.curvature``: one forward per x, then an R-forward and an R-backward per product),
     or, for nodes without ``rforward``, a forward difference of the gradient, (g(x + h v) - g(x)) / h."""
-    from .curvature import CurvatureOperator
+    from ..curvature.products import CurvatureOperator
 
     theta, h0 = model.theta, math.sqrt(np.finfo(model.dtype).eps)
     state = {"op": None, "exact": True}

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nodes import Input, Node
-from .validation import check_random_state
+from ..nodes import Input, Node
+from ..validation import check_random_state
 
 __all__ = ["check_gradients", "check_node_gradients", "check_node_r_operators", "numerical_gradient",
            "relative_error"]
@@ -20,7 +20,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from tinygraph.gradcheck import relative_error
+    >>> from tinygraph.curvature.gradcheck import relative_error
     >>> relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 3e-9])) < 1e-9
     True
     """

@@ -13,8 +13,8 @@ import inspect
 
 import numpy as np
 
-from .graph import Graph
-from .nodes import CrossEntropy, Sigmoid
+from ..graph import Graph
+from ..nodes import CrossEntropy, Sigmoid
 
 __all__ = ["BaseEstimator", "ClassifierMixin", "ConvergenceWarning", "NotFittedError", "RegressorMixin",
            "build_model", "builder_params", "require_sklearn", "validate"]

@@ -3,7 +3,7 @@
 A file from someone else is data, never code, and never a way to exhaust memory: the header is read
 first (bounded), checked completely, every node rebuilt from its config to the parameter shapes it
 declares (shapes only), and only then are the declared members read, each into its declared shape.
-The format itself is ``tinygraph.fileformat``'s; ``tinygraph.io`` turns the result into a model.
+The format itself is ``tinygraph.io.format``'s; ``tinygraph.io`` turns the result into a model.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import zipfile
 
 import numpy as np
 
-from .fileformat import _NODES, FORMAT, VERSION, FormatError, _digest
-from .validation import all_finite
+from .format import _NODES, FORMAT, VERSION, FormatError, _digest
+from ..validation import all_finite
 
 __all__ = ["KINDS", "read_checked"]
 

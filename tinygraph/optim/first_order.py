@@ -1,4 +1,4 @@
-"""Minibatch update rules on one flat parameter vector (the protocol: ``tinygraph.optimizer``).
+"""Minibatch update rules on one flat parameter vector (the protocol: ``tinygraph.optim.optimizer``).
 
 Each rule is a subclass of ``Optimizer`` whose ``_direction(theta, g, lr)`` computes the step ``d``
 (``theta ← theta - d``) in a few vector lines over flat state arrays; its formula is in its docstring.
@@ -12,7 +12,6 @@ import numpy as np
 import scipy.optimize
 
 from .optimizer import NonFiniteError, Optimizer, _check
-from .scipy_bridge import frozen_bounds
 
 __all__ = [
     "SGD",
@@ -349,6 +348,15 @@ class Rprop(Optimizer):
 
     def _params(self) -> dict:
         return {"lr": self.lr, "etaplus": self.etaplus, "etaminus": self.etaminus}
+
+
+def frozen_bounds(method: str, x0: np.ndarray, frozen) -> scipy.optimize.Bounds | None:
+    """L-BFGS-B's bounds pinning the ``frozen`` indices at ``x0`` (lb = ub); None for other methods."""
+    if frozen is None or method.lower() != "l-bfgs-b":
+        return None
+    lb, ub = np.full(x0.size, -np.inf), np.full(x0.size, np.inf)
+    lb[frozen] = ub[frozen] = x0[frozen]
+    return scipy.optimize.Bounds(lb, ub)
 
 
 class Scipy(Optimizer):

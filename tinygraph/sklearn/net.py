@@ -1,7 +1,7 @@
 """The net behind both estimators: building (from ``hidden_layers`` or a ``model=`` builder),
 training through ``tg.fit``, warm starts and ``partial_fit``, the early-stopping split, predicting.
 
-``NeuralNetClassifier`` and ``NeuralNetRegressor`` (``tinygraph.estimators``) add their output layer,
+``NeuralNetClassifier`` and ``NeuralNetRegressor`` (``tinygraph.sklearn.estimators``) add their output layer,
 targets and scoring; the parameters are documented there.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .estimator_base import (
+from .base import (
     BaseEstimator,
     ConvergenceWarning,
     NotFittedError,
@@ -21,11 +21,11 @@ from .estimator_base import (
     require_sklearn,
     validate,
 )
-from .nodes import Dense, Identity, ReLU, Sigmoid, Tanh
-from .optim import Optimizer, Scipy
-from .sequential import Sequential
-from .training import fit as tg_fit
-from .validation import check_random_state
+from ..nodes import Dense, Identity, ReLU, Sigmoid, Tanh
+from ..optim.first_order import Optimizer, Scipy
+from ..sequential import Sequential
+from ..training.loop import fit as tg_fit
+from ..validation import check_random_state
 
 __all__ = ["NeuralNet"]
 

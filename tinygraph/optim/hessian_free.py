@@ -32,9 +32,9 @@ import math
 import numpy as np
 import scipy.optimize
 
-from .curvature import CurvatureOperator
-from .nodes import CrossEntropy, Hinge, MeanSquaredError
-from .optim import NonFiniteError, Optimizer, Scipy
+from ..curvature.products import CurvatureOperator
+from ..nodes import CrossEntropy, Hinge, MeanSquaredError
+from .first_order import NonFiniteError, Optimizer, Scipy
 
 __all__ = ["HessianFree", "LevenbergMarquardt", "conjugate_gradient"]
 
@@ -74,7 +74,7 @@ def conjugate_gradient(A, b: np.ndarray, x0: np.ndarray | None = None, *, maxite
     Examples
     --------
     >>> import numpy as np
-    >>> from tinygraph.hessian_free import conjugate_gradient
+    >>> from tinygraph.optim.hessian_free import conjugate_gradient
     >>> M = np.array([[4.0, 1.0], [1.0, 3.0]])
     >>> x, Ax, n = conjugate_gradient(lambda v: M @ v, np.array([1.0, 2.0]), progress_tol=None)
     >>> bool(np.allclose(M @ x, [1.0, 2.0])), n       # exact after n = 2 steps in 2 dimensions

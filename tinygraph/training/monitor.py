@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import scipy.optimize
 
-from .nodes import CrossEntropy
+from ..nodes import CrossEntropy
 
 __all__ = ["Monitor", "OptimizeResult", "TrainingInfo"]
 

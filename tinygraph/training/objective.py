@@ -1,7 +1,7 @@
 """``minimize(fun, x0)``: minimise any objective ``fun(x) -> (loss, grad)``, not only a model's.
 
-``method`` is a scipy method name (``tinygraph.scipy_bridge``) or a ``tinygraph.optim.Optimizer``
-taking full-batch steps. ``tinygraph.training.fit`` and ``tinygraph.dask.fit`` both build on it.
+``method`` is a scipy method name (``tinygraph.training.scipy_bridge``) or a ``tinygraph.optim.Optimizer``
+taking full-batch steps. ``tinygraph.training.loop.fit`` and ``tinygraph.parallel.dask.fit`` both build on it.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from .monitor import OptimizeResult, TrainingInfo
-from .optim import Optimizer, Scipy
+from ..optim.first_order import Optimizer, Scipy
 from .scipy_bridge import minimize_scipy
 
 __all__ = ["minimize"]

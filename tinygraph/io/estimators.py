@@ -8,8 +8,8 @@ schedule objects (parameters or the fitted ``optimizer_``) are stored as their c
 constructor arguments, read back from same-named attributes as scikit-learn does, plus the
 optimizer's ``get_state()``, so ``partial_fit`` and ``warm_start`` continue exactly.
 
-Loading instantiates only classes listed in ``tinygraph.estimators``, ``tinygraph.optim`` and
-``tinygraph.schedules`` ``__all__``: a name read from a file never imports anything else. A model
+Loading instantiates only classes listed in ``tinygraph.sklearn.estimators``, ``tinygraph.optim`` and
+``tinygraph.optim.schedules`` ``__all__``: a name read from a file never imports anything else. A model
 builder (``model=``) is saved by its name and found again only in a module already imported.
 """
 from __future__ import annotations
@@ -21,15 +21,20 @@ import warnings
 
 import numpy as np
 
-from .fileformat import FormatError, Saved, join_state, split_state, write
-from .graph import Graph
+from .format import FormatError, Saved, join_state, split_state, write
+from ..graph import Graph
 
 __all__ = ["estimator_from_saved", "is_estimator", "save_estimator"]
 
 
+# The names files record ("optim.Adam", "schedules.CosineDecay") and the modules that hold them now.
+_MODULES = {"estimators": "tinygraph.sklearn.estimators", "optim": "tinygraph.optim",
+            "schedules": "tinygraph.optim.schedules"}
+
+
 def _classes(module_name: str) -> dict:
     import importlib
-    module = importlib.import_module(f"tinygraph.{module_name}")
+    module = importlib.import_module(_MODULES[module_name])
     return {name: getattr(module, name) for name in module.__all__ if inspect.isclass(getattr(module, name))}
 
 
@@ -105,7 +110,7 @@ def save_estimator(estimator, path, **kwargs) -> str:
     """Write a fitted tinygraph estimator (see the module docstring); ``kwargs`` as ``fileformat.write``."""
     cls = type(estimator)
     if _classes("estimators").get(cls.__name__) is not cls:
-        raise TypeError(f"save: can save the estimators of tinygraph.estimators, got {cls.__name__}")
+        raise TypeError(f"save: can save the estimators of tinygraph.sklearn.estimators, got {cls.__name__}")
     model, params = estimator.model_, estimator.get_params(deep=False)
     fitted, theta_names, arrays = {}, [], {}
     for name, value in vars(estimator).items():

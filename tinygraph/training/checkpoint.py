@@ -22,10 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import fileformat
-from .fileformat import FormatError, join_state, split_state
-from .graph import Graph
-from .io import read
+from ..io import format as fileformat
+from ..io.format import FormatError, join_state, split_state
+from ..graph import Graph
+from ..io.saving import read
 
 __all__ = ["Checkpoint", "Resume", "load_checkpoint"]
 
