@@ -6,7 +6,7 @@ from _examples import load_example
 
 import tinygraph as tg
 from models.gpt import gpt
-from tinygraph.gradcheck import relative_error
+from tinygraph.curvature.gradcheck import relative_error
 from tinygraph.render import summary
 
 V, T, EPS = 7, 5, 1e-5

@@ -215,7 +215,7 @@ def _check_nodes(desc: dict) -> int:
                               "defines it (decorated with @tinygraph.register_node) before loading")
         name = spec["config"]["name"]
         try:
-            node = cls(**spec["config"])
+            node = cls(**saved_config(cls, spec))
             if spec["inputs"]:
                 node(*[made[x] for x in spec["inputs"]])
             node.in_shapes = tuple(x.out_shape for x in node.inputs)
@@ -233,3 +233,10 @@ def _check_nodes(desc: dict) -> int:
     if desc["output"] not in made:
         raise FormatError(f"the output {desc['output']!r} is not a node of the file")
     return sum(node.state_size for node in made.values())
+
+
+def saved_config(cls: type, spec: dict) -> dict:
+    """The constructor arguments of a saved node: its config over the class's ``legacy_config``,
+    the values an argument added later must take for files written before it existed (so such a
+    file rebuilds with the behaviour it was saved with, whatever the new default)."""
+    return {**getattr(cls, "legacy_config", {}), **spec["config"]}
