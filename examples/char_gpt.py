@@ -11,8 +11,9 @@ Each step samples 12 random windows of 65 characters (nanoGPT's ``get_batch``): 
 y the next character at every position; the loss is the mean cross-entropy over all 12·64
 positions. The loop is explicit: ``model.loss_and_grad`` then ``Adam.step``, with the decoupled
 weight decay applied first as PyTorch's AdamW does (θ ← θ(1 − lr·wd) on the masked weights).
-At the end: the validation loss as the mean over 200 random batches of 12×64 (fixed seed), a
-500-character sample, and the loss curve (``--plot``).
+Every 100 iterations, the mean loss of 20 random batches of each split; at the end, the
+validation loss as the mean over 200 random batches of 12×64 (fixed seed), a 500-character
+sample, and the loss curve (``--log run.json`` then ``--log run.json --plot curve.png``).
 
     python examples/char_gpt.py                     # the full recipe (minutes on two cores)
     python examples/char_gpt.py --iters 200         # a quick look
@@ -104,7 +105,7 @@ def decay_mask(model) -> np.ndarray:
 
 def main(iters: int = RECIPE["max_iters"], n_layer: int = DEFAULTS["n_layer"], n_head: int = DEFAULTS["n_head"],
          n_embd: int = DEFAULTS["n_embd"], block_size: int = DEFAULTS["block_size"],
-         batch_size: int = RECIPE["batch_size"], eval_interval: int = 250, eval_batches: int = 20,
+         batch_size: int = RECIPE["batch_size"], eval_interval: int = 100, eval_batches: int = 20,
          final_batches: int = 200, sample_chars: int = 500, threads: int | None = 1, dtype=np.float32,
          log: str | None = None, verbose: bool = True) -> dict:
     """Train and return {"val_loss", "train_loss", "history", "sample", "seconds", "ms_per_iter"}."""
@@ -117,7 +118,7 @@ def main(iters: int = RECIPE["max_iters"], n_layer: int = DEFAULTS["n_layer"], n
     opt = tg.optim.Adam(lr, beta2=RECIPE["beta2"], clipnorm=RECIPE["clipnorm"])
     decay, wd = decay_mask(model), RECIPE["weight_decay"]
     rng = np.random.default_rng(1)
-    grad, history = model.grad, {"iter": [], "train_loss": [], "val_loss": []}
+    grad, history = model.grad, {"iter": [], "train_loss": [], "val_loss": [], "step_loss": []}
     if verbose:
         print(f"{model.n_params:,} parameters, {len(train):,} training and {len(val):,} validation characters")
     start = time.perf_counter()
@@ -135,7 +136,8 @@ def main(iters: int = RECIPE["max_iters"], n_layer: int = DEFAULTS["n_layer"], n
             if it == iters:
                 break
             X, y = get_batch(train, batch_size, block_size, rng)
-            model.loss_and_grad(model.theta, X, y, out=grad)
+            loss, _ = model.loss_and_grad(model.theta, X, y, out=grad)
+            history["step_loss"].append(loss)
             model.theta[decay] *= 1.0 - lr(opt.t) * wd  # AdamW's decoupled decay, before the step
             opt.step(model.theta, grad)
         seconds = time.perf_counter() - start
@@ -162,8 +164,12 @@ def plot(log: str, path: str) -> None:
     run = json.loads(Path(log).read_text())
     h = run["history"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(h["iter"], h["train_loss"], label="training")
-    ax.plot(h["iter"], h["val_loss"], label="validation")
+    steps = np.asarray(h.get("step_loss", []))
+    if steps.size >= 50:  # each step's minibatch loss, averaged over 50 steps
+        smooth = np.convolve(steps, np.ones(50) / 50, mode="valid")
+        ax.plot(np.arange(50, steps.size + 1), smooth, color="#adb5bd", lw=1, label="minibatch (50-step mean)")
+    ax.plot(h["iter"], h["train_loss"], "o-", ms=3, label="training")
+    ax.plot(h["iter"], h["val_loss"], "o-", ms=3, label="validation")
     ax.axhline(1.88, color="gray", ls="--", lw=1, label="nanoGPT's 1.88")
     ax.set_xlabel("iteration")
     ax.set_ylabel("cross-entropy (nats/char)")
@@ -177,6 +183,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--iters", type=int, default=RECIPE["max_iters"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--eval-interval", type=int, default=100)
     parser.add_argument("--log", help="write the run (history, losses, sample) to this JSON file")
     parser.add_argument("--plot", help="draw the loss curve of --log into this PNG")
     args = parser.parse_args()
@@ -187,4 +194,4 @@ if __name__ == "__main__":
     elif args.plot and args.log and Path(args.log).exists():
         plot(args.log, args.plot)
     else:
-        main(iters=args.iters, threads=args.threads, log=args.log)
+        main(iters=args.iters, threads=args.threads, eval_interval=args.eval_interval, log=args.log)
