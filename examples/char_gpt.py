@@ -98,7 +98,7 @@ def decay_mask(model) -> np.ndarray:
     """True on the weights of ≥2 dimensions (embeddings, attention and Dense matrices), as nanoGPT."""
     mask = np.zeros(model.n_params, dtype=bool)
     for node in model.nodes:
-        for name, view in node.views(mask).items():
+        for view in node.views(mask).values():
             view[...] = view.ndim >= 2
     return mask
 

@@ -16,6 +16,8 @@ R-operators (R{x̂} = J R{x}; R{s} = -s² mean(x̂ R{x})):
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from .node import Node
@@ -182,7 +184,7 @@ class BatchNorm(_Normalization):
     """
 
     couples_rows = True
-    legacy_config = {"axis": 1}  # files saved before ``axis`` existed used the channel axis 1
+    legacy_config: ClassVar[dict] = {"axis": 1}  # files saved before ``axis`` existed used the channel axis 1
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, axis: int | None = None,
                  name: str | None = None, trainable: bool = True):
@@ -289,7 +291,7 @@ class LayerNorm(_Normalization):
     (8,)
     """
 
-    legacy_config = {"axis": None}  # files saved before ``axis`` existed normalised all feature axes
+    legacy_config: ClassVar[dict] = {"axis": None}  # files saved before ``axis`` existed normalised all feature axes
 
     def __init__(self, eps: float = 1e-5, *, axis: int | None = -1, name: str | None = None,
                  trainable: bool = True):
