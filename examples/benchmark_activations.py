@@ -19,6 +19,7 @@ NODES = {
     "Softplus": (tg.Softplus, "softplus"),
     "GELU": (tg.GELU, "gelu"),
     "GELU tanh": (lambda: tg.GELU("tanh"), "gelu_tanh"),
+    "Sigmoid": (tg.Sigmoid, "sigmoid"),
     "Tanh": (tg.Tanh, "tanh"),
     "LogSoftmax": (tg.LogSoftmax, "log_softmax"),
 }
@@ -41,7 +42,7 @@ def _torch_function(torch, key):
         return lambda x: F.gelu(x, approximate="tanh")
     if key == "log_softmax":
         return lambda x: F.log_softmax(x, dim=1)
-    return torch.tanh if key == "tanh" else getattr(F, key)
+    return getattr(torch, key) if key in ("tanh", "sigmoid") else getattr(F, key)
 
 
 def main(n=4000, d=256, repeats=7, dtypes=("float32", "float64")) -> dict:

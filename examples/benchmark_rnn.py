@@ -1,14 +1,16 @@
-"""Speed of an LSTM training step, side by side with PyTorch CPU in one run.
-=========================================================================
+"""Speed of a recurrent training step (LSTM, GRU, SimpleRNN), side by side with PyTorch CPU in one run.
+=====================================================================================================
 
-The step of row-by-row MNIST: x (64, 28, 28) → LSTM(128) → Dense(10) → Softmax → CrossEntropy,
-forward + backward + Adam update, in float32 and float64, with BLAS (and torch) on 1 thread and on
-every core. Each round times a block of steps of each library back to back; the figure is the median
-over rounds of the milliseconds per step, and the ratio tinygraph / PyTorch is the median of the
-per-round ratios (below 1: tinygraph is faster). PyTorch is optional (a missing one is skipped).
+The step of row-by-row MNIST: x (64, 28, 28) → LSTM(128) (or GRU, or a tanh SimpleRNN) → Dense(10) →
+Softmax → CrossEntropy, forward + backward + Adam update, in float32 and float64, with BLAS (and
+torch) on 1 thread and on every core. Each round times a block of steps of each library back to
+back; the figure is the median over rounds of the milliseconds per step, and the ratio
+tinygraph / PyTorch is the median of the per-round ratios (below 1: tinygraph is faster).
+PyTorch is optional (a missing one is skipped).
 
-    python examples/benchmark_rnn.py            # the full run (minutes on a shared machine)
-    python examples/benchmark_rnn.py --quick    # a smoke run
+    python examples/benchmark_rnn.py                               # LSTM (minutes on a shared machine)
+    python examples/benchmark_rnn.py --cells LSTM GRU SimpleRNN --threads 1
+    python examples/benchmark_rnn.py --quick                       # a smoke run
 """
 from __future__ import annotations
 
@@ -24,8 +26,11 @@ import tinygraph as tg
 N, T, F, H, K = 64, 28, 28, 128, 10
 
 
-def tinygraph_step(dtype):
-    model = tg.Sequential([tg.LSTM(H), tg.Dense(K), tg.Softmax(), tg.CrossEntropy()],
+TORCH_CELLS = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
+
+
+def tinygraph_step(dtype, cell="LSTM"):
+    model = tg.Sequential([getattr(tg, cell)(H), tg.Dense(K), tg.Softmax(), tg.CrossEntropy()],
                           input_shape=(T, F), dtype=dtype, random_state=0)
     opt = tg.optim.Adam(1e-3)
     rng = np.random.default_rng(0)
@@ -38,13 +43,14 @@ def tinygraph_step(dtype):
     return step
 
 
-def torch_step(dtype):
+def torch_step(dtype, cell="LSTM"):
     import torch
 
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm, self.out = torch.nn.LSTM(F, H, batch_first=True), torch.nn.Linear(H, K)
+            self.lstm = getattr(torch.nn, TORCH_CELLS[cell])(F, H, batch_first=True)
+            self.out = torch.nn.Linear(H, K)
 
         def forward(self, x):
             return self.out(self.lstm(x)[0][:, -1])
@@ -72,14 +78,14 @@ def timed(step, n: int) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
-def run(threads: int, dtype: str, rounds: int, n: int, peers: bool = True) -> dict:
+def run(threads: int, dtype: str, rounds: int, n: int, peers: bool = True, cell: str = "LSTM") -> dict:
     from threadpoolctl import threadpool_limits
-    steps = {"tinygraph": tinygraph_step(dtype)}
+    steps = {"tinygraph": tinygraph_step(dtype, cell)}
     try:
         if peers:
             import torch
             torch.set_num_threads(threads)
-            steps["pytorch"] = torch_step(dtype)
+            steps["pytorch"] = torch_step(dtype, cell)
     except ImportError:
         pass
     times = {k: [] for k in steps}
@@ -88,30 +94,40 @@ def run(threads: int, dtype: str, rounds: int, n: int, peers: bool = True) -> di
             for k, step in steps.items():
                 times[k].append(timed(step, n))
     out = {k: statistics.median(v) for k, v in times.items()}
+    out.update({k + " best": min(v) for k, v in times.items()})
     if "pytorch" in times:
         out["ratio"] = statistics.median(a / b for a, b in zip(times["tinygraph"], times["pytorch"]))
     return out
 
 
 def main(rounds: int = 5, n: int = 20, dtypes=("float32", "float64"), thread_counts=None,
-         peers: bool = True) -> dict:
-    """Print the table; return {(dtype, threads): {"tinygraph": ms, "pytorch": ms, "ratio"}}.
-    ``peers=False`` times tinygraph alone."""
+         peers: bool = True, cells=("LSTM",)) -> dict:
+    """Print the table; return {(cell, dtype, threads): {"tinygraph": ms, "pytorch": ms, "ratio", and
+    each library's "<name> best"}}. ``peers=False`` times tinygraph alone."""
     thread_counts = thread_counts or sorted({1, os.cpu_count() or 1})
     results = {}
-    print(f"LSTM-{H} row-MNIST step (batch {N}, T={T}): ms per step, median of {rounds} rounds")
-    print(f"{'dtype':8} {'threads':>7} {'tinygraph':>10} {'pytorch':>8} {'tg/torch':>9}")
-    for dtype in dtypes:
-        for threads in thread_counts:
-            r = results[dtype, threads] = run(threads, dtype, rounds, n, peers)
-            torch_ms = f"{r['pytorch']:8.1f}" if "pytorch" in r else f"{'-':>8}"
-            ratio = f"{r['ratio']:9.2f}" if "ratio" in r else f"{'-':>9}"
-            print(f"{dtype:8} {threads:7d} {r['tinygraph']:10.1f} {torch_ms} {ratio}")
+    print(f"row-MNIST step, {H} units (batch {N}, T={T}): ms per step, median (best) of {rounds} rounds; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"{'cell':10} {'dtype':8} {'threads':>7} {'tinygraph':>15} {'pytorch':>15} {'tg/torch':>9}")
+    for cell in cells:
+        for dtype in dtypes:
+            for threads in thread_counts:
+                r = results[cell, dtype, threads] = run(threads, dtype, rounds, n, peers, cell)
+                mine = f"{r['tinygraph']:7.1f} ({r['tinygraph best']:5.1f})"
+                peer = (f"{r['pytorch']:7.1f} ({r['pytorch best']:5.1f})" if "pytorch" in r
+                        else f"{'-':>15}")
+                ratio = f"{r['ratio']:9.2f}" if "ratio" in r else f"{'-':>9}"
+                print(f"{cell:10} {dtype:8} {threads:7d} {mine:>15} {peer:>15} {ratio}")
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds of 3 steps")
+    parser.add_argument("--cells", nargs="+", default=["LSTM"], choices=sorted(TORCH_CELLS))
+    parser.add_argument("--threads", nargs="+", type=int, default=None, help="BLAS thread counts")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    main(rounds=2, n=3) if args.quick else main()
+    kw = dict(cells=args.cells, thread_counts=args.threads, dtypes=args.dtypes)
+    main(rounds=2, n=3, **kw) if args.quick else main(rounds=args.rounds, **kw)

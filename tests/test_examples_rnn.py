@@ -34,4 +34,4 @@ def test_rnn_hessian_free_small_run(tmp_path):
 def test_benchmark_rnn_small_run():
     r = load_example("benchmark_rnn").main(rounds=1, n=1, dtypes=("float64",), thread_counts=[1],
                                            peers=False)
-    assert r["float64", 1]["tinygraph"] > 0 and "pytorch" not in r["float64", 1]
+    assert r["LSTM", "float64", 1]["tinygraph"] > 0 and "pytorch" not in r["LSTM", "float64", 1]

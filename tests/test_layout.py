@@ -1,58 +1,5 @@
-"""The package layout: nodes in ``tinygraph.nodes``, and no import circles (lazy imports included)."""
-import ast
-import pathlib
-
+"""The package layout: nodes in ``tinygraph.nodes`` (import circles and floors: tests/test_layering.py)."""
 import tinygraph as tg
-
-ROOT = pathlib.Path(tg.__file__).parent
-
-
-def _module(path: pathlib.Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: pathlib.Path) -> set:
-    """Every tinygraph module this file imports, at the top or inside a function."""
-    here = _module(path)
-    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                target = f"{base}.{node.module}" if node.module else base
-            else:
-                target = node.module or ""
-            if target.startswith("tinygraph"):
-                found.add(target)
-                found.update(f"{target}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("tinygraph"))
-    return found
-
-
-def test_no_import_circles():
-    files = {_module(p): p for p in ROOT.rglob("*.py")}
-    graph = {m: {t for t in _imports(p) if t in files and t != m} for m, p in files.items()}
-    # a package's __init__ re-exports its modules: only edges out of leaf modules can close a circle
-    graph = {m: {t for t in ts if files[t].name != "__init__.py"} for m, ts in graph.items()
-             if files[m].name != "__init__.py"}
-    state, cycles = {}, []
-
-    def visit(m, path):
-        state[m] = 1
-        for t in sorted(graph.get(m, ())):
-            if state.get(t) == 1:
-                cycles.append(path[path.index(t):] + [t])
-            elif t not in state:
-                visit(t, path + [t])
-        state[m] = 2
-
-    for m in sorted(graph):
-        if m not in state:
-            visit(m, [m])
-    assert cycles == []
 
 
 def test_nodes_live_in_the_nodes_package_and_stay_public():

@@ -246,3 +246,25 @@ def test_conv_nets_show_image_shapes_geometry_and_parameter_counts():
     assert rows["conv2d1"].split()[1:6] == ["Conv2D", "20@5×5,", "stride", "1", "N×20×24×24"]
     assert rows["conv2d1"].split()[6] == "520" and rows["conv2d2"].split()[-3] == f"{8 * 20 * 9 + 8:,}"
     assert "N×288" in rows["flatten1"]
+
+
+@needs_dot
+def test_the_suffix_decides_the_format(tmp_path):
+    model = course_net()
+    model.render(tmp_path / "net.png")
+    assert (tmp_path / "net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tg.render(model, tmp_path / "net.PDF")
+    assert (tmp_path / "net.PDF").read_bytes()[:5] == b"%PDF-"
+    model.render(tmp_path / "net.svg", format="svg")  # agreeing: fine
+    assert ET.parse(tmp_path / "net.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    model.render(tmp_path / "plain")  # no suffix: svg, and the suffix added
+    assert ET.parse(tmp_path / "plain.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_a_suffix_that_contradicts_format_is_an_error(tmp_path):
+    model = course_net()
+    with pytest.raises(ValueError, match=r"x\.svg.*'png'.*suffix"):
+        model.render(tmp_path / "x.svg", format="png")
+    with pytest.raises(ValueError, match=r"format.*suffix '\.v1'"):
+        tg.render(model, tmp_path / "net.v1")
+    assert not list(tmp_path.iterdir())

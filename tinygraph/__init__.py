@@ -55,6 +55,7 @@ from .training.objective import minimize
 from .optim import NonFiniteError
 from .render import DotNotFoundError, render, to_graphviz  # eager: the submodule's name is also a function's
 from .sequential import Sequential
+from .statistics import StaleStatisticsWarning
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
 
@@ -70,6 +71,7 @@ _LAZY = {
     "check_node_gradients": (".curvature.gradcheck", "check_node_gradients"),
     "check_node_r_operators": (".curvature.gradcheck", "check_node_r_operators"),
     "load_checkpoint": (".training.checkpoint", "load_checkpoint"),
+    "plot_history": (".training.plot", "plot_history"),
     "NeuralNetClassifier": (".sklearn.estimators", "NeuralNetClassifier"),
     "NeuralNetRegressor": (".sklearn.estimators", "NeuralNetRegressor"),
     "curvature": (".curvature", None),
@@ -141,6 +143,7 @@ __all__ = [
                     "Sigmoid",
                     "SimpleRNN",
                     "Slice",
+                    "StaleStatisticsWarning",
                     "Softmax",
                     "Softplus",
                     "Tanh",
@@ -158,6 +161,7 @@ __all__ = [
                     "minimize",
                     "optim",
                     "register_node",
+                    "plot_history",
                     "render",
                     "save",
                     "schedules",

@@ -56,8 +56,11 @@ class Graph(Locking, Prediction, RunningStatistics):
     output : Node
         The last node; a ``Loss`` node makes ``loss_and_grad`` available.
     l2 : float
-        The course's regularisation: adds l2/(2m)·ΣW² over weights (never biases) to the loss and
-        l2/m·W to their gradient, m the number of examples (the sum of sample weights if given).
+        The course's regularisation: adds l2/(2m)·ΣW² over weights to the loss and l2/m·W to their
+        gradient, m the number of examples (the sum of sample weights if given). Weights are the
+        parameters each node lists in ``regularized``: Dense's and Conv2D's ``W``, the recurrent
+        cells' ``W_ih`` and ``W_hh`` (SimpleRNN, LSTM, GRU), Embedding's ``W``; never a bias, a
+        normalisation's gain or shift, or a positional table.
     init : str or callable
         Default initialisation scheme for nodes that set none (see ``tinygraph.initializers``).
     dtype : float64 or float32
@@ -155,6 +158,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         if not hasattr(self, "state"):  # pickled before state existed
             self.state, self.noise_step, self.noise_seed, self._noise_block = np.zeros(0, self.dtype), 0, None, 0
         self._training = None  # unknown: the next forward sets every node's mode
+        self.__dict__.setdefault("_row_offset", 0)  # rows before X's first in the whole batch (row blocks)
         self._stateful = [node for node in self.nodes if node.states]
         self._stochastic = [(i, node) for i, node in enumerate(self.nodes) if node.stochastic]
         for node in self.nodes:
@@ -237,6 +241,7 @@ class Graph(Locking, Prediction, RunningStatistics):
             if node.size:
                 node.init(rng, self.init)
             node.reset_state()
+        self._stamp_state()  # the initial statistics go with the initial theta
         if self._stochastic:  # drawn after the weights: the weights are the same with or without it
             self.noise_seed = int(rng.integers(2**63))
         return self
@@ -454,6 +459,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         if training and self._stochastic:
             for i, node in self._stochastic:
                 node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
+                node.row_offset = self._row_offset
         vals = [None] * len(self.nodes)
         if len(self.inputs) == 1:
             vals[0] = X
@@ -531,10 +537,20 @@ class Graph(Locking, Prediction, RunningStatistics):
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
 
-    def render(self, path=None, format: str = "svg", **kwargs):
-        """Write the picture to ``path`` with the system ``dot``; see ``tinygraph.render.render``."""
+    def render(self, path=None, format: str | None = None, **kwargs):
+        """Write the picture to ``path`` (its suffix names the format) with the system ``dot``; see
+        ``tinygraph.render.render``."""
         from .render import render
         return render(self, path, format, **kwargs)
+
+    def __getattr__(self, name: str):
+        # Called only for a name the model does not have: model.fit(...) is a habit from Keras, and
+        # training here is a function, so say which one instead of a bare AttributeError.
+        if name in ("fit", "train", "partial_fit"):
+            raise AttributeError(f"{type(self).__name__} has no {name}() method: train it with the function "
+                                 f"tg.fit(model, X, y, optimizer, ...), or wrap it for scikit-learn with "
+                                 "tg.NeuralNetClassifier(model=...)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def summary(self) -> None:
         """Print a table of the nodes: type, output shape, parameters, theta slice, inputs."""

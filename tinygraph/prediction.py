@@ -2,17 +2,35 @@
 (``Graph`` derives from ``Prediction``).
 
 These run in evaluation mode (running statistics, no dropout; see ``tinygraph.nodes.node``) and are
-safe from many threads at once (``tinygraph.parallel.locking``): each call runs on the model's own buffers
-when they are free, else on a spare replica. Classification models (CrossEntropy, Hinge) predict
+safe from many threads at once (``tinygraph.parallel.locking``): each call runs on the model's own
+buffers when they are free, else on a spare replica. X runs in chunks of rows whose activations take at
+most ``_CHUNK_BYTES`` (at least 64 rows: numpy's one-row product rounds differently), so memory
+stays bounded for any N, and the buffers a call allocated are released when it returns (those
+of training are kept): a model holds no gigabytes after it answered. Chunking changes no result:
+each row's output is computed from that row alone, with the products' own rounding (with one
+BLAS thread, chunked and whole-X outputs are bit for bit the same). Classification models (CrossEntropy, Hinge) predict
 class indices and score accuracy; any other predicts its outputs and scores R².
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .nodes import CrossEntropy, Hinge
 
 __all__ = ["Prediction"]
+
+_CHUNK_BYTES = 32 << 20  # the activations of one evaluation chunk
+_MIN_CHUNK = 64  # rows
+
+
+def _release(model, kept: list) -> None:
+    """Drop the buffers each node allocated since ``kept`` (its keys before). What the last pass cached
+    for a backward (``node.cached``) stays until the next pass: at most one chunk's arrays."""
+    for node, keys in zip(model.nodes, kept):
+        for k in [k for k in node._buffers if k not in keys]:
+            del node._buffers[k]
 
 
 class Prediction:
@@ -56,7 +74,34 @@ class Prediction:
             with self._exclusive("forward(theta=...)"):
                 self._load(theta)
         X = self._check_X(X)
-        return self._run(lambda m: m._forward(X, m._predict_plan, training)[m._out_index].copy())
+        if not training:
+            self._check_state("forward")
+        return self._outputs(X, training)
+
+    def _chunk_rows(self) -> int:
+        """Rows per evaluation chunk: their outputs take at most ``_CHUNK_BYTES``, at least 64 rows."""
+        per_row = sum(math.prod(node.out_shape) for _, node, _ in self._predict_plan) * self.dtype.itemsize
+        return max(_MIN_CHUNK, _CHUNK_BYTES // max(per_row, 1))
+
+    def _outputs(self, X, training: bool = False) -> np.ndarray:
+        """The output for checked X as a new array: evaluation mode chunk by chunk, training mode at once
+        (batch statistics couple the rows); the buffers the call allocated are released afterwards."""
+        def run(m):
+            kept = [set(node._buffers) for node in m.nodes]
+            try:
+                n = X.shape[0]
+                if training or n <= m._chunk_rows():
+                    return m._forward(X, m._predict_plan, training)[m._out_index].copy()
+                out = None
+                for start, stop in _chunks(n, m._chunk_rows()):
+                    y = m._forward(X[start:stop], m._predict_plan, False)[m._out_index]
+                    if out is None:
+                        out = np.empty((n,) + y.shape[1:], y.dtype)
+                    out[start:stop] = y
+                return out
+            finally:
+                _release(m, kept)
+        return self._run(run)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (N, K) of a cross-entropy model: the Sigmoid or Softmax output.
@@ -94,7 +139,9 @@ class Prediction:
             Class indices (N,) of dtype intp for a classification model; otherwise the outputs,
             (N,) for one output, else (N, K).
         """
-        return self._decide(self.forward(X))
+        X = self._check_X(X)
+        self._check_state("predict")
+        return self._decide(self._outputs(X))
 
     def _decide(self, out: np.ndarray) -> np.ndarray:
         if isinstance(self.loss, (CrossEntropy, Hinge)):
@@ -118,7 +165,8 @@ class Prediction:
             The fraction of rows classified right, or R² (1.0 is perfect), in evaluation mode.
         """
         X, y, _ = self._check_data(X, y, None)
-        return self._run(lambda m: m._score(m._forward(X, m._predict_plan, False)[m._out_index], y))  # X checked once
+        self._check_state("score")
+        return self._score(self._outputs(X), y)  # X checked once
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
@@ -128,3 +176,11 @@ class Prediction:
             return float(np.mean(pred == labels))
         y = y.reshape(pred.shape)
         return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
+
+
+def _chunks(n: int, size: int) -> list:
+    """``[(start, stop)]`` of ``size`` rows covering n, a last chunk under 64 rows joined to the one before."""
+    bounds = list(range(0, n, size)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < _MIN_CHUNK:
+        del bounds[-2]
+    return list(zip(bounds[:-1], bounds[1:]))

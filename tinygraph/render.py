@@ -140,23 +140,9 @@ def _type_text(node: Node) -> str:
     return name
 
 
-def _pair_text(pair: tuple) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
-
-
 def geometry_text(node: Node) -> str | None:
-    """How a convolution or pooling node slides over its images, e.g. ``20@5×5, stride 1``."""
-    if hasattr(node, "kernel_size"):  # Conv2D
-        kh, kw = node.kernel_size
-        text = f"{node.out_channels}@{kh}×{kw}, stride {_pair_text(node.stride)}"
-        if node.padding == "same" or any(node.padding):
-            text += ", padding " + (node.padding if node.padding == "same" else _pair_text(node.padding))
-        return text
-    if hasattr(node, "num_heads"):  # MultiHeadAttention
-        return f"{node.num_heads} heads" + (", causal" if node.causal else "")
-    if hasattr(node, "pool_size"):  # MaxPool2D, AvgPool2D
-        return f"{node.pool_size[0]}×{node.pool_size[1]} windows, stride {_pair_text(node.stride)}"
-    return None
+    """What the node says of how it slides over its input (``Node.geometry``), e.g. ``20@5×5, stride 1``."""
+    return node.geometry()
 
 
 def _check_stats(model) -> dict:
@@ -284,18 +270,35 @@ def _draw_nodes(dot, model, nodes: list, ids: dict, acts) -> None:
         dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
 
 
-def _output_path(path, format: str) -> Path:
+def output_format(path, format: str | None) -> tuple:
+    """(path, format) to write: the suffix names the format; a path without one gets ``.{format}``
+    (default svg); a suffix that names another format than ``format`` is an error."""
     path = Path(path)
-    return path if path.suffix else path.with_suffix("." + format)
+    if format is not None and format not in graphviz.FORMATS:
+        raise ValueError(f"render: unknown format {format!r}; use 'svg', 'png' or 'pdf'")
+    if not path.suffix:
+        format = format or "svg"
+        return path.with_suffix("." + format), format
+    named = path.suffix[1:].lower()
+    if format is None:
+        if named not in graphviz.FORMATS:
+            raise ValueError(f"render: cannot tell the format from the suffix {path.suffix!r} of {str(path)!r}; "
+                             "give format='svg', 'png' or 'pdf' (or a path ending in one)")
+        return path, named
+    if named in graphviz.FORMATS and named != format:
+        raise ValueError(f"render: the path {str(path)!r} says {named!r} but format={format!r}; "
+                         "the suffix decides the format: change the suffix or drop format=")
+    return path, format
 
 
-def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
+def render(model, path=None, format: str | None = None, **kwargs) -> graphviz.Digraph:
     """Draw ``model`` and, if ``path`` is given, write the picture there with the system ``dot``.
 
-    ``format`` is 'svg', 'png', 'pdf' or another Graphviz output format; a ``path`` without a
-    suffix gets ``.{format}``; missing parent folders are created. Other keyword arguments go to
-    ``to_graphviz``. Returns the ``graphviz.Digraph`` (its DOT text is ``.source``).
-    Raises ``DotNotFoundError`` (with the DOT text as ``.source``) when ``dot`` is not installed.
+    The suffix of ``path`` decides the format (``net.png`` is a PNG); a path without a suffix gets
+    ``.{format}`` (default svg); a suffix that contradicts an explicit ``format`` is an error. Missing
+    parent folders are created. Other keyword arguments go to ``to_graphviz``. Returns the
+    ``graphviz.Digraph`` (its DOT text is ``.source``). Raises ``DotNotFoundError`` (with the DOT text
+    as ``.source``) when ``dot`` is not installed.
 
     Parameters
     ----------
@@ -303,8 +306,9 @@ def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
         A built graph.
     path : str or os.PathLike, optional
         Where to write the picture; None draws without writing (no ``dot`` needed).
-    format : str, default "svg"
-        A Graphviz output format: "svg", "png", "pdf", ...
+    format : str, optional
+        A Graphviz output format ("svg", "png", "pdf", ...) for a path without a suffix; default:
+        the path's suffix, else "svg".
     **kwargs
         ``rankdir``, ``stats``, ``title``: passed to ``to_graphviz``.
 
@@ -316,7 +320,8 @@ def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
     Raises
     ------
     ValueError
-        An unknown ``format`` or ``rankdir``.
+        An unknown ``format`` or ``rankdir``, a suffix that names no format, or one that contradicts
+        ``format``.
     DotNotFoundError
         ``path`` given and the ``dot`` program not installed.
 
@@ -329,16 +334,17 @@ def render(model, path=None, format: str = "svg", **kwargs) -> graphviz.Digraph:
     >>> dot = tg.render(model)          # no path: no file, no ``dot`` program needed
     >>> dot.source == tg.to_graphviz(model).source
     True
-    >>> tg.render(model, "pictures/model", format="png")    # writes pictures/model.png  # doctest: +SKIP
+    >>> tg.render(model, "pictures/model.png")    # a PNG, from the suffix  # doctest: +SKIP
     """
-    if format not in graphviz.FORMATS:
+    if path is not None:
+        path, format = output_format(path, format)
+    elif format is not None and format not in graphviz.FORMATS:
         raise ValueError(f"render: unknown format {format!r}; use 'svg', 'png' or 'pdf'")
     dot = to_graphviz(model, **kwargs)
     if path is not None:
         data = pipe(dot, format)
-        out = _output_path(path, format)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     return dot
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
-__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta", "shuffle_seed"]
+__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta", "shuffle_seed", "user_stacklevel"]
 
 
 def check_random_state(random_state) -> np.random.Generator:
@@ -108,3 +109,16 @@ def shuffle_seed(random_state) -> int:
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(check_random_state(random_state).integers(2 ** 63))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn``, called by the function that calls this one, name
+    the line that called into tinygraph (the caller of its outermost frame on the stack): the user's
+    line, not tinygraph's, whatever the depth (scipy and scikit-learn frames in between included)."""
+    frame, level, outermost = sys._getframe(1), 1, 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__") or ""
+        if name == "tinygraph" or name.startswith("tinygraph."):
+            outermost = level
+        frame, level = frame.f_back, level + 1
+    return outermost + 1

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import nodes
 from ..nodes import Loss, Node
+from ..nodes.node import unsaved_arguments
 
 __all__ = ["FORMAT", "VERSION", "FormatError", "Saved", "register_node", "write"]
 
@@ -145,6 +146,15 @@ def _describe(model) -> dict:
             warnings.warn(f"save: node {node.name!r} has a callable init that is not saved",
                           UserWarning, stacklevel=3)
         config = node.get_config()
+        lost = unsaved_arguments(node, config)
+        if lost:  # refused now: such a file would save, and then never load
+            first = lost[0]
+            raise TypeError(
+                f"save: node {node.name!r} ({cls.__name__}) takes the constructor argument(s) "
+                f"{', '.join(map(repr, lost))}, which its get_config() does not return, so the file would "
+                f"not load; keep each under its own name in __init__ (self.{first} = {first}) or return "
+                f"them from get_config: def get_config(self): return {{**super().get_config(), "
+                f"{first!r}: self.<where {first} is kept>}}")
         try:
             config = json.loads(json.dumps(config, default=_json_default, allow_nan=False))
         except (TypeError, ValueError) as e:

@@ -56,6 +56,11 @@ def read_checked(path: str) -> tuple:
 
 def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
     infos = {info.filename: info for info in zf.infolist()}
+    packed = sorted(name for name, info in infos.items() if info.compress_type != zipfile.ZIP_STORED)
+    if packed:  # the saver stores members; inflating one could take any memory its declared shape allows
+        raise FormatError(f"{path}: members {packed} are compressed; tinygraph writes stored members only "
+                          "and never inflates a file (load and re-save it with the tinygraph that wrote it, "
+                          "or unzip and re-zip it with -0)")
     if "header.npy" not in infos:
         raise FormatError(f"{path}: an .npz archive but not a tinygraph file (no header)")
     if infos["header.npy"].file_size > _MAX_HEADER:
@@ -76,10 +81,17 @@ def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
     if len(shape) != 1 or shape[0] != n_params:
         raise FormatError(f"{path}: the nodes declare {n_params} parameters, theta has {math.prod(shape)}")
     try:
-        n_states = _check_nodes(header["model"])
+        made = _check_nodes(header["model"])
     except FormatError as e:
         raise FormatError(f"{path}: {e}") from None
     dtype = np.dtype(header["model"]["dtype"])
+    n_states = sum(node.state_size for node in made.values())
+    # a file of before state existed declares no states (its model starts from the initial ones); one
+    # that declares them always holds them
+    declared = sum(math.prod(shape) for spec in header["model"]["nodes"] for _, shape in spec.get("states", []))
+    if declared and "state" not in header["arrays"]:
+        raise FormatError(f"{path}: the nodes declare {declared} running statistics but the file has no state "
+                          "(the saver always writes it)")
     arrays, sizes = {}, {"theta": n_params, "state": n_states}
     for name in sorted(header["arrays"], key=lambda k: k != "theta"):  # theta first
         want = (dtype, (sizes[name],)) if name in sizes else None
@@ -89,6 +101,8 @@ def _read_zip(path: str, zf: zipfile.ZipFile, file_size: int) -> tuple:
     for name in ("theta", "state"):
         if name in arrays and not all_finite(arrays[name]):
             raise FormatError(f"{path}: {name} contains NaN or inf (the saver never writes such a file)")
+    if "state" in arrays:
+        _check_variances(path, made, arrays["state"])
     return header, arrays.pop("theta"), arrays
 
 
@@ -200,10 +214,10 @@ def _check_spec(i: int, spec) -> list:
     return out
 
 
-def _check_nodes(desc: dict) -> int:
+def _check_nodes(desc: dict) -> dict:
     """Rebuild every node from its config, shapes only: its parameters must be those declared.
 
-    Returns the size of the state (running statistics) the nodes make. Nothing the size of a
+    Returns the nodes by name, in the file's order (their ``states`` lay out the state). Nothing the size of a
     parameter is allocated here, so a small file whose config asks for a huge layer is refused at
     the cost of its header.
     """
@@ -220,7 +234,7 @@ def _check_nodes(desc: dict) -> int:
                 node(*[made[x] for x in spec["inputs"]])
             node.in_shapes = tuple(x.out_shape for x in node.inputs)
             node.out_shape = tuple(node.build(*node.in_shapes))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
             raise FormatError(f"the model description does not rebuild at node {name!r} "
                               f"({type(e).__name__}: {e})") from None
         made[name] = node
@@ -232,7 +246,20 @@ def _check_nodes(desc: dict) -> int:
                                   f"{saved}; does its get_config() return every constructor argument?")
     if desc["output"] not in made:
         raise FormatError(f"the output {desc['output']!r} is not a node of the file")
-    return sum(node.state_size for node in made.values())
+    return made
+
+
+def _check_variances(path: str, made: dict, state: np.ndarray) -> None:
+    """A running variance (a state named ``running_var``, as PyTorch's) is never negative."""
+    offset = 0
+    for name, node in made.items():
+        for sname, shape in node.states:
+            size = math.prod(shape)
+            part = state[offset:offset + size]
+            if sname == "running_var" and part.size and part.min() < 0:
+                raise FormatError(f"{path}: node {name!r} has a negative running_var ({part.min():.6g}); "
+                                  "a variance never is (the saver never writes such a file)")
+            offset += size
 
 
 def saved_config(cls: type, spec: dict) -> dict:

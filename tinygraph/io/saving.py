@@ -127,11 +127,12 @@ def read(path) -> Saved:
     if model.theta.shape != theta.shape:  # _check_nodes made the same nodes: a node's build is not pure
         raise FormatError(f"{path}: theta has {theta.size} parameters, the rebuilt model {model.n_params}")
     model.theta[...] = theta
-    if state is not None:  # a file written before the model had state keeps the initial statistics
+    if state is not None:  # the reader refuses a file whose nodes declare statistics but has none
         if state.shape != model.state.shape or state.dtype != model.dtype:
             raise FormatError(f"{path}: state is {state.dtype} {state.shape}, the model needs "
                               f"{model.dtype} {model.state.shape}")
         model.state[...] = state
+    model._stamp_state()  # the saved statistics go with the saved theta
     extra = {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith("arrays/")}
     return Saved(model, header.get("meta", {}), extra, header.get("kind", "model"))
 

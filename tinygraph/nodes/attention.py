@@ -303,6 +303,9 @@ class MultiHeadAttention(Node):
             rdx = rdx.reshape(N, T, E)
         return rdx if len(self.inputs) == 1 else (rdx, None)
 
+    def geometry(self) -> str:
+        return f"{self.num_heads} heads" + (", causal" if self.causal else "")
+
     def get_config(self) -> dict:
         init = self.init_scheme if isinstance(self.init_scheme, str) else None
         return {"num_heads": self.num_heads, "causal": self.causal, "bias": self.bias,

@@ -58,6 +58,11 @@ def pair(value: int | tuple, who: str, what: str, minimum: int = 1) -> tuple:
     return int(vals[0]), int(vals[1])
 
 
+def pair_text(pair: tuple) -> str:
+    """``(2, 2)`` -> ``'2'``, ``(1, 2)`` -> ``'1×2'``: a kernel, stride or padding as a picture shows it."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
 class Conv2D(Node):
     """2-D convolution (cross-correlation, as PyTorch's ``conv2d``).
 
@@ -268,6 +273,14 @@ class Conv2D(Node):
         if dyt is not None:
             dcols += np.matmul(self.views(v)["W"].reshape(O, -1).T, dyt, out=self.buffer("rdcols", dcols.shape))
         return self._col2im(dcols, rdy.shape[0], "rdx")
+
+    def geometry(self) -> str:
+        """``20@5×5, stride 1`` (and the padding, if any): out channels @ kernel, stride."""
+        (kh, kw) = self.kernel_size
+        text = f"{self.out_channels}@{kh}×{kw}, stride {pair_text(self.stride)}"
+        if self.padding == "same" or any(self.padding):
+            text += ", padding " + (self.padding if self.padding == "same" else pair_text(self.padding))
+        return text
 
     def get_config(self) -> dict:
         init = self.init_scheme if isinstance(self.init_scheme, str) else None

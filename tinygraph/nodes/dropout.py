@@ -11,7 +11,8 @@ __all__ = ["Dropout"]
 class Dropout(Node):
     """Inverted dropout: zero each entry with probability ``rate`` in training, scale the rest.
 
-    training:   y = x · m,  m = [u ≥ rate] / (1 - rate),  u ~ U[0, 1) from ``self.rng`` (one mask per step)
+    training:   y = x · m,  m = [u ≥ rate] / (1 - rate),  u ~ U[0, 1) from ``self.rng`` (one mask per step;
+                float64 draws in any dtype, row r's mask is the same in any row block that holds it)
     evaluation: y = x (the identity)
     backward: dx = dy · m;   R{y} = m · R{x};   R{dx} = m · R{dy}  (linear in x: no second-order term)
     x, y, dy, dx: (N, *features).
@@ -44,6 +45,7 @@ class Dropout(Node):
 
     stochastic = True
     cached = ("mask",)
+    row_offset = 0  # rows of the whole batch before this pass's first row (row blocks set it)
 
     def __init__(self, rate: float = 0.5, *, name: str | None = None):
         super().__init__(name=name)
@@ -59,9 +61,15 @@ class Dropout(Node):
         if rng is None:
             raise RuntimeError(f"{self.name}: no random generator; a Graph seeds one before each "
                                "training-mode forward (or set node.rng yourself)")
+        # One float64 uniform per entry, row after row, whatever the model's dtype: a block of rows
+        # starting at row r (``row_offset``, set by the graph for row blocks) skips the r·F draws of
+        # the rows before it, so every row gets the mask it gets in one pass over the whole batch.
+        offset = self.row_offset
+        if offset:
+            rng.bit_generator.advance(int(offset) * (x.size // x.shape[0]))
+        u = rng.random(out=self.buffer("u", x.shape, np.float64))
         mask = self.buffer("mask", x.shape)
-        rng.random(out=mask)
-        np.greater_equal(mask, self.rate, out=mask)
+        np.greater_equal(u, self.rate, out=mask)
         mask *= 1.0 / (1.0 - self.rate)
         self.mask = mask
         return np.multiply(x, mask, out=self.buffer("y", x.shape))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid
 from .recurrent import _Recurrent
 
 __all__ = ["GRU", "LSTM"]
@@ -85,28 +84,39 @@ class LSTM(_Recurrent):
     def _forward_spec(self, N, T):
         H = self.units
         return {"c": (T + 1, N, H), "tc": (T, N, H), "tmp": (N, 4 * H), "sl": (T, N, 4 * H),
-                "otc": (T, N, H)}
+                "otc": (T, N, H), "P": (T, N, 4 * H), "Ws": (4 * H, H), "m": (2, 4 * H)}
 
     def _steps(self, ws, T):
-        a, h, c, tc, tmp = ws["a"], ws["h"], ws["c"], ws["tc"], ws["tmp"]
+        # σ(x) = ½ tanh(½x) + ½: the pre-activations of i, f, o are halved up front (exact in binary:
+        # a scaled copy of W_hh, a *= m), so each step takes one tanh over all four gates and one
+        # affine map, with no clip and no overflow guard
+        a, h, c, tc, tmp, Ws, m = ws["a"], ws["h"], ws["c"], ws["tc"], ws["tmp"], ws["Ws"], ws["m"]
         H = self.units
         c[0] = 0.0
+        m[0] = 0.5
+        m[0, 2 * H:3 * H] = 1.0
+        np.subtract(1.0, m[0], out=m[1])  # the affine map's shift: ½ for σ gates, 0 for g
+        np.multiply(self.W_hh, m[0, :, None], out=Ws)
         a += self.b_hh  # for every step at once
+        a *= m[0]
+        gate, cell = a.reshape(a.shape[:2] + (4, H)), tmp[:, :H]
         for t in range(T):
             at = a[t]
             if t:
-                at += np.matmul(h[t], self.W_hh.T, out=tmp)
-            sigmoid(at[:, :2 * H], out=at[:, :2 * H])
-            np.tanh(at[:, 2 * H:3 * H], out=at[:, 2 * H:3 * H])
-            sigmoid(at[:, 3 * H:], out=at[:, 3 * H:])
-            i, f, g, o = self._gates(at)
+                at += np.matmul(h[t], Ws.T, out=tmp)
+            np.tanh(at, out=at)
+            at *= m[0]
+            at += m[1]
+            i, f, g, o = gate[t, :, 0], gate[t, :, 1], gate[t, :, 2], gate[t, :, 3]
             np.multiply(f, c[t], out=c[t + 1])
-            c[t + 1] += np.multiply(i, g, out=tmp[:, :H])
+            c[t + 1] += np.multiply(i, g, out=cell)
             np.tanh(c[t + 1], out=tc[t])
             np.multiply(o, tc[t], out=h[t + 1])
 
     def _derive(self, ws):
-        a, sl, H = ws["a"], ws["sl"], self.units
+        """Slopes sl = [σ', σ', 1 - g², σ'], o(1 - tanh²c), and P = sl ⊙ [g, c_{t-1}, i, tanh c]:
+        the factors the backward step multiplies dc and dh by, made for every step at once."""
+        a, sl, P, H = ws["a"], ws["sl"], ws["P"], self.units
         np.subtract(1.0, a, out=sl)
         sl *= a
         g = a[..., 2 * H:3 * H]
@@ -115,29 +125,32 @@ class LSTM(_Recurrent):
         otc = np.multiply(ws["tc"], ws["tc"], out=ws["otc"])
         np.subtract(1.0, otc, out=otc)
         otc *= a[..., 3 * H:]
+        T = a.shape[0]
+        np.multiply(sl[..., :H], g, out=P[..., :H])
+        np.multiply(sl[..., H:2 * H], ws["c"][:T], out=P[..., H:2 * H])
+        np.multiply(sl[..., 2 * H:3 * H], a[..., :H], out=P[..., 2 * H:3 * H])
+        np.multiply(sl[..., 3 * H:], ws["tc"], out=P[..., 3 * H:])
 
     def _backward_spec(self, N, T):
         H = self.units
-        return {"D": (T, N, 4 * H), "U": (T, N, 4 * H), "dc": (T, N, H), "tmp": (N, H)}
+        return {"D": (T, N, 4 * H), "dc": (T, N, H), "tmp": (N, H)}
 
     def _back(self, dy, fw, ws, T, src):
-        D, U, dh, dc, tmp = ws["D"], ws["U"], ws["dh"], ws["dc"], ws["tmp"]
-        a, c, tc, otc, sl = fw["a"], fw["c"], fw["tc"], fw["otc"], fw["sl"]
-        H = self.units
+        D, dh, dc, tmp = ws["D"], ws["dh"], ws["dc"], ws["tmp"]
+        a, otc, H = fw["a"], fw["otc"], self.units
+        P = fw["P"].reshape(T, -1, 4, H)
+        Dg = D.reshape(T, -1, 4, H)
+        f = a[..., H:2 * H]
         for t in range(T - 1, -1, -1):
             self._dh_at(dy, D, dh, t, T, src)
-            i, _, g, _ = self._gates(a[t])
             np.multiply(dh[t], otc[t], out=dc[t])
             if t < T - 1:
-                dc[t] += np.multiply(dc[t + 1], a[t + 1, :, H:2 * H], out=tmp)
+                dc[t] += np.multiply(dc[t + 1], f[t + 1], out=tmp)
             if "c" in src:
                 dc[t] += src["c"][t]
-            u = U[t]
-            np.multiply(dc[t], g, out=u[:, :H])
-            np.multiply(dc[t], c[t], out=u[:, H:2 * H])
-            np.multiply(dc[t], i, out=u[:, 2 * H:3 * H])
-            np.multiply(dh[t], tc[t], out=u[:, 3 * H:])
-            np.multiply(u, sl[t], out=D[t])
+            # D = [dc g, dc c_{t-1}, dc i, dh tanh c] ⊙ sl, in two products
+            np.multiply(dc[t, :, None], P[t, :, :3], out=Dg[t, :, :3])
+            np.multiply(dh[t], P[t, :, 3], out=Dg[t, :, 3])
             if "D" in src:
                 D[t] += src["D"][t]
 
@@ -180,7 +193,8 @@ class LSTM(_Recurrent):
         bend[..., 2 * self.units:3 * self.units] = -2.0 * g
         eD = np.concatenate([dc * rgg, dc * rf["rc"][:-1], dc * ri, dh * rtc], axis=-1)
         eD *= sl
-        eD += bw["U"] * bend * rg
+        U = np.concatenate([dc * g, dc * fw["c"][:T], dc * a[..., :self.units], dh * tc], axis=-1)
+        eD += U * bend * rg
         return {"h": self._next_dh(bw["D"], V["W_hh"], T), "c": ec, "D": eD}
 
     _carried = 2
@@ -252,16 +266,27 @@ class GRU(_Recurrent):
 
     def _forward_spec(self, N, T):
         H = self.units
-        return {"ah": (T, N, 3 * H), "tmp": (N, H), "sl": (T, N, 3 * H), "k": (T, N, 3 * H)}
+        return {"ah": (T, N, 3 * H), "tmp": (N, H), "sl": (T, N, 3 * H), "k": (T, N, 3 * H),
+                "Ws": (3 * H, H)}
 
     def _steps(self, ws, T):
-        a, ah, h, tmp, H = ws["a"], ws["ah"], ws["h"], ws["tmp"], self.units
+        # σ(x) = ½ tanh(½x) + ½, with r and z's pre-activations halved up front (exact in binary:
+        # their rows of W_hh in a scaled copy, their columns of a and their b_hh added once)
+        a, ah, h, tmp, Ws, H = ws["a"], ws["ah"], ws["h"], ws["tmp"], ws["Ws"], self.units
+        np.multiply(self.W_hh[:2 * H], 0.5, out=Ws[:2 * H])
+        Ws[2 * H:] = self.W_hh[2 * H:]
+        a[..., :2 * H] += self.b_hh[:2 * H]
+        a[..., :2 * H] *= 0.5
+        b_hn = self.b_hh[2 * H:]
         for t in range(T):
             at, aht = a[t], ah[t]
-            np.matmul(h[t], self.W_hh.T, out=aht)
-            aht += self.b_hh
-            at[:, :2 * H] += aht[:, :2 * H]
-            sigmoid(at[:, :2 * H], out=at[:, :2 * H])
+            np.matmul(h[t], Ws.T, out=aht)
+            aht[:, 2 * H:] += b_hn
+            rz = at[:, :2 * H]
+            rz += aht[:, :2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
             n = at[:, 2 * H:]
             n += np.multiply(at[:, :H], aht[:, 2 * H:], out=tmp)
             np.tanh(n, out=n)
@@ -289,14 +314,13 @@ class GRU(_Recurrent):
     def _back(self, dy, fw, ws, T, src):
         D, Dh, dh, tmp = ws["D"], ws["Dh"], ws["dh"], ws["tmp"]
         a, k, H = fw["a"], fw["k"], self.units
-        z = a[..., H:2 * H]
+        z, K, Dg = a[..., H:2 * H], k.reshape(T, -1, 3, H), D.reshape(T, -1, 3, H)
         for t in range(T - 1, -1, -1):
             self._dh_at(dy, Dh, dh, t, T, src, z, tmp)
             dar, daz, dan = D[t, :, :H], D[t, :, H:2 * H], D[t, :, 2 * H:]
-            np.multiply(dh[t], k[t, :, 2 * H:], out=dan)
+            np.multiply(dh[t, :, None], K[t, :, 1:], out=Dg[t, :, 1:])  # [daz, dan] in one product
             if "n" in src:
                 dan += src["n"][t]
-            np.multiply(dh[t], k[t, :, H:2 * H], out=daz)
             np.multiply(dan, k[t, :, :H], out=dar)
             if "z" in src:
                 daz += src["z"][t]

@@ -21,7 +21,11 @@ A node is one operation in an explicit graph, with a hand-written forward and ba
   the next call: copy them to keep them.
 - Loss nodes (``tinygraph.losses``) take ``forward(x, target, sample_weight)`` and return a float;
   their ``backward()`` starts the backward pass.
-- ``get_config`` (saving) follows the same pattern: it reads the node's own attributes.
+- ``get_config`` (saving) follows the same pattern: it reads the node's own attributes. By default it
+  reads, as scikit-learn's ``get_params``, the attribute of the same name for each argument of
+  ``__init__``; a node that keeps an argument under another name overrides it.
+- ``geometry()`` describes how the node slides over its input (Conv2D: ``20@5×5, stride 1``) for
+  ``summary`` and ``render``; None (the default) for nodes without one.
 - The graph owns ``GRAPH_ATTRIBUTES`` (``inputs``, ``in_shapes``, ``out_shape``, ``start``, ``stop``,
   ``state_start``, ``state_stop``, ``need_dx``, ``params`` once built): a node keeps its own data under
   other names, and is told so by name if it does not.
@@ -60,11 +64,12 @@ Modes, state and randomness (stated once here, for every node):
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 
-__all__ = ["GRAPH_ATTRIBUTES", "Input", "Node", "feature_shape"]
+__all__ = ["GRAPH_ATTRIBUTES", "Input", "Node", "constructor_arguments", "feature_shape", "unsaved_arguments"]
 
 _MAX_BUFFERS = 16
 
@@ -250,8 +255,29 @@ class Node:
         return buf
 
     def get_config(self) -> dict:
-        """Constructor arguments that rebuild this node (JSON types only)."""
-        return {"name": self.name, "trainable": self.trainable}
+        """Constructor arguments that rebuild this node (JSON types only).
+
+        By default, as scikit-learn's ``get_params``: for each argument of ``__init__``, the attribute
+        of the same name (``init`` is ``init_scheme``, kept when it is a name). A node that keeps an
+        argument under another name overrides this and returns ``{**super().get_config(), ...}``;
+        ``tg.save`` refuses a node whose config leaves out an argument it cannot rebuild without.
+        """
+        config = {"name": self.name, "trainable": self.trainable}
+        if type(self).get_config is not Node.get_config:  # called by an override: it lists its own
+            return config
+        args = constructor_arguments(type(self))
+        config = {k: v for k, v in config.items() if k in args or _takes_kwargs(type(self))}
+        for arg in args:
+            if arg == "init":
+                config["init"] = self.init_scheme if isinstance(self.init_scheme, str) else None
+            elif arg not in config and hasattr(self, arg):
+                config[arg] = getattr(self, arg)
+        return config
+
+    def geometry(self) -> str | None:
+        """How the node slides over its input, for ``summary`` and ``render`` (e.g. ``20@5×5, stride 1``);
+        None: nothing to show (the default)."""
+        return None
 
     def __getstate__(self) -> dict:
         # Views and buffers are the graph's memory: the graph rebinds them after unpickling.
@@ -265,6 +291,33 @@ class Node:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
                          if v is not None and k not in ("trainable",) or v is False)
         return f"{type(self).__name__}({args})"
+
+
+def constructor_arguments(cls: type) -> dict:
+    """The named arguments of ``cls.__init__`` (not ``self``, ``*args``, ``**kwargs``): name -> Parameter.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> list(constructor_arguments(tg.LeakyReLU))
+    ['negative_slope', 'name', 'trainable']
+    """
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return {p.name: p for p in params if p.kind in kinds}
+
+
+def _takes_kwargs(cls: type) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+
+def unsaved_arguments(node: Node, config: dict) -> list:
+    """The constructor arguments that ``config`` leaves out and a rebuild ``type(node)(**config)`` would
+    lose: every required one, and, for a node that keeps the default ``get_config``, every one it has
+    no attribute of the same name for."""
+    derived = type(node).get_config is Node.get_config
+    return [name for name, p in constructor_arguments(type(node)).items()
+            if name not in config and (p.default is inspect.Parameter.empty or derived)]
 
 
 def _views(flat: np.ndarray, start: int, shapes: tuple) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import pair
+from .conv import pair, pair_text
 from .node import Node
 
 __all__ = ["AvgPool2D", "GlobalAvgPool2D", "MaxPool2D"]
@@ -78,6 +78,10 @@ class _Pool2D(Node):
                 self._window(dx, i, j)[...] += write(tmp)
         return dx
 
+    def geometry(self) -> str:
+        """``2×2 windows, stride 2``."""
+        return f"{self.pool_size[0]}×{self.pool_size[1]} windows, stride {pair_text(self.stride)}"
+
     def get_config(self) -> dict:
         return {"pool_size": list(self.pool_size), "stride": list(self.stride), **super().get_config()}
 
@@ -122,6 +126,10 @@ class MaxPool2D(_Pool2D):
     """
 
     cached = ("masks",)
+
+    def __init__(self, pool_size: int | tuple, stride: int | tuple | None = None, *, name: str | None = None,
+                 trainable: bool = True):  # its own signature: errors on bad arguments name this class
+        super().__init__(pool_size, stride, name=name, trainable=trainable)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.buffer("y", (x.shape[0], *self.out_shape))
@@ -200,6 +208,10 @@ class AvgPool2D(_LinearPool, _Pool2D):
     >>> max(errors.values()) < 1e-6
     True
     """
+
+    def __init__(self, pool_size: int | tuple, stride: int | tuple | None = None, *, name: str | None = None,
+                 trainable: bool = True):  # its own signature: errors on bad arguments name this class
+        super().__init__(pool_size, stride, name=name, trainable=trainable)
 
     def _pool(self, key: str, x: np.ndarray) -> np.ndarray:
         y = self.buffer(key, (x.shape[0], *self.out_shape))

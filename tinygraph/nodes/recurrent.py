@@ -47,6 +47,7 @@ class _Recurrent(Node):
 
     n_gates = 1
     cached = ("x", "rx", "_ws", "_derived")
+    regularized = ("W_ih", "W_hh")  # l2 covers the weight matrices, never the biases
     structural = 0.0  # c > 0: Gauss-Newton products get c·J_hᵀJ_h v (``HessianFree(structural_damping=)``)
 
     def __init__(self, units: int, *, return_sequences: bool = False, init: str | None = None,

@@ -5,7 +5,7 @@ model at once would overwrite each other's. Inference (``forward``, ``predict``,
 ``score``) goes through ``_run``: whoever finds the model's buffers free (a non-blocking lock) uses
 them, as a single thread always does; a caller that finds them taken runs on a spare replica
 (``tinygraph.parallel.rows.replica``: shared ``theta`` and ``state``, buffers of its own), kept for the
-next such caller. Training (``loss_and_grad``, ``fit``, curvature products) needs the model's own
+next such caller; it reads the model's noise seed and step on every use. Training (``loss_and_grad``, ``fit``, curvature products) needs the model's own
 ``grad``: it holds the model (``_hold``/``_exclusive``), and a second thread that tries raises.
 """
 from __future__ import annotations
@@ -57,6 +57,9 @@ class Locking:
             rep = self._spares.pop()  # atomic: two threads never get one replica
         except IndexError:
             rep = replica(self)
+        # the model's noise as it is now (a training-mode forward draws the masks of its current step),
+        # not as it was when the spare was made
+        rep.noise_seed, rep.noise_step = self.noise_seed, self.noise_step
         try:
             return fn(rep)
         finally:

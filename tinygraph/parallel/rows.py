@@ -14,18 +14,38 @@ core busy, and, with BLAS held to one thread (``tg.fit(n_jobs=...)`` does it for
 ``with tg.blas_threads(1):`` around your own loop: switching it on every call costs more than it
 saves), no BLAS thread spins between products while Python and scipy work. The result equals
 the one-thread sum up to rounding; the blocks' gradients are added in a fixed order.
+
+Randomness belongs to rows, not to blocks: a block starting at row a draws its dropout masks as
+rows a.. of the one-pass stream (``Dropout.row_offset``), so blocks change only the rounding of
+the sums, never a mask. ``serial_blocks()`` runs the same blocks one after another on the calling
+thread (``tg.fit`` does on a busy machine): the same result, no thread waiting for a core.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import threading
 from itertools import pairwise
 
 import numpy as np
 
 from .pool import _in_parallel
 
-__all__ = ["check_n_jobs", "replica", "row_blocks"]
+__all__ = ["check_n_jobs", "replica", "row_blocks", "serial_blocks"]
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def serial_blocks(serial: bool = True):
+    """Inside the block, this thread's row blocks run one after another: same blocks, same result."""
+    outer = getattr(_local, "serial", False)
+    _local.serial = serial
+    try:
+        yield
+    finally:
+        _local.serial = outer
 
 
 def check_n_jobs(n_jobs, who: str = "loss_and_grad") -> int:
@@ -51,8 +71,6 @@ def _replicas(model, n: int) -> list:
     reps = getattr(model, "_parallel", None)
     if reps is None or len(reps) < n or reps[0].theta is not model.theta or reps[0].state is not model.state:
         reps = model._parallel = [replica(model) for _ in range(n)]
-        for k, rep in enumerate(reps):
-            rep._noise_block = k + 1  # each block draws its own dropout masks
     for rep in reps:
         rep.noise_seed, rep.noise_step = model.noise_seed, model.noise_step
     return reps
@@ -74,6 +92,8 @@ def row_blocks(model, X, y, sample_weight, n_jobs: int) -> float:
         if m > 0:
             blocks.append((slice(a, b), sw, m))
     replicas, errors = _replicas(model, n_jobs), np.geterr()
+    for rep, (rows, _, _) in zip(replicas, blocks):
+        rep._row_offset = int(rows.start)  # its rows' own dropout masks, as in one pass
 
     def block(job):
         replica, (rows, sw, _) = job
@@ -81,7 +101,7 @@ def row_blocks(model, X, y, sample_weight, n_jobs: int) -> float:
             return replica.loss_and_grad(model.theta, X[rows], y[rows], sample_weight=sw, regularize=False,
                                          check_input=False, out=replica.grad)[0]
     # the first block on this thread, the others on the pool of the optimizers' blocked steps
-    losses = _in_parallel(block, list(zip(replicas, blocks)), k=n_jobs)
+    losses = _in_parallel(block, list(zip(replicas, blocks)), k=1 if getattr(_local, "serial", False) else n_jobs)
     total = sum(m for _, _, m in blocks)
     loss, grad = 0.0, model.grad
     for i, (replica, value, (_, _, m)) in enumerate(zip(replicas, losses, blocks)):

@@ -55,7 +55,23 @@ def require_sklearn(who: str) -> None:
 
 
 def validate(estimator, X, y="no_validation", *, reset: bool, sample_weight=None, classifier: bool = False):
-    """X (and, at fit, y and sample weights) through scikit-learn's checks; N-D X is allowed (images)."""
+    """X (and, at fit, y and sample weights) through scikit-learn's checks; N-D X is allowed (images).
+
+    scikit-learn counts X.shape[1] as the features (an image's channels), so N-D X goes through its
+    checks flattened: ``n_features_in_`` is the whole feature size (784 for (1, 28, 28)), and X of
+    another feature shape is refused by the model's input, which names the whole shape.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 2:
+        model = getattr(estimator, "model_", None)
+        if not reset and model is not None and tuple(shape[1:]) != tuple(model.input.shape):
+            raise ValueError(f"X has features of shape {tuple(shape[1:])}, but {type(estimator).__name__} is "
+                             f"expecting features of shape {tuple(model.input.shape)}")
+        out = validate(estimator, np.reshape(X, (shape[0], -1)), y, reset=reset, sample_weight=sample_weight,
+                       classifier=classifier)
+        if isinstance(out, tuple):
+            return (out[0].reshape(shape),) + out[1:]
+        return out.reshape(shape)
     kwargs = {"dtype": [np.float64, np.float32], "allow_nd": True}
     if isinstance(y, str) and y == "no_validation":
         return validate_data(estimator, X, reset=reset, **kwargs)

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from ..inputs import empty_rows
 from .monitor import Monitor, OptimizeResult
 from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
-from ..parallel.rows import check_n_jobs
+from ..parallel.rows import check_n_jobs, serial_blocks
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
-from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads
+from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads, busy_cores
+from ..statistics import row_chunks
 from ..validation import all_finite, shuffle_seed
 
 __all__ = ["OPTIMIZERS", "fit"]
@@ -48,7 +50,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
         early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
         verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
-        shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None) -> OptimizeResult:
+        shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None,
+        **unknown) -> OptimizeResult:
     """Train ``model`` on (X, y) and write the final theta (the best, with early stopping) into it.
 
     Parameters
@@ -90,9 +93,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         Epochs without progress (by ``tol``) before stopping.
     callback : callable or list of callables, optional
         ``callback(info) -> bool`` or a list of them: see ``TrainingInfo``; True stops training.
-    random_state : None or int, optional
+    random_state : None, int or Generator, optional
         Seeds the shuffles; epoch k's order depends only on (random_state, k), so a run
         resumed with ``initial_epoch=k`` and the optimizer state restored repeats the original.
+        None (the default) takes the model's own ``random_state``: one seed makes one run.
     verbose : int, default 0
         1 prints a line per epoch, 2 also per step.
     progress : bool, default False
@@ -141,6 +145,13 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     >>> result.nit, len(result.history["epoch_loss"])  # 2 updates an epoch, 3 epochs
     (6, 3)
     """
+    if unknown:  # a pointer, not a bare TypeError: lr= and clipnorm= belong to the optimizer object
+        import inspect
+
+        from .hints import unknown_keywords
+        raise TypeError(unknown_keywords("fit", unknown, list(inspect.signature(fit).parameters)[3:-1]))
+    if random_state is None:  # one seed makes one run: the model's seed also orders the batches
+        random_state = model.random_state
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
         if validation_data is not None or early_stopping or initial_epoch or verbose or progress or \
                 check_n_jobs(n_jobs, "fit") > 1:
@@ -158,6 +169,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
                          "in the graph with tg.Slice")
     X, y, sw = model._check_data(X, y, sample_weight)
     requested_jobs, n_jobs = n_jobs, check_n_jobs(n_jobs, "fit")
+    coupled = next((node for node in model.nodes if node.couples_rows), None)
+    if n_jobs > 1 and coupled is not None:
+        raise ValueError(f"fit: n_jobs={n_jobs} splits the rows into blocks, but {coupled.name} normalises over "
+                         "the whole batch; use n_jobs=1 (BLAS threads still use every core)")
     validation = None
     if validation_data is not None:
         validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
@@ -189,17 +204,27 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
             raise ValueError(f"fit: {name} must be an integer >= {low}, got {value!r}")
     n = X.shape[0]
     bs = _batch_size(batch_size, n)
+    serial = False
     if threads is None and available():  # the row blocks use the cores; BLAS threads would only compete
         if n_jobs == 1 and requested_jobs is None:  # large batches of narrow products: rows on the cores
-            n_jobs = auto_row_blocks(model, bs)
+            # Blocks change the rounding of the sums, so they follow the model, the batch and the
+            # cores, never the load; a busy machine runs the same blocks one after another.
+            n_jobs = auto_row_blocks(model, bs, busy=0.0)
+            serial = n_jobs > 1 and busy_cores() >= 0.5
         threads = 1 if n_jobs > 1 else auto_threads(model, bs)
+    if isinstance(optimizer, str) and model._stochastic:
+        warnings.warn(f"fit: {optimizer} runs full batch with one dropout mask for the whole fit (its line "
+                      "searches need one fixed objective; a mask redrawn every iteration stops them within a "
+                      "few iterations); for dropout that changes every step use a minibatch optimizer "
+                      "(\"adam\", or batch_size=...)", UserWarning, stacklevel=2)
+    per_epoch = len(_batches(n, bs, coupled is not None))
     if isinstance(optimizer, str) or bs == n and epochs is None:
         steps = maxiter if maxiter is not None else 200
-        epochs = initial_epoch + math.ceil(steps / math.ceil(n / bs)) if epochs is None else epochs
+        epochs = initial_epoch + math.ceil(steps / per_epoch) if epochs is None else epochs
     else:
         steps = maxiter if maxiter is not None else math.inf
         epochs = (initial_epoch + 10 if maxiter is None else math.inf) if epochs is None else epochs
-    total = min(steps, (epochs - initial_epoch) * math.ceil(n / bs))
+    total = min(steps, (epochs - initial_epoch) * per_epoch)
     # info.optimizer is None for scipy's methods: they keep no state between calls (checkpoints rely on it)
     mon = Monitor(model, None if isinstance(optimizer, str) else optimizer, callback=callback,
                   validation=validation, early_stopping=early_stopping, patience=patience, tol=tol,
@@ -207,7 +232,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     # Non-finite values are detected and reported by name below; numpy's own warnings would only
     # duplicate them (and turn into errors under pytest's warnings-as-errors).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(threads), \
-            model._exclusive("fit"):
+            serial_blocks(serial), model._exclusive("fit"):
         try:
             if total == 0:
                 return mon.result(fun=math.nan, nit=0, nfev=0, n_examples_seen=0, success=True,
@@ -226,15 +251,23 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     return result
 
 
+def _batches(n: int, bs: int, coupled: bool) -> list:
+    """``[(start, stop)]`` of the batches of an epoch. With a node that normalises over the batch, a last
+    batch of one row joins the one before (its batch statistics would have no variance)."""
+    return row_chunks(n, bs) if coupled else [(start, min(start + bs, n)) for start in range(0, n, bs)]
+
+
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed, n_jobs=1):
     n, theta = X.shape[0], model.theta
     opt.freeze(model.trainable_mask)
     gbuf = model.grad  # the step reads (and may clip) the model's own gradient: no copy per step
+    batches = _batches(n, bs, any(node.couples_rows for node in model.nodes))
     if seed is not None:
+        width = max(stop - start for start, stop in batches)
         order, perm = np.arange(n), np.empty(n, dtype=np.intp)
-        Xbuf = empty_rows(X, bs)  # one buffer per input for several
-        ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
-        swbuf = None if sw is None else np.empty(bs, sw.dtype)
+        Xbuf = empty_rows(X, width)  # one buffer per input for several
+        ybuf = np.empty((width,) + y.shape[1:], y.dtype)
+        swbuf = None if sw is None else np.empty(width, sw.dtype)
     batched = isinstance(opt, Scipy)
     stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
@@ -246,8 +279,8 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                 np.copyto(perm, order)
                 np.random.default_rng([seed, epoch]).shuffle(perm)
             complete = True
-            for start in range(0, n, bs):
-                m = min(bs, n - start)
+            for start, end in batches:
+                m = end - start
                 if seed is None:  # no shuffle: contiguous slices are views, nothing is copied
                     Xb, yb = X[start:start + m], y[start:start + m]
                     swb = None if sw is None else sw[start:start + m]
@@ -285,7 +318,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     break
                 if mon.steps >= maxiter:
                     stop, message = True, f"reached maxiter={maxiter} updates"
-                    if start + bs < n:
+                    if end < n:
                         complete = False
                         break
             if complete:

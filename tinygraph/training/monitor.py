@@ -229,6 +229,7 @@ class Monitor:
         if self.early_stopping and self.best_theta is not None:
             np.copyto(self.model.theta, self.best_theta)
             np.copyto(self.model.state, self.best_state)
+            self.model._stamp_state()
 
     def diverged(self) -> str | None:
         """A message when the run ended with a loss 1000 times (or more) its first step's, else None.

@@ -7,12 +7,16 @@ cast at this boundary; its theta stays float32. Each scipy iteration is one step
 scipy by raising ``StopIteration`` from its ``callback(intermediate_result)`` (scipy >= 1.11). TNC
 only offers ``callback(xk)``; it is stopped by an exception of our own.
 Newton-CG and the trust-region methods get ``hessp`` from the model's Gauss-Newton product.
+A model with running statistics (BatchNorm) gets the population statistics of X at every accepted
+iterate (one more training-mode forward per iteration), so whatever a callback, the validation or
+a checkpoint evaluates there uses the statistics of that theta.
 Frozen nodes: L-BFGS-B gets bounds lb = ub on their slices; other methods see a zero gradient there.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import scipy.optimize
@@ -20,7 +24,7 @@ import scipy.optimize
 from .monitor import OptimizeResult, TrainingInfo, evaluate
 from ..optim.first_order import frozen_bounds
 from ..optim.optimizer import NonFiniteError
-from ..validation import all_finite
+from ..validation import all_finite, user_stacklevel
 
 __all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
 
@@ -126,6 +130,8 @@ def fit_scipy(model, X, y, sw, method: str, mon, *, maxiter: int, tol, initial_e
     def on_iterate(x, loss):
         np.copyto(accepted, x)
         np.copyto(theta, x)
+        if model._stateful:  # validation, early stopping and checkpoints see this iterate's statistics
+            model.recompute_state(X)
         if loss is None:
             same = last["x"] is not None and np.array_equal(last["x"], x)
             loss = last["loss"] if same else evaluate(model, X, y, sw)[0]
@@ -184,8 +190,12 @@ def _model_hessp(model, X, y, sw, fun, last, frozen):
         if state["exact"]:
             try:
                 hv = gauss_newton(x, v)
-            except NotImplementedError:
+            except NotImplementedError as e:  # said once per fit: the products are approximations now
                 state["exact"] = False
+                warnings.warn(f"{e}: the Hessian products of this fit are forward differences of the "
+                              "gradient, (g(x + h v) - g(x)) / h (one more gradient each, less accurate); "
+                              "write rforward and rbackward for exact Gauss-Newton products",
+                              UserWarning, stacklevel=user_stacklevel())
         if hv is None:
             g0 = last["g"] if last["x"] is not None and np.array_equal(last["x"], x) else fun(x)[1]
             h = h0 * (1.0 + np.linalg.norm(x)) / max(np.linalg.norm(v), 1e-300)
