@@ -3,9 +3,9 @@
 R-operators against central differences, values and gradients against PyTorch (float64)."""
 import numpy as np
 import pytest
+from tinygraph.gradcheck import check_node_gradients, check_node_r_operators, relative_error
 
 import tinygraph as tg
-from tinygraph.gradcheck import check_node_gradients, check_node_r_operators, relative_error
 
 EPS = 1e-5
 N, T, K = 3, 5, 4
@@ -55,7 +55,7 @@ def test_per_step_loss_gradient_and_r_operators(kind, weighted):
         return loss, node.backward().copy()
 
     (lp, gp), (lm, gm) = run(EPS), run(-EPS)
-    loss, g = run(0.0)
+    _, g = run(0.0)
     assert g.shape == z.shape
     numeric = np.zeros_like(z)
     for i in np.ndindex(z.shape):
@@ -192,3 +192,21 @@ def test_targets_of_the_wrong_shape_are_named():
     with pytest.raises(ValueError, match=r"hinge\d*: expects labels of shape \(3, 5\), got \(3,\)"):
         hinge = tg.Sequential([tg.Dense(K), tg.Hinge()], input_shape=(T, 2))
         hinge.loss_value(hinge.theta, np.zeros((N, T, 2)), np.zeros(N, dtype=int))
+
+
+@pytest.mark.parametrize("cls", [tg.Softmax, tg.LogSoftmax])
+def test_softmax_over_another_axis(cls):
+    """axis=1 on (N, T, K) normalises over T (what files written before ``axis`` existed did, as
+    ``legacy_config`` says); gradients and R-operators hold; CrossEntropy refuses it; axis 0 is refused."""
+    x = np.random.default_rng(1).standard_normal((N, T, K))
+    model = tg.Sequential([cls(axis=1)], input_shape=(T, K))
+    out = model.forward(x)
+    np.testing.assert_allclose(np.exp(out).sum(axis=1) if cls is tg.LogSoftmax else out.sum(axis=1), 1.0,
+                               rtol=1e-12)
+    assert max(check_node_gradients(cls(axis=1), (T, K)).values()) < 1e-6
+    assert max(check_node_r_operators(cls(axis=-2), (T, K)).values()) < 1e-6
+    assert cls.legacy_config == {"axis": 1} and cls(axis=2).get_config()["axis"] == 2
+    with pytest.raises(TypeError, match="needs its Softmax over the last axis"):
+        tg.Sequential([tg.Softmax(axis=1), tg.CrossEntropy()], input_shape=(T, K))
+    with pytest.raises(ValueError, match=r"axis 0 is not a feature axis of inputs \(N, 5, 4\)"):
+        tg.Sequential([cls(axis=0)], input_shape=(T, K))

@@ -58,6 +58,7 @@ from .sequential import Sequential
 from .statistics import StaleStatisticsWarning
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
+from .generation import generate
 
 _moved.install()  # the module paths from before the subpackages (tinygraph.parallel.threads, ...) keep working
 
@@ -155,6 +156,7 @@ __all__ = [
                     "dask",
                     "datasets",
                     "fit",
+                    "generate",
                     "initializers",
                     "load",
                     "load_checkpoint",

@@ -13,6 +13,15 @@ from .recurrent import _Recurrent
 __all__ = ["GRU", "LSTM"]
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = ½ tanh(½x) + ½ in place (``step``'s gates, the formula of the training loops)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
 class LSTM(_Recurrent):
     """Long short-term memory (torch.nn.LSTM's gates i, f, g, o).
 
@@ -205,10 +214,10 @@ class LSTM(_Recurrent):
         H = self.units
         a += h @ self.W_hh.T
         a += self.b_hh
-        sigmoid(a[:, :2 * H], out=a[:, :2 * H])
-        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
-        sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
         i, f, g, o = self._gates(a)
+        for s in (i, f, o):  # σ(x) = ½ tanh(½x) + ½, as _steps
+            _sigmoid(s)
+        np.tanh(g, out=g)
         c = f * c + i * g
         return o * np.tanh(c), c
 
@@ -376,7 +385,7 @@ class GRU(_Recurrent):
         h, H = state[0], self.units
         ah = h @ self.W_hh.T
         ah += self.b_hh
-        rz = sigmoid(a[:, :2 * H] + ah[:, :2 * H], out=a[:, :2 * H])
+        rz = _sigmoid(np.add(a[:, :2 * H], ah[:, :2 * H], out=a[:, :2 * H]))
         n = np.tanh(a[:, 2 * H:] + rz[:, :H] * ah[:, 2 * H:])
         z = rz[:, H:]
         return (n + z * (h - n),)

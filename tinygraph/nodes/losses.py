@@ -178,6 +178,9 @@ class CrossEntropy(Loss):
         if isinstance(activation, Sigmoid):
             self.kind = "binary"
         elif isinstance(activation, Softmax):
+            if not activation.last_axis:  # the fused cost sums the classes over the last axis
+                raise TypeError(f"{self.name}: CrossEntropy needs its Softmax over the last axis, "
+                                f"{activation.name} has axis={activation.axis}")
             self.kind = "categorical"
         else:
             raise TypeError(f"{self.name}: CrossEntropy must follow Sigmoid or Softmax, "
