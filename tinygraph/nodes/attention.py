@@ -205,7 +205,7 @@ class MultiHeadAttention(Node):
             y += self.b_o
         return y.reshape(N, T, E)
 
-    def _grads(self, dy, qkv, Pm, O, P, out: str):
+    def _grads(self, dy, qkv, Pm, P, out: str):
         """The backward of the module docstring: (g, dP, dS, dqkv); writes nothing on self."""
         N, T, E = dy.shape
         h, d = self.num_heads, E // self.num_heads
@@ -226,7 +226,7 @@ class MultiHeadAttention(Node):
         E = self.E
         dy2 = dy.reshape(-1, E)
         np.matmul(dy2.T, self.O.reshape(-1, E), out=self.dW_o)
-        _, _, _, dqkv = self._grads(dy, self.qkv, self.Pm, self.O, self.P, "dqkv")
+        _, _, _, dqkv = self._grads(dy, self.qkv, self.Pm, self.P, "dqkv")
         dq2 = dqkv.reshape(-1, 3 * E)
         np.matmul(dq2.T, self.x.reshape(-1, E), out=self.dW_qkv)
         if self.bias:
@@ -268,9 +268,9 @@ class MultiHeadAttention(Node):
         rdy2 = rdy.reshape(-1, E)
         H["W_o"][...] = rdy2.T @ self.O.reshape(-1, E)
         # the backward of R{dy}: first-order terms (Gauss-Newton's whole product)
-        rdqkv = self._grads(rdy, self.qkv, self.Pm, self.O, self.P, "rdqkv")[3]
+        rdqkv = self._grads(rdy, self.qkv, self.Pm, self.P, "rdqkv")[3]
         if dy is not None:
-            g, dP, dS, dqkv = self._grads(dy, self.qkv, self.Pm, self.O, self.P, "rdqkv2")
+            g, dP, dS, dqkv = self._grads(dy, self.qkv, self.Pm, self.P, "rdqkv2")
             dy2 = dy.reshape(-1, E)
             H["W_o"] += dy2.T @ self.rO.reshape(-1, E)
             rg_extra = (dy2 @ V["W_o"]).reshape(N, T, h, d).transpose(0, 2, 1, 3)
@@ -278,7 +278,7 @@ class MultiHeadAttention(Node):
             q, k, vv = (self._heads(self.qkv, i) for i in range(3))
             m = 1.0 if self.mask is None else self.mask
             rPm = self.rP * m
-            # rdP as the full R{dP} (masked): first-order part from rg + second-order parts
+            # the second-order parts of R{dP}; its first-order part went through _grads(rdy) above
             rdP2 = (np.matmul(rg_extra, vv.transpose(0, 1, 3, 2)) + np.matmul(g, rv.transpose(0, 1, 3, 2))) * m
             rdS = _softmax_jvp(self.P, rdP2) * c
             rdS += c * (self.rP * (dP - (dP * self.P).sum(axis=-1, keepdims=True))
