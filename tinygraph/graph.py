@@ -459,8 +459,12 @@ class Graph(Locking, Prediction, RunningStatistics):
             self._training = training
         if training and self._stochastic:
             for i, node in self._stochastic:
-                node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
-                node.row_offset = self._row_offset
+                key = (self.noise_seed, self.noise_step, i, self._noise_block)
+                if hasattr(type(node), "row_offset"):  # draws row by row (Dropout): a row block skips ahead
+                    node.row_offset = self._row_offset
+                elif self._row_offset:  # any other node: a stream of its own in each row block
+                    key += (self._row_offset,)
+                node.rng = np.random.default_rng(key)
         vals = [None] * len(self.nodes)
         if len(self.inputs) == 1:
             vals[0] = X

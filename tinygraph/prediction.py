@@ -3,17 +3,19 @@
 
 These run in evaluation mode (running statistics, no dropout; see ``tinygraph.nodes.node``) and are
 safe from many threads at once (``tinygraph.parallel.locking``): each call runs on the model's own
-buffers when they are free, else on a spare replica. X runs in chunks of rows whose activations take at
-most ``_CHUNK_BYTES`` (at least 64 rows: numpy's one-row product rounds differently), so memory
-stays bounded for any N, and the buffers a call allocated are released when it returns (those
-of training are kept): a model holds no gigabytes after it answered. Chunking changes no result:
-each row's output is computed from that row alone, with the products' own rounding (with one
-BLAS thread, chunked and whole-X outputs are bit for bit the same). Classification models (CrossEntropy, Hinge) predict
-class indices and score accuracy; any other predicts its outputs and scores R².
+buffers when they are free, else on a spare replica. X runs in chunks of rows whose activations
+take at most ``_CHUNK_BYTES`` (at least 64 rows: numpy's one-row product rounds differently), so
+memory stays bounded for any N, and the buffers a call allocated are released when it returns
+(those of training are kept): a model holds no gigabytes after it answered. Each row's output is
+computed from that row alone; with one BLAS thread the chunked outputs equal one whole-X pass bit
+for bit (OpenBLAS; more threads split a product differently with its size, chunked or not).
+Classification models (CrossEntropy, Hinge) predict class indices and score accuracy; any other
+predicts its outputs and scores R².
 """
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -203,4 +205,4 @@ def _chunks(n: int, size: int) -> list:
     bounds = list(range(0, n, size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < _MIN_CHUNK:
         del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))

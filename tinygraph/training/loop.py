@@ -98,7 +98,8 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
         None runs an iterator until it ends.
     batch_size : None, int, or float in (0, 1], default None
         None, an int, or a fraction of the rows in (0, 1]; the last batch of an epoch holds the
-        remaining rows. None is the full batch, except for an optimizer given by name: min(200, N),
+        remaining rows (with BatchNorm, a last batch of one row joins the one before: one row has
+        no batch variance). None is the full batch, except for an optimizer given by name: min(200, N),
         scikit-learn's default.
     epochs : int, optional
         Passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
@@ -140,7 +141,8 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
         (-1: every core; ``tinygraph.parallel.rows``), BLAS then held to one thread unless ``threads``
         says otherwise: for full-batch methods and large batches. None (with ``threads`` None) picks
         every core for batches of narrow products that BLAS cannot split (``tg.threads.auto_row_blocks``:
-        at least 512 rows per core, no BatchNorm, idle cores), else 1.
+        at least 512 rows per core, no BatchNorm), else 1. The blocks never depend on the load (they
+        change the rounding of the sums): on a busy machine the same blocks run one after another.
 
     Returns
     -------
