@@ -39,7 +39,7 @@ def test_equals_torch_multihead_attention(causal, masked, bias):
     x = rng.standard_normal((N, T, E))
     km = _key_mask(rng)
     X = (x, km) if masked else x
-    y = model._forward(X, model._predict_plan, True)[model._out_index].copy()  # keeps the caches
+    y = model.forward(X, training=True).copy()
     xt = torch.tensor(x, requires_grad=True)
     kw = {}
     if causal:
@@ -115,7 +115,7 @@ def test_saturation_no_nan_no_warning():
         x = 1000.0 * np.sign(rng.standard_normal((N, T, E)))
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            y = model._forward(x, model._predict_plan, True)[model._out_index]
+            y = model.forward(x, training=True)
             dx = node.backward(np.ones_like(y))
             ry = node.rforward(rng.standard_normal(model.n_params), x)
             rdx = node.rbackward(np.ones_like(y), np.ones_like(y), rng.standard_normal(model.n_params),
@@ -161,7 +161,7 @@ def test_embedding_scatter_matches_add_at():
     model = tg.Sequential([node], input_shape=(30,), random_state=0)
     idx = rng.integers(0, 11, (7, 30))
     idx[idx == 3] = 4  # a token that never occurs keeps a zero gradient
-    model._forward(idx, model._predict_plan, True)
+    model.forward(idx, training=True)
     dy = rng.standard_normal((7, 30, 4))
     node.backward(dy)
     ref = np.zeros((11, 4))

@@ -23,3 +23,8 @@ def test_encode_and_windows():
     assert chars == ["\n", "a", "b", "c"] and ids.tolist() == [1, 2, 3, 1, 2, 0]
     X, y = module.windows(np.arange(100), np.random.default_rng(0), 3, 8)
     assert X.shape == y.shape == (3, 8) and np.array_equal(y, X + 1)
+
+
+def test_benchmark_char_rnn_small_run():
+    r = load_example("benchmark_char_rnn").main(rounds=1, n=1, units=8, peers=False)
+    assert r["tinygraph"] > 0 and "pytorch" not in r

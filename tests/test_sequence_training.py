@@ -111,3 +111,16 @@ def test_hessian_free_on_per_step_targets():
     result = tg.fit(model, X, y, tg.HessianFree(model=model, random_state=0), batch_size=N, epochs=3,
                     sample_weight=w)
     assert np.isfinite(result.fun) and model.loss_value(model.theta, X, y, sample_weight=w) < before
+
+
+def test_array_fit_validates_on_a_list_of_batches():
+    """validation_data as a list of batches: the examples-weighted mean of their losses and scores,
+    equal to the whole set's (l2 term over all of it) when the batches split it."""
+    X, y, _ = data()
+    Xv, yv, _ = data(1)
+    whole, split = lm(l2=0.1), lm(l2=0.1)
+    kw = {"batch_size": 8, "epochs": 2, "random_state": 0}
+    a = tg.fit(whole, X, y, "adam", validation_data=(Xv, yv), **kw)
+    b = tg.fit(split, X, y, "adam", validation_data=[(Xv[:10], yv[:10]), (Xv[10:], yv[10:])], **kw)
+    np.testing.assert_allclose(b.history["val_loss"], a.history["val_loss"], rtol=1e-12)
+    np.testing.assert_allclose(b.history["val_score"], a.history["val_score"], rtol=1e-12)

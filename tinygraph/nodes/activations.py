@@ -250,6 +250,7 @@ class _OverAxis(Node):
     # Files written before ``axis`` existed normalised axis 1 (the only feature axis of (N, K), the
     # channels of (N, C, H, W)): they rebuild that way.
     legacy_config: ClassVar[dict] = {"axis": 1}
+    axis = 1  # the same for pickles of before: they restore no ``axis`` of their own
 
     def __init__(self, axis: int = -1, *, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)

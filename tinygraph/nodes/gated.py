@@ -211,7 +211,6 @@ class LSTM(_Recurrent):
     def _cell(self, a, state):
         """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t, c_t) out, as ``_steps`` computes them."""
         h, c = state
-        H = self.units
         a += h @ self.W_hh.T
         a += self.b_hh
         i, f, g, o = self._gates(a)

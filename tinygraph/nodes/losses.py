@@ -115,10 +115,11 @@ class Loss(Node):
             raise ValueError(f"{self.name}: targets contain NaN or inf")
         return t
 
-    def _weights(self, sample_weight, x: np.ndarray):
+    def _weights(self, sample_weight, x):
         """Per-position factor w / Σ w shaped (N, 1) or (N, T, 1) to broadcast against x, or the
-        scalar 1/(number of positions). An (N,) weight on a sequence weighs each of its steps."""
-        positions = x.shape[:-1]
+        scalar 1/(number of positions). An (N,) weight on a sequence weighs each of its steps.
+        ``x`` may also be the row count N (rows only: what custom losses written before passed)."""
+        positions = (int(x),) if isinstance(x, (int, np.integer)) else x.shape[:-1]
         if sample_weight is None:
             return 1.0 / math.prod(positions)
         w = sample_weight

@@ -26,7 +26,7 @@ from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteEr
 from ..parallel.rows import check_n_jobs, serial_blocks
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
 from .scipy_bridge import batch_objective as _batch_objective
-from .stream import fit_stream, is_stream
+from .stream import check_validation, fit_stream, is_stream
 from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads, busy_cores
 from ..statistics import row_chunks
 from ..validation import shuffle_seed
@@ -112,9 +112,10 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
         not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
     sample_weight : ndarray (N,), optional
         Non-negative row weights; each batch's loss is its weighted mean.
-    validation_data : tuple, optional
+    validation_data : tuple or list of tuples, optional
         (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
-        recorded after every epoch in ``result.history``.
+        recorded after every epoch in ``result.history``. A list of such tuples is a fixed set of
+        batches, evaluated one at a time and averaged by their examples.
     early_stopping : bool, default False
         Keep the theta of the best epoch; stop after ``patience`` epochs without progress.
     patience : int, default 10
@@ -214,10 +215,7 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
     if n_jobs > 1 and coupled is not None:
         raise ValueError(f"fit: n_jobs={n_jobs} splits the rows into blocks, but {coupled.name} normalises over "
                          "the whole batch; use n_jobs=1 (BLAS threads still use every core)")
-    validation = None
-    if validation_data is not None:
-        validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
-            model._check_data(*validation_data, None)
+    validation = check_validation(model, validation_data)
     if int(patience) != patience or patience < 1:
         raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
     if tol is not None and not (isinstance(tol, numbers.Real) and tol >= 0):

@@ -28,7 +28,7 @@ from ..parallel.threads import auto_threads, available, blas_threads
 from .monitor import Monitor
 from .scipy_bridge import batch_objective, diagnose
 
-__all__ = ["fit_stream", "is_stream"]
+__all__ = ["check_validation", "fit_stream", "is_stream"]
 
 
 def is_stream(X) -> bool:
@@ -44,14 +44,19 @@ def _count(name, value, low, allow_none=True):
     return int(value)
 
 
-def _validation(model, validation_data) -> list | None:
-    """Checked (X, y, sample_weight) triples from a tuple or a list of tuples."""
+def check_validation(model, validation_data):
+    """Checked validation data: a triple (X, y, sample_weight) from a tuple (X, y[, sample_weight]),
+    or a list of such triples from a list of tuples (a fixed set of batches); None stays None."""
+    def triple(v):
+        return model._check_data(*(tuple(v) + (None,) * (3 - len(v))))
+
     if validation_data is None:
         return None
-    sets = validation_data if isinstance(validation_data, list) else [validation_data]
-    if not sets:
+    if not isinstance(validation_data, list):
+        return triple(validation_data)
+    if not validation_data:
         raise ValueError("fit: validation_data is an empty list")
-    return [model._check_data(*(tuple(v) + (None,) * (3 - len(v)))) for v in sets]
+    return [triple(v) for v in validation_data]
 
 
 def fit_stream(model, batches, opt, *, steps, epochs, maxiter, tol, validation_data, early_stopping,
@@ -68,7 +73,7 @@ def fit_stream(model, batches, opt, *, steps, epochs, maxiter, tol, validation_d
     if tol is not None and not (isinstance(tol, numbers.Real) and tol >= 0):
         raise ValueError(f"fit: tol must be a non-negative number, got {tol!r}")
     n_jobs = check_n_jobs(n_jobs, "fit")
-    validation = _validation(model, validation_data)
+    validation = check_validation(model, validation_data)
 
     def draw():
         batch = next(batches) if isinstance(batches, Iterator) else batches(opt.t)
