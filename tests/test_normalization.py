@@ -167,3 +167,31 @@ def test_batchnorm_last_axis_equals_pytorch_on_the_transposed_sequence():
     np.testing.assert_allclose(node.backward(dy), xt.grad.numpy(), atol=1e-10)
     model.update_state()
     np.testing.assert_allclose(node.running_var, ref.running_var.numpy(), atol=1e-12)
+
+
+def test_files_saved_before_axis_load_with_their_behaviour(tmp_path):
+    """A LayerNorm on (N, T, F) saved before ``axis`` existed normalised over T·F: it still does."""
+    import json
+    import zipfile
+
+    model = tg.Sequential([tg.LayerNorm(axis=None), tg.Flatten(), tg.MeanSquaredError()], input_shape=(3, 4),
+                          random_state=0)
+    path = tg.save(model, tmp_path / "new.npz")
+    old, popped = tmp_path / "old.npz", []
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "header.npy":
+                arr = np.load(__import__("io").BytesIO(data))
+                header = json.loads(arr.tobytes().decode())
+                for spec in header["model"]["nodes"]:
+                    popped.append(spec["config"].pop("axis", "absent"))  # as written before axis existed
+                buf = __import__("io").BytesIO()
+                np.save(buf, np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+                data = buf.getvalue()
+            dst.writestr(item, data)
+    assert None in popped  # the LayerNorm's axis really was removed from the file
+    back = tg.load(old)
+    assert back.nodes[1].axis is None and back.nodes[1].gamma.shape == (3, 4)
+    X = np.random.default_rng(0).standard_normal((2, 3, 4))
+    np.testing.assert_array_equal(back.forward(X), model.forward(X))

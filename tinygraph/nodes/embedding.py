@@ -102,7 +102,7 @@ class Embedding(Node):
 
     def _scatter(self, dy: np.ndarray, out: np.ndarray) -> None:
         # Sum the rows of each token in one pass: sort the positions by token once per forward, then
-        # np.add.reduceat over the runs; np.add.at, unbuffered, is ~10x slower on (N·T, dim).
+        # np.add.reduceat over the runs; np.add.at, unbuffered, is 3-9x slower on (768, 128).
         if self.groups is None:
             flat = self.index.reshape(-1)
             order = np.argsort(flat, kind="stable")
