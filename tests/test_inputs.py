@@ -1,4 +1,5 @@
 """Graphs with several inputs: X as a tuple or a dict, in every path that takes X; clear refusals."""
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -78,7 +79,10 @@ def test_minibatches_gather_every_input_in_step(data):
 def test_scipy_methods_and_validation_take_several_inputs(data, method):
     Xa, Xb, y = data
     model = two_input_model()
-    res = tg.fit(model, (Xa, Xb), y, method, maxiter=30, validation_data=((Xa, Xb), y))
+    # FlattenLike has no R-operators: Newton-CG's Hessian products are finite differences, said once
+    expect = pytest.warns(UserWarning, match="FlattenLike has no rforward") if method == "Newton-CG" else nullcontext()
+    with expect:
+        res = tg.fit(model, (Xa, Xb), y, method, maxiter=30, validation_data=((Xa, Xb), y))
     assert res.fun < 1.0 and len(res.history["val_loss"]) == res.nit
     assert model.score({"a": Xa, "b": Xb}, y) > 0.6
 

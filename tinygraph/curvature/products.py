@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ..validation import check_random_state, check_theta
+from ..validation import check_random_state, check_theta, n_examples
 from .fisher import FISHER_KINDS, fisher_product, fisher_rows
 
 __all__ = ["CurvatureOperator", "curvature", "gnvp", "hvp"]
@@ -125,7 +125,7 @@ class CurvatureOperator(LinearOperator):
         if check_input:
             X, y, sample_weight = model._check_data(X, y, sample_weight)
         self.X, self.y, self.sample_weight = X, y, sample_weight
-        m = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+        m = n_examples(X.shape[0], sample_weight)
         self.l2_over_m = model.l2 / m
         self._prepare()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import inspect
 
+from ..optim import Optimizer, Scipy, first_order
+
 __all__ = ["unknown_keywords"]
 
 # Keras', scikit-learn's and PyTorch's spellings of tg.fit's own settings.
@@ -24,11 +26,10 @@ _OPTIMIZER_SYNONYMS = {"learning_rate": "lr", "learningrate": "lr", "alpha": "lr
 
 
 def _optimizer_settings() -> dict:
-    """setting -> the built-in optimizers (by class name) whose constructor takes it."""
-    from .loop import OPTIMIZERS
-
+    """setting -> the built-in minibatch optimizers (by class name) whose constructor takes it."""
+    rules = [getattr(first_order, name) for name in first_order.__all__]
     settings: dict = {}
-    for cls in OPTIMIZERS.values():
+    for cls in (c for c in rules if isinstance(c, type) and issubclass(c, Optimizer) and c is not Scipy):
         for name in list(inspect.signature(cls.__init__).parameters)[1:]:
             settings.setdefault(name, []).append(cls.__name__)
     return settings
