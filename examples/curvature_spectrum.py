@@ -5,9 +5,9 @@ PyHessian's figure (Yao, Gholami, Keutzer & Mahoney 2020) redone from tinygraph'
 R-operators: on a fixed batch of the bundled MNIST digits, the largest Hessian eigenvalue (Lanczos,
 ``tg.curvature.curvature``), the trace (Hutch++, with its standard error, ``tg.curvature.trace``) and
 the eigenvalue density by stochastic Lanczos quadrature (``tg.curvature.density``), drawn with
-``tg.plot_spectrum``, for the same LeNet before and after a few epochs of Adam. Training moves the
-bulk toward 0 and leaves a few large outliers (about as many as classes), as Papyan and PyHessian
-report for larger nets.
+``tg.plot_spectrum``, for the same LeNet before and after two epochs of Adam. With the defaults, the
+top eigenvalue falls from about 270 to 15 and the trace from about 1,080 to 89; the density is a
+bulk near 0 with a handful of isolated outliers.
 
     PYTHONPATH=. python examples/curvature_spectrum.py
     PYTHONPATH=. python examples/curvature_spectrum.py --costs   # each quantity's cost on the MNIST MLP
