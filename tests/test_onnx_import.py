@@ -177,6 +177,8 @@ def round_trip_models(dtype):
                                  tg.LayerNorm(), tg.Dense(6), tg.LeakyReLU(), tg.Slice(1, 5), tg.Softplus(),
                                  tg.Reshape((2, 2)), tg.Flatten(), tg.Identity(),
                                  tg.LogSoftmax()], input_shape=(2, 6, 6), dtype=dtype, random_state=0),
+        "positional": tg.Sequential([tg.Embedding(10, 4), tg.PositionalEmbedding(5), tg.LayerNorm(), tg.Dense(4),
+                                     tg.Softmax(), tg.CrossEntropy()], input_shape=(5,), dtype=dtype, random_state=0),
         "embedding": tg.Sequential([tg.Embedding(10, 4), tg.SimpleRNN(3, "relu", return_sequences=True),
                                     tg.Dense(2), tg.Flatten(), tg.Dense(1), tg.Sigmoid(), tg.CrossEntropy()],
                                    input_shape=(5,), dtype=dtype,

@@ -26,6 +26,7 @@ from ...nodes import (
     LeakyReLU,
     LogSoftmax,
     MaxPool2D,
+    PositionalEmbedding,
     ReLU,
     Sigmoid,
     SimpleRNN,
@@ -46,9 +47,14 @@ def _add_tensors(imp, args):
         if imp.shape(t) != imp.shape(c):
             imp.fail(f"adds tensors of different shapes {imp.shape(t)} and {imp.shape(c)} (no broadcasting)")
         return [imp.add(Add(), imp.as_node(t, "first input"), imp.as_node(c, "second input"))]
+    shape = imp.shape(t)
+    if len(shape) == 3 and c.shape[-2:] == shape[1:] and c.size == shape[1] * shape[2]:
+        # x + W[:T] on (N, T, E): a learned positional embedding (max_len = T)
+        return [imp.add(PositionalEmbedding(shape[1]), imp.as_node(t), params={"W": c.reshape(shape[1:])})]
     dense = t.node
     if not t.open_bias or c.size != dense.n_out or c.shape[-1:] != (dense.n_out,):
-        imp.fail("adding a constant to a tensor is read only as the bias of the MatMul just before it")
+        imp.fail("adding a constant to a tensor is read only as the bias of the MatMul just before it, or as "
+                 "a positional embedding (a (T, E) table added to (N, T, E))")
     imp.params[dense]["b"] = c.reshape(-1)
     return [Tensor(dense, t.dims)]
 
