@@ -20,6 +20,15 @@ def one_blas_thread():
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def float32_torch():
+    """PyTorch's own default dtype, whatever an earlier test left set."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
 class Recurrent(nn.Module):
     """x (N, T, F) -> cell (stacked num_layers deep) -> last step -> Linear: the usual PyTorch sequence
     classifier."""
