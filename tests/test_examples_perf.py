@@ -10,6 +10,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 import benchmark
+import benchmark_optim
 import cost_growth
 
 
@@ -58,3 +59,8 @@ def test_defaults_table_times_every_setting_on_one_core():
     for r in rows:
         assert set(r["seconds"]) >= {"default", "threads=1"} and all(v > 0 for v in r["seconds"].values())
         assert r["default_over_best"] == pytest.approx(r["seconds"]["default"] / r["seconds"]["threads=1"])
+
+
+def test_benchmark_optim_small_run():
+    r = benchmark_optim.main(rounds=1, n=1, dtypes=("float32",), sizes=("784-256-256-10",), peers=False)
+    assert set(r) == {("784-256-256-10", "float32")} and r["784-256-256-10", "float32"]["tinygraph"] > 0

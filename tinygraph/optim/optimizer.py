@@ -26,8 +26,8 @@ import numpy as np
 
 from ..parallel import threads
 from ..parallel.pool import _in_parallel
-from .schedules import as_schedule
 from ..validation import all_finite
+from .schedules import as_schedule
 
 __all__ = ["NonFiniteError", "Optimizer"]
 
@@ -62,11 +62,22 @@ def _check(name: str, value, lo: float, hi: float = math.inf, *, closed_hi=False
     return float(value)
 
 
+def _finite(a: np.ndarray) -> bool:
+    """True if no entry of ``a`` is NaN or inf. float32: its largest and smallest entries (NaN
+    propagates through both, +inf tops the one, -inf the other; 16+16 µs for 270k entries, where a
+    pairwise float32 sum takes 45 µs, two of them a fifth of an Adam step); else ``all_finite``'s
+    sum. No BLAS: a threaded dot cost 20 ms on a loaded machine."""
+    if a.dtype != np.float32:
+        return all_finite(a)
+    return math.isfinite(float(np.maximum.reduce(a))) and math.isfinite(float(np.minimum.reduce(a)))
+
+
 def _norm(g: np.ndarray) -> float:
-    """Euclidean norm; einsum wakes no BLAS threads, and the rescaled retry survives |g| > 1e154."""
-    with np.errstate(over="ignore"):
+    """Euclidean norm, NaN or inf when g has a NaN or an inf; einsum wakes no BLAS threads, and the
+    rescaled retry survives |g| > 1e154."""
+    with np.errstate(over="ignore", invalid="ignore"):
         norm = math.sqrt(float(np.einsum("i,i", g, g)))
-    if math.isfinite(norm):
+    if math.isfinite(norm) or not bool(np.isfinite(g).all()):
         return norm
     scale = float(np.abs(g).max())
     h = g / scale
@@ -181,13 +192,13 @@ class Optimizer:
         """
         if self._d is None or self._d.shape != theta.shape or self._d.dtype != theta.dtype:
             self._init(theta)
-        # Checked before the rule runs, so a refused step leaves the moments/momentum as they were.
-        if not all_finite(grad):
+        # Checked before the rule runs, so a refused step leaves the moments/momentum as they were;
+        # with clipnorm the norm is that check (one pass over grad, not two)
+        norm = None if self.clipnorm is None else _norm(grad)
+        if not (_finite(grad) if norm is None else math.isfinite(norm)):
             raise NonFiniteError(f"{type(self).__name__}: non-finite gradient at step {self.t}")
-        if self.clipnorm is not None:
-            norm = _norm(grad)
-            if norm > self.clipnorm:
-                grad *= self.clipnorm / norm
+        if norm is not None and norm > self.clipnorm:
+            grad *= self.clipnorm / norm
         if self._frozen is not None:
             grad[self._frozen] = 0
         if self._blocks is None:
@@ -200,7 +211,7 @@ class Optimizer:
             d = rule._direction(theta[b], grad[b], lr)
             if self._frozen is not None:
                 d[self._frozen] = 0
-            if not all_finite(d):
+            if not _finite(d):
                 raise NonFiniteError(f"{type(self).__name__}: non-finite update at step {self.t}")
             return d
 

@@ -10,9 +10,13 @@ with scipy's at 2 (numpy's default); a 784-256-256-10 Adam step at batch 128 was
 numpy's at 2 threads.
 
 ``auto_threads(model, rows)`` picks the count from the model's matrix products at that batch size
-and the cores this process may run on: every core when the largest product is large in all three
-dimensions and no other process keeps the cores busy (the load average less our own share), else
-1. Under load (3.5 on 2 cores) that Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2.
+and the cores this process may run on: 1 when the largest product is narrow in any dimension or
+small; else it *measures*: that very product, timed at 1 thread and at every core (best of three,
+interleaved), every core when that is at least 10% faster. The choice is kept per product shape for
+a minute, so a change of load is seen by the next fit. A guess from the load average picked 1
+thread for the 784-256-256-10 net at batch 128 on a quiet machine where 2 were 20% faster, and
+under load (3.5 on 2 cores) that Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2: the timing
+sees both.
 ``tg.fit`` (and the estimators, the scipy bridge) use it unless ``threads=`` says otherwise;
 ``with tg.blas_threads(n):`` sets numpy's BLAS to ``n`` threads and any other BLAS or OpenMP
 library (scipy's) to 1 inside the block. The libraries are found once (threadpoolctl takes
@@ -26,6 +30,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -38,6 +43,9 @@ limit: int | None = None  # the innermost blas_threads(n) in force; None: no lim
 # 8000×784×25 lost inside L-BFGS-B, 1797×64×32 lost).
 _MIN_DIM = 64
 _MIN_MACS = 1 << 22
+_PROBE_MACS = 1 << 25  # the timed product keeps at most this many multiply-adds (~1 ms at 1 thread)
+_PROBE_TTL = 60.0  # seconds a measured choice is kept
+_probed: dict = {}  # (m, k, n, dtype, n_cores) -> (threads, time of the measurement)
 _controller = None
 _modules_seen = 0
 
@@ -165,10 +173,13 @@ def busy_cores() -> float:
 def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:
     """BLAS threads for evaluations of ``model`` on ``rows`` examples (an int, or the data X itself).
 
-    Every core (``cores()``) when the model's largest matrix product splits well (every dimension
-    >= 64, >= 4M multiply-adds) and the other cores are idle (``busy_cores()`` < 0.5), else 1:
-    a second thread gains at most ~1.5× on such products, but a thread that waits for a core another
-    process holds made a minibatch epoch 5–10× slower on a loaded 2-core machine.
+    1 when the model's largest matrix product is narrow (a dimension < 64) or small (< 4M
+    multiply-adds). Else, by default, that product is timed at 1 thread and at every core
+    (``cores()``), best of three rounds, and every core is chosen when at least 10% faster (the
+    choice is kept per shape for a minute): a second thread gains at most ~1.5× on such products,
+    but a thread that waits for a core another process holds made a minibatch epoch 5–10× slower on
+    a loaded 2-core machine, and the timing sees both. Given ``busy``, no timing: every core when
+    ``busy`` < 0.5, else 1.
     ``with tg.blas_threads(tg.auto_threads(model, X)):`` around ``scipy.optimize.minimize(
     model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
 
@@ -182,7 +193,8 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     n_cores : int, optional
         Cores to use (default ``cores()``: this process's affinity mask).
     busy : float, optional
-        Cores kept busy by other processes (default ``busy_cores()``: from the load average).
+        Cores kept busy by other processes: decide by this number instead of timing the product
+        (as without threadpoolctl, where ``busy_cores()`` from the load average is used).
 
     Returns
     -------
@@ -207,7 +219,34 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     m, k, n = max(_products(model, int(rows)), key=math.prod, default=(0, 0, 0))
     if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
         return 1
-    return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
+    if busy is not None or not available():
+        return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
+    return _probe(m, k, n, getattr(model, "dtype", np.float64), n_cores)
+
+
+def _probe(m: int, k: int, n: int, dtype, n_cores: int) -> int:
+    """``n_cores`` if an m×k by k×n product (at most ``_PROBE_MACS``) runs at least 10% faster on
+    ``n_cores`` BLAS threads than on one, else 1; best of three rounds, kept ``_PROBE_TTL`` seconds."""
+    key = (m, k, n, np.dtype(dtype).name, n_cores)
+    hit = _probed.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < _PROBE_TTL:
+        return hit[0]
+    m = max(_MIN_DIM, min(m, _PROBE_MACS // (k * n)))
+    a, b = np.ones((m, k), dtype), np.ones((k, n), dtype)
+    out = np.empty((m, n), dtype)
+    best = {1: math.inf, n_cores: math.inf}
+    for _ in range(3):
+        for count in best:
+            with blas_threads(count):
+                t0 = time.perf_counter()
+                np.matmul(a, b, out=out)  # the first round wakes the threads: the minimum drops it
+                best[count] = min(best[count], time.perf_counter() - t0)
+        if best[n_cores] > 2.0 * best[1]:  # a core is taken (under load: 100× slower): stop here
+            break
+    choice = n_cores if best[n_cores] < 0.9 * best[1] else 1
+    _probed[key] = (choice, time.monotonic())
+    return choice
 
 
 def auto_row_blocks(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:

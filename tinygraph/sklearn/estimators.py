@@ -260,7 +260,8 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """A feed-forward net regressor (identity output, squared error), scikit-learn style.
 
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or
-    (N, K); ``predict`` returns (N,) for one output. The loss is ½·mean squared error; no target
+    (N, K); ``predict`` returns (N,) for one output. A ``model`` with one output per step, (N, T, 1)
+    (a recurrent layer with ``return_sequences=True``, then ``Dense(1)``), takes y of shape (N, T). The loss is ½·mean squared error; no target
     scaling is done (standardise y, e.g. with ``TransformedTargetRegressor``, for large targets).
 
     Parameters
@@ -424,7 +425,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             The net's outputs.
         """
         out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out
+        return out[..., 0] if out.shape[-1] == 1 else out  # per-step outputs (N, T, 1): (N, T)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
