@@ -152,6 +152,25 @@ def test_resume_equals_the_uninterrupted_run(tmp_path, inverse):
     assert resume.model.theta.tobytes() == straight.theta.tobytes()
 
 
+def test_fit_attaches_the_model_and_a_restore_waits_for_it(tmp_path):
+    """KFAC() without a model, as the other optimizers: tg.fit attaches it; a checkpoint restored
+    before that is applied at attach, and the resumed run still equals the uninterrupted one."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((48, 1, 5, 5)), rng.integers(0, 3, 48)
+    straight = _ck_model()
+    tg.fit(straight, X, y, KFAC(straight, update_every=3), batch_size=16, epochs=4, random_state=7)
+    first = _ck_model()
+    tg.fit(first, X, y, KFAC(update_every=3), batch_size=16, epochs=2, random_state=7,
+           callback=Checkpoint(tmp_path / "ck.npz", every=2))
+    resume = load_checkpoint(tmp_path / "ck.npz")
+    o = KFAC(update_every=3)
+    resume.restore(o)
+    assert o.model is None and o.t == 6
+    tg.fit(resume.model, X, y, o, batch_size=16, epochs=4, initial_epoch=resume.epoch, random_state=7)
+    assert o.model is resume.model
+    assert resume.model.theta.tobytes() == straight.theta.tobytes()
+
+
 def test_bad_arguments_are_named():
     model = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=0)
     with pytest.raises(ValueError, match="damping must be"):
@@ -163,7 +182,12 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="fisher must be"):
         KFAC(model, fisher="empirical")
     with pytest.raises(TypeError, match="ending in a loss node"):
-        KFAC(None)
+        KFAC(tg.Sequential([tg.Dense(4, 2)]))
+    with pytest.raises(RuntimeError, match="no model attached"):
+        KFAC().step(model.theta, np.zeros(model.n_params))
+    other = tg.Sequential([tg.Dense(4, 2), tg.Softmax(), tg.CrossEntropy()], random_state=1)
+    with pytest.raises(ValueError, match="factors of another model"):
+        tg.fit(other, np.zeros((4, 4)), np.arange(4) % 2, KFAC(model), batch_size=2, epochs=1)
     with pytest.raises(ValueError, match="model's own theta"):
         KFAC(model).step(model.theta.copy(), np.zeros(model.n_params))
     assert tg.optim.KFAC is KFAC

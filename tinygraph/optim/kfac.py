@@ -50,8 +50,9 @@ class KFAC(Optimizer):
 
     Parameters
     ----------
-    model : Graph
-        The model being trained (its last forward pass is the batch: ``tg.fit`` runs it).
+    model : Graph, optional
+        The model being trained (its last forward pass is the batch: ``tg.fit`` runs it). Optional:
+        ``tg.fit`` attaches the model it trains (``attach``); one KFAC serves one model.
     lr : float, optional
         A fixed step length α; None (default) takes α from the quadratic model.
     damping : float, default 1.0
@@ -89,18 +90,16 @@ class KFAC(Optimizer):
     >>> model = tg.Sequential([tg.Dense(4, 8), tg.Tanh(), tg.Dense(2), tg.Softmax(), tg.CrossEntropy()],
     ...                       random_state=0)
     >>> start = model.loss_value(model.theta, X, y)
-    >>> res = tg.fit(model, X, y, tg.optim.KFAC(model), batch_size=32, epochs=5)
+    >>> res = tg.fit(model, X, y, tg.optim.KFAC(), batch_size=32, epochs=5)
     >>> bool(res.fun < start)
     True
     """
 
-    def __init__(self, model, *, lr: float | None = None, damping: float = 1.0, momentum: float | None = None,
+    def __init__(self, model=None, *, lr: float | None = None, damping: float = 1.0, momentum: float | None = None,
                  update_every: int = 10, adapt_every: int = 5, ema: float = 0.95, min_damping: float = 1e-8,
                  inverse: str = "eigh", curvature_fraction: float = 1.0, fisher: str = "sampled",
                  random_state: int = 0):
-        if model is None or getattr(model, "loss", None) is None:
-            raise TypeError(f"KFAC: model must be a graph ending in a loss node, got {model!r}")
-        self.model = model
+        self.model = None
         self.fixed_lr = _positive("lr", lr, allow_none=True)
         self.damping0 = _positive("damping", damping)
         self.momentum = None if momentum is None else float(momentum)
@@ -120,13 +119,29 @@ class KFAC(Optimizer):
         if inverse not in ("eigh", "cholesky"):
             raise ValueError(f"KFAC: inverse must be 'eigh' or 'cholesky', got {inverse!r}")
         self.inverse = inverse
+        super().__init__(1.0)
+        if model is not None:
+            self.attach(model)
+
+    def attach(self, model) -> None:
+        """Read the factors of ``model`` (``tg.fit`` calls this; a KFAC given another model refuses)."""
+        if model is self.model:
+            return
+        if getattr(model, "loss", None) is None:
+            raise TypeError(f"KFAC: model must be a graph ending in a loss node, got {model!r}")
+        if self.model is not None:
+            raise ValueError("KFAC: this optimizer holds the factors of another model; make a new KFAC")
+        self.model = model
         self.blocks = blocks(model)
         factored = np.zeros(model.n_params, dtype=bool)
         for b in self.blocks:
             for p in (b.weight, b.bias):
                 factored[b.node.views(np.arange(model.n_params))[p].reshape(-1)] = True
         self._diag_index = np.flatnonzero(~factored)
-        super().__init__(1.0)
+        pending, self._pending_state = getattr(self, "_pending_state", None), None
+        self.reset()
+        if pending is not None:  # a checkpoint restored before fit attached the model
+            self.set_state(pending)
 
     def reset(self) -> None:
         super().reset()
@@ -241,6 +256,8 @@ class KFAC(Optimizer):
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
         """One K-FAC update of ``theta`` (the model's own array) from ``grad`` on the last forward's batch."""
         model = self.model
+        if model is None:
+            raise RuntimeError("KFAC.step: no model attached (tg.fit attaches the one it trains, or pass KFAC(model))")
         if theta is not model.theta:
             raise ValueError("KFAC.step: theta must be the model's own theta (as tg.fit passes it)")
         if not all_finite(grad):
@@ -326,6 +343,9 @@ class KFAC(Optimizer):
         return state
 
     def set_state(self, state: dict) -> None:
+        if self.model is None:  # the factors' layout comes with the model: kept until attach
+            self._pending_state, self.t = dict(state), int(state.get("t", 0))
+            return
         self.reset()
         self.t, self.damping = int(state.get("t", 0)), float(state.get("damping", self.damping0))
         self.inverse_damping = float(state.get("inverse_damping", self.damping))

@@ -184,7 +184,10 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
         if sample_weight is not None or batch_size is not None:
             raise ValueError("fit: a stream's batches carry their own sizes and sample weights; "
                              "batch_size= and sample_weight= are for arrays")
-        return fit_stream(model, X, _stream_optimizer(y, optimizer), steps=steps, epochs=epochs,
+        optimizer = _stream_optimizer(y, optimizer)
+        if hasattr(optimizer, "attach"):
+            optimizer.attach(model)
+        return fit_stream(model, X, optimizer, steps=steps, epochs=epochs,
                           maxiter=maxiter, tol=tol, validation_data=validation_data,
                           early_stopping=early_stopping, patience=patience, callback=callback,
                           verbose=verbose, progress=progress, initial_epoch=initial_epoch, threads=threads,
@@ -235,6 +238,8 @@ def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, bat
     if not isinstance(optimizer, (str, Optimizer)):
         raise TypeError(f"fit: optimizer must be a scipy method name or a tinygraph.optim.Optimizer, "
                         f"got {optimizer!r}")
+    if hasattr(optimizer, "attach"):  # an optimizer that reads the model's own passes (K-FAC)
+        optimizer.attach(model)
     # epochs == initial_epoch: a resumed run that had already finished returns at once
     for name, value, low in (("initial_epoch", initial_epoch, 0), ("maxiter", maxiter, 1),
                              ("epochs", epochs, initial_epoch)):
