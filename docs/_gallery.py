@@ -6,18 +6,34 @@ their figures, so the gallery shows the files an example wrote while it ran.
 import builtins
 import shutil
 import time
+import warnings
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+_format_warning = warnings.formatwarning
 
 _started: dict = {}
 _seen: set = set()
+
+
+def _relative_warning(message, category, filename, lineno, line=None):
+    """A warning as Python prints it, with the file named from the repository's root: a built page
+    shows no path of the machine that built it."""
+    try:
+        filename = str(Path(filename).resolve().relative_to(ROOT))
+    except ValueError:  # a library's file: from its package folder on
+        parts = Path(filename).parts
+        filename = str(Path(*parts[parts.index("site-packages") + 1:])) if "site-packages" in parts \
+            else Path(filename).name
+    return _format_warning(message, category, filename, lineno, line)
 
 
 def reset(gallery_conf, fname, when="before"):
     """Before every example: close matplotlib figures and start the clock for its output files."""
     import matplotlib.pyplot as plt
 
+    warnings.formatwarning = _relative_warning
     plt.close("all")
     _started[Path(fname).name] = time.time() - 1.0
     # sphinx-gallery never defines __file__ in an example's namespace; ours find their output folder

@@ -2,8 +2,9 @@
 and the example gallery built by sphinx-gallery from ``examples/``.
 
 Build: ``pip install -e ".[docs]" && sphinx-build -W -b html docs docs/_build/html``.
-The gallery runs each example with ``TINYGRAPH_GALLERY=1``: its ``__main__`` block then picks the
-small settings its test uses, so the whole build takes a few minutes on two cores.
+The gallery runs the examples that are quick at their full settings (they say so, naming
+``TINYGRAPH_GALLERY``, in their ``__main__`` block), so each page shows the figures its text claims;
+the others show their code and the output of a full run recorded in their docstring, with its command.
 """
 import os
 import re
@@ -35,8 +36,9 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
+# api_more.rst is only included by api.rst (empty when every public name is filed by family): not a page.
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
-                    "auto_examples/*.md5", "auto_examples/*.json"]
+                    "auto_examples/*.md5", "auto_examples/*.json", "api_more.rst"]
 templates_path = ["_templates"]
 
 html_theme = "pydata_sphinx_theme"
@@ -46,7 +48,8 @@ html_theme_options = {
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["tinygraph.css"]  # long formula lines wrap instead of running off the page
 
 autosummary_generate = True
 autosummary_imported_members = True
@@ -71,9 +74,9 @@ intersphinx_disabled_reftypes = ["*"]
 intersphinx_mapping = {}
 
 
-# The gallery runs the examples that say how to run small (they read TINYGRAPH_GALLERY in their
-# __main__ block, or say they are quick as they are); the others (benchmarks against peers, the Dask
-# cluster, long trainings) are shown as code. An example needs a reST title (a line of "=" under the
+# The gallery runs the examples that say they are quick at full size (naming TINYGRAPH_GALLERY in their
+# __main__ block); the others (benchmarks against peers, the Dask cluster, long trainings) are shown as
+# code with the recorded output of a full run in their docstring. An example needs a reST title (a line of "=" under the
 # first docstring line); one without is left out of the gallery, with a message, not a failed build.
 sys.path.insert(0, str(DOCS))
 _EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -101,6 +104,9 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "plot_gallery": "True",
     "write_computation_times": False,
+    # an example without a picture of its own (a table of numbers) shows a real graph, not a placeholder;
+    # those not run name their recorded figure (sphinx_gallery_thumbnail_path, under _static/gallery)
+    "default_thumb_file": str(DOCS / "_static" / "gallery" / "default_thumb.png"),
 }
 
 
@@ -128,7 +134,8 @@ _topic_pages()
 def _unlisted_names():
     """Public names of tinygraph missing from api.rst get their own section (written here), so the
     reference covers every name in ``tinygraph.__all__`` even before someone files them by topic."""
-    listed = set(re.findall(r"^   ([\w.]+)$", (DOCS / "api.rst").read_text(), re.MULTILINE))
+    pages = [DOCS / "api.rst", *sorted((DOCS / "api").glob("*.rst"))]
+    listed = {name for page in pages for name in re.findall(r"^   ([\w.]+)$", page.read_text(), re.MULTILINE)}
     modules = {"dask", "datasets", "optim", "schedules", "initializers"}
     missing = [n for n in tinygraph.__all__ if n not in listed and n not in modules]
     text = ""
@@ -141,6 +148,10 @@ def _unlisted_names():
 
 
 _unlisted_names()
+# api_more.rst is no page of its own (excluded above), so autosummary is told the files to read.
+_GENERATED = {"_build", "auto_examples", "generated", "_templates"}
+autosummary_generate = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.rst")
+                              if not _GENERATED & set(p.relative_to(DOCS).parts))
 
 
 
@@ -185,8 +196,8 @@ def _plain_math(app, what, name, obj, options, lines):
     end = heads[0] - 1 if heads else len(lines)
     first = next((i for i in range(end) if lines[i].strip() == ""), end)
     body = lines[first:end]
-    if _rst_problems("\n".join(body)):
-        body = ["", "::", ""] + ["    " + line for line in body if line is not None] + [""]
+    if _rst_problems("\n".join(body)):  # shown verbatim: the ``literal`` marks would show too
+        body = ["", "::", ""] + ["    " + line.replace("``", "") for line in body if line is not None] + [""]
     rest = lines[end:]
     if _rst_problems("\n".join(rest)):
         rest = [line if line.lstrip().startswith(">>>") else _escape_stars(line) for line in rest]
@@ -199,8 +210,20 @@ def _escape_stars(line: str) -> str:
     return "``".join(p if i % 2 else re.sub(r"(?<!\\)\*", r"\\*", p) for i, p in enumerate(parts))
 
 
+def _public_bases(app, name, obj, options, bases):
+    """"Bases: _Recurrent" names a private class the reader cannot look up: show its public bases."""
+    i = 0
+    while i < len(bases):
+        base = bases[i]
+        if getattr(base, "__name__", "").startswith("_"):
+            bases[i:i + 1] = [b for b in base.__bases__ if b is not object and b not in bases]
+        else:
+            i += 1
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign)
+    app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-process-docstring", _plain_math, priority=400)
 
 

@@ -11,6 +11,7 @@ the bound.
 
     python examples/cost_growth.py           # writes docs/cost_growth.png
 """
+# sphinx_gallery_thumbnail_path = "_static/gallery/cost_growth.png"
 from __future__ import annotations
 
 import sys

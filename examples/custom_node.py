@@ -60,8 +60,5 @@ def main(maxiter=100):
 
 
 if __name__ == "__main__":
-    import os
-
-    # The docs build sets TINYGRAPH_GALLERY=1: the example gallery runs these small settings.
-    small = {"maxiter": 30}
-    main(**(small if os.environ.get("TINYGRAPH_GALLERY") else {}))
+    # Quick at full size: the example gallery (TINYGRAPH_GALLERY=1) runs it as it is.
+    main()

@@ -1,4 +1,5 @@
 """Memory of evaluation: LeNet predicting the bundled digits, tinygraph against PyTorch (float64, no_grad).
+===========================================================================================================
 
 Each figure comes from a fresh process reading its own resident memory (Linux ``/proc``): the peak
 during the calls above what was resident before them (the peak is reset first), and what stays
@@ -73,7 +74,8 @@ def measure(peer: str, rows: int, case: str, root: str = ROOT) -> dict:
            "PYTHONPATH": root + os.pathsep + ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
     def run(*extra):
-        out = subprocess.run([sys.executable, "-c", _PROBE, peer, str(rows), case, *extra], env=env,
+        # cwd=root: ``python -c`` puts the working directory first on sys.path
+        out = subprocess.run([sys.executable, "-c", _PROBE, peer, str(rows), case, *extra], env=env, cwd=root,
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
     result = run()
@@ -83,13 +85,14 @@ def measure(peer: str, rows: int, case: str, root: str = ROOT) -> dict:
     return result
 
 
-def main(rows: int = 10_000, torch: bool = True, root: str = ROOT) -> dict:
+def main(rows: int = 10_000, torch: bool = True, root: str = ROOT, cases=("once", "shapes")) -> dict:
     """Print and return {case: {peer: {"peak", "kept"}}}, bytes above the resident memory before the calls."""
     peers = ["tinygraph"] + (["torch"] if torch and importlib.util.find_spec("torch") is not None else [])
     results = {}
     print(f"LeNet (20-50 5x5 convolutions, 500 hidden), float64, MB above the memory before the calls; "
           f"load average {os.getloadavg()[0]:.1f}")
-    for case, label in (("once", f"predict {rows:,} digits"), ("shapes", "predict 500, 499, 498, 497")):
+    labels = {"once": f"predict {rows:,} digits", "shapes": "predict 500, 499, 498, 497"}
+    for case, label in ((case, labels[case]) for case in cases):
         results[case] = {peer: measure(peer, rows, case, root) for peer in peers}
         cells = "  ".join(f"{peer}: peak {r['peak'] / 2**20:7.1f}, kept {r['kept'] / 2**20:6.1f}"
                           + (f" (arrays: peak {r['arrays_peak'] / 2**20:.1f}, held {r['arrays_held'] / 2**20:.1f})"

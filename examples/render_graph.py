@@ -8,6 +8,7 @@ Each model is drawn by ``tinygraph.render`` (node names and types, parameter sha
 Run: ``python examples/render_graph.py [--docs docs]``.
 """
 import argparse
+import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def main(out_dir=OUT, formats=("svg", "png"), docs_dir=None, rankdir="TB") -> li
         written.append(Path(docs_dir) / "course_net.svg")
         course_net().render(written[-1], format="svg")
     for path in written:
-        print("wrote", path)
+        print("wrote", os.path.relpath(path, Path(__file__).resolve().parent.parent))  # no machine path
     return written
 
 

@@ -8,6 +8,17 @@ Adam, batch 64, a fixed training set; training stops once the held-out MSE is be
 
     python examples/rnn_addition.py              # T = 100
     python examples/rnn_addition.py --T 50
+
+Recorded output of the full run
+-------------------------------
+
+The docs build does not run this example (about 11 minutes at its full settings); this is the output of
+``python examples/rnn_addition.py``, recorded on a 2-core machine shared with other jobs (load average
+4-12), so the seconds are inflated and noisy::
+
+    T=100, LSTM-64, Adam 3e-3 with clipnorm=1, batch 64, 10,000 training sequences, float32:
+    held-out MSE on the plateau of predicting the mean (0.16) for 9 epochs, 0.0065 in epoch 10 (solved: < 0.01),
+    held-out MSE 0.0014 after 16 epochs (the script stops below 0.002), 675 s
 """
 from __future__ import annotations
 
@@ -50,9 +61,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--T", type=int, default=100)
     args = parser.parse_args()
-    import os
-
-    if os.environ.get("TINYGRAPH_GALLERY"):  # set by the docs build: small settings, for the example gallery
-        main(T=8, units=8, n_train=1000, n_test=200, epochs=2)
-    else:
-        main(T=args.T)
+    main(T=args.T)

@@ -7,6 +7,18 @@ Prints the held-out accuracy after every epoch and the wall time.
 
     python examples/rnn_mnist.py                  # 10 epochs, float32
     python examples/rnn_mnist.py --epochs 3
+
+Recorded output of the full run
+-------------------------------
+
+The docs build does not run this example (about 3 minutes at its full settings); this is the output of
+``python examples/rnn_mnist.py``, recorded on a 2-core machine shared with other jobs (load average
+4-12), so the seconds are inflated and noisy::
+
+    LSTM-128, row by row, Adam 1e-3, batch 64, float32, 8,000 / 2,000 digits
+    epoch               1     2     3     4     5     6     7     8     9    10
+    held-out accuracy 0.859 0.894 0.930 0.943 0.927 0.955 0.957 0.954 0.958 0.956
+    95.55% held-out after 10 epochs, 156 s
 """
 from __future__ import annotations
 
@@ -44,9 +56,4 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--float64", action="store_true")
     args = parser.parse_args()
-    import os
-
-    if os.environ.get("TINYGRAPH_GALLERY"):  # set by the docs build: small settings, for the example gallery
-        main(epochs=1, units=16, n_train=1000, n_test=300, lr=1e-2)
-    else:
-        main(epochs=args.epochs, dtype=np.float64 if args.float64 else np.float32)
+    main(epochs=args.epochs, dtype=np.float64 if args.float64 else np.float32)

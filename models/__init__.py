@@ -13,6 +13,7 @@ arguments for ``tg.fit`` that train it well), so ``tg.fit(model, X, y, **module.
 | ``autoencoders`` | ``autoencoder`` | n-h-n with a sigmoid code, squared error |
 | ``normalized`` | ``normalized_mlp`` | ReLU MLP with BatchNorm and Dropout per hidden layer |
 | ``recurrent`` | ``sequence_classifier``, ``sequence_regressor`` | LSTM/GRU/SimpleRNN → Dense (row-by-row MNIST, the addition problem) |
+| ``gpt`` | ``gpt`` | nanoGPT's GPT: embeddings, pre-LayerNorm causal-attention blocks, next-token loss at every position (``RECIPE`` instead of ``TRAINING``: nanoGPT's settings, run by ``examples/char_gpt.py``) |
 
 This package lives at the repository root next to ``examples/`` and is not shipped in the wheel:
 ``models`` is too generic a top-level name to install into site-packages. Tests import it through
@@ -20,6 +21,7 @@ This package lives at the repository root next to ``examples/`` and is not shipp
 """
 from .autoencoders import autoencoder
 from .course_digits import digit_net
+from .gpt import gpt
 from .lenet import lenet_net
 from .linear import softmax_regression
 from .mnist import mnist_net
@@ -27,5 +29,5 @@ from .moons import moons_net
 from .normalized import normalized_mlp
 from .recurrent import sequence_classifier, sequence_regressor
 
-__all__ = ["autoencoder", "digit_net", "lenet_net", "mnist_net", "moons_net", "normalized_mlp",
+__all__ = ["autoencoder", "digit_net", "gpt", "lenet_net", "mnist_net", "moons_net", "normalized_mlp",
            "sequence_classifier", "sequence_regressor", "softmax_regression"]

@@ -182,9 +182,11 @@ def test_bad_arguments_name_the_node(make, message):
         make()
 
 
-def test_log_softmax_needs_a_feature_vector():
-    with pytest.raises(ValueError, match=r"logsoftmax: expects inputs of shape \(N, K\), got \(N, 2, 3\)"):
-        tg.check_node_gradients(tg.LogSoftmax(), (2, 3))
+def test_log_softmax_acts_on_the_last_axis():
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    model = tg.Sequential([tg.LogSoftmax()], input_shape=(2, 3))
+    np.testing.assert_allclose(np.exp(model.forward(x)).sum(axis=-1), 1.0, rtol=1e-12)
+    assert max(tg.check_node_gradients(tg.LogSoftmax(), (2, 3)).values()) < 1e-6
 
 
 @pytest.mark.parametrize("key", NODES)

@@ -249,7 +249,7 @@ def test_bad_arguments():
     model = skip_graph(tg.Tanh, "mse")
     X, y = data("mse")
     with pytest.raises(ValueError, match="kind"):
-        CurvatureOperator(model, X, y, kind="fisher")
+        CurvatureOperator(model, X, y, kind="newton")
     with pytest.raises(ValueError, match="shape"):
         model.gnvp(model.theta, np.ones(3), X, y)
     with pytest.raises(ValueError, match="k must"):

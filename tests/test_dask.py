@@ -72,6 +72,24 @@ def test_loss_and_grad_equal_single_process(client, weighted, split_every):
             np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_per_step_targets_equal_single_process(client, weighted):
+    """(N, T) labels and (N, T) step weights (zeros: padding) chunked by rows: the same loss and gradient,
+    l2 term included (its m counts sequences: the step weights' sum over T)."""
+    rng = np.random.default_rng(4)
+    T = 5
+    X, y = rng.normal(size=(120, T, 3)), rng.integers(0, K, (120, T))
+    sw = (rng.random((120, T)) > 0.3) * rng.random((120, T)) if weighted else None
+    model = tg.Sequential([tg.SimpleRNN(4, return_sequences=True), tg.Dense(K), tg.Softmax(),
+                           tg.CrossEntropy()], input_shape=(T, 3), l2=0.3, random_state=0)
+    Xd = da.from_array(X, chunks=((30, 50, 40), T, 3))
+    with tgd.objective(model, Xd, da.from_array(y, chunks=60), sample_weight=sw) as fun:
+        loss, grad = fun(model.theta)
+    loss0, grad0 = model.loss_and_grad(model.theta, X, y, sample_weight=sw)
+    assert abs(loss - loss0) <= 1e-10 * abs(loss0)
+    np.testing.assert_allclose(grad, grad0, rtol=0, atol=1e-10 * np.abs(grad0).max())
+
+
 def test_threads_of_one_worker_do_not_share_theta():
     # 4 threads run partitions at once: each needs its own copy of the model (theta, buffers)
     X, y, _ = data(9)

@@ -63,3 +63,9 @@ def test_train_test_split_is_seeded():
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
     assert len(a[0]) == 7 and len(a[1]) == 3
     assert sorted(np.concatenate([a[2], a[3]]).tolist()) == list(range(10))
+
+
+def test_bundled_tinyshakespeare():
+    text = tg.datasets.load_tinyshakespeare()
+    assert len(text) == 1_115_394 and len(set(text)) == 65
+    assert text.startswith("First Citizen:")

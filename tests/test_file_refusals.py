@@ -2,6 +2,7 @@
 missing, a negative running variance, compressed members, non-finite JSON numbers."""
 import json
 import os
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_a_negative_running_variance_is_refused(tmp_path):
 
 
 def test_compressed_members_are_refused_before_decompressing(tmp_path):
-    model, path = _bn_file(tmp_path)
+    _, path = _bn_file(tmp_path)
     _repack(path, compress=True)
     with zipfile.ZipFile(path) as zf:
         assert any(i.compress_type != zipfile.ZIP_STORED for i in zf.infolist())
@@ -62,13 +63,18 @@ def test_compressed_members_are_refused_before_decompressing(tmp_path):
 
 
 def test_a_compressed_bomb_is_refused_at_the_cost_of_its_directory(tmp_path):
-    # 64 MiB of zeros as theta would deflate to ~64 KiB: refused without inflating it
-    model, path = _bn_file(tmp_path)
-    big = np.zeros(8 << 20)
-    _repack(path, compress=True, theta=big)
+    # a declared extra array of 64 MiB of zeros deflates to ~64 KiB: refused without inflating it
+    _, path = _bn_file(tmp_path)
+    _repack(path, compress=True, **{"arrays/big": np.zeros(8 << 20)})
     assert os.path.getsize(path) < 1 << 20
-    with pytest.raises(FormatError, match="compressed"):
-        tg.load(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="compressed"):
+            tg.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
 
 
 @pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN"])

@@ -61,5 +61,6 @@ def test_float32_dropout_draws_the_float64_models_masks():
         mask64, mask32 = m64.nodes[2].mask, m32.nodes[2].mask
         assert mask32.dtype == np.float32
         np.testing.assert_array_equal(mask32 != 0, mask64 != 0)
-    tg.fit(m32, X, np.arange(9) % 2, "L-BFGS-B", maxiter=3)
+    with pytest.warns(UserWarning, match="one dropout mask"):  # full batch: one mask for the whole fit
+        tg.fit(m32, X, np.arange(9) % 2, "L-BFGS-B", maxiter=3)
     assert np.isfinite(m32.theta).all()

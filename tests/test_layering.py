@@ -16,7 +16,7 @@ FLOORS = [
     ("tinygraph.parallel",),
     ("tinygraph.nodes",),
     ("tinygraph.inputs", "tinygraph.prediction", "tinygraph.statistics", "tinygraph.graph",
-     "tinygraph.sequential", "tinygraph.render", "tinygraph.datasets"),
+     "tinygraph.sequential", "tinygraph.render", "tinygraph.datasets", "tinygraph.generation"),
     ("tinygraph.curvature",),
     ("tinygraph.optim",),
     ("tinygraph.io",),

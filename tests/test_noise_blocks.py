@@ -75,3 +75,23 @@ def test_full_batch_scipy_with_dropout_warns_that_the_mask_is_fixed():
         warnings.simplefilter("error")
         tg.fit(model, X[:40], y[:40], "adam", batch_size=20, epochs=1)
         tg.fit(plain, X[:40], y[:40], "L-BFGS-B", maxiter=2)
+
+
+class _Noise(tg.Node):
+    """y = x + u, u ~ U[0, 1) from self.rng in training mode; a custom node without ``row_offset``."""
+
+    stochastic = True
+
+    def forward(self, x):
+        return x + self.rng.random(x.shape) if self.training else x
+
+    def backward(self, dy):
+        return dy
+
+
+def test_a_custom_stochastic_node_gets_a_stream_of_its_own_in_each_block():
+    model = tg.Sequential([_Noise(), tg.Identity(), tg.MeanSquaredError()], input_shape=2, random_state=0)
+    Xz, yz = np.zeros((8, 2)), np.zeros((8, 2))
+    model.loss_and_grad(model.theta, Xz, yz, n_jobs=2)
+    first, second = (rep._values[1] for rep in model._parallel[:2])
+    assert not np.array_equal(first, second)  # not the same noise repeated in every block

@@ -10,7 +10,9 @@ SHAPES = [(5,), (3, 4), (3, 4, 5)]
 
 @pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("cls", [tg.BatchNorm, tg.LayerNorm])
+@pytest.mark.parametrize("cls", [lambda: tg.BatchNorm(axis=1), lambda: tg.BatchNorm(axis=-1), tg.LayerNorm,
+                                 lambda: tg.LayerNorm(axis=None)],
+                         ids=["BatchNorm", "BatchNorm-last", "LayerNorm", "LayerNorm-all"])
 def test_gradients_and_r_operators(cls, shape, training):
     errors = tg.check_node_gradients(cls(), shape, n=5, training=training)
     assert set(errors) == {"x0", "gamma", "beta"}
@@ -38,7 +40,8 @@ def test_batch_of_one_in_training_mode_is_refused():
         node.forward(np.ones((1, 3)))
 
 
-@pytest.mark.parametrize("cls", [tg.BatchNorm, tg.LayerNorm])
+@pytest.mark.parametrize("cls", [lambda: tg.BatchNorm(axis=1), lambda: tg.BatchNorm(axis=-1), tg.LayerNorm,
+                                 lambda: tg.LayerNorm(axis=None)])
 def test_saturation(cls):
     node = cls()
     tg.check_node_gradients(node, (3, 4), n=4)
@@ -70,7 +73,7 @@ def _torch_bn(torch, shape):
 def test_batchnorm_equals_pytorch(shape):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle of the layer-equality tests")
     rng = np.random.default_rng(0)
-    node = tg.BatchNorm()
+    node = tg.BatchNorm(axis=1)
     theta, grad = np.empty(0), np.empty(0)
     tg.check_node_gradients(node, shape, n=4)  # builds and binds it
     theta = 1 + 0.3 * rng.standard_normal(node.size)
@@ -112,15 +115,16 @@ def test_batchnorm_equals_pytorch(shape):
     np.testing.assert_allclose(node.backward(dy), xt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("axis", [-1, None])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_layernorm_equals_pytorch(shape):
+def test_layernorm_equals_pytorch(shape, axis):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle of the layer-equality tests")
     rng = np.random.default_rng(1)
-    node = tg.LayerNorm()
+    node = tg.LayerNorm(axis=axis)
     tg.check_node_gradients(node, shape, n=4)
     theta, grad = 1 + 0.3 * rng.standard_normal(node.size), np.zeros(node.size)
     node.bind(theta, grad)
-    ref = torch.nn.LayerNorm(shape, dtype=torch.float64)
+    ref = torch.nn.LayerNorm(shape if axis is None else shape[-1:], dtype=torch.float64)
     with torch.no_grad():
         ref.weight.copy_(torch.from_numpy(node.gamma))
         ref.bias.copy_(torch.from_numpy(node.beta))
@@ -133,3 +137,61 @@ def test_layernorm_equals_pytorch(shape):
     np.testing.assert_allclose(node.backward(dy), xt.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(node.dgamma, ref.weight.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(node.dbeta, ref.bias.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_batchnorm_on_a_sequence_names_the_axis():
+    with pytest.raises(ValueError, match="axis=-1 to normalise each of the 8 features"):
+        tg.Sequential([tg.BatchNorm()], input_shape=(5, 8))
+    with pytest.raises(ValueError, match="axis must be None, 1 or -1"):
+        tg.BatchNorm(axis=2)
+    with pytest.raises(ValueError, match="axis must be -1"):
+        tg.LayerNorm(axis=1)
+
+
+def test_batchnorm_last_axis_equals_pytorch_on_the_transposed_sequence():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle of the layer-equality tests")
+    rng = np.random.default_rng(2)
+    model = tg.Sequential([tg.BatchNorm(axis=-1)], input_shape=(5, 3), random_state=0)
+    node = model.nodes[1]
+    node.gamma[...] = rng.standard_normal(3)
+    node.set_graph_attributes(need_dx=True)
+    ref = torch.nn.BatchNorm1d(3, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(node.gamma))
+    x = 2 + rng.standard_normal((4, 5, 3))
+    dy = rng.standard_normal(x.shape)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = ref(xt.transpose(1, 2)).transpose(1, 2)
+    yt.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(model.forward(x, training=True), yt.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(node.backward(dy), xt.grad.numpy(), atol=1e-10)
+    model.update_state()
+    np.testing.assert_allclose(node.running_var, ref.running_var.numpy(), atol=1e-12)
+
+
+def test_files_saved_before_axis_load_with_their_behaviour(tmp_path):
+    """A LayerNorm on (N, T, F) saved before ``axis`` existed normalised over T·F: it still does."""
+    import json
+    import zipfile
+
+    model = tg.Sequential([tg.LayerNorm(axis=None), tg.Flatten(), tg.MeanSquaredError()], input_shape=(3, 4),
+                          random_state=0)
+    path = tg.save(model, tmp_path / "new.npz")
+    old, popped = tmp_path / "old.npz", []
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "header.npy":
+                arr = np.load(__import__("io").BytesIO(data))
+                header = json.loads(arr.tobytes().decode())
+                for spec in header["model"]["nodes"]:
+                    popped.append(spec["config"].pop("axis", "absent"))  # as written before axis existed
+                buf = __import__("io").BytesIO()
+                np.save(buf, np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+                data = buf.getvalue()
+            dst.writestr(item, data)
+    assert None in popped  # the LayerNorm's axis really was removed from the file
+    back = tg.load(old)
+    assert back.nodes[1].axis is None and back.nodes[1].gamma.shape == (3, 4)
+    X = np.random.default_rng(0).standard_normal((2, 3, 4))
+    np.testing.assert_array_equal(back.forward(X), model.forward(X))

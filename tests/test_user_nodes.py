@@ -7,7 +7,7 @@ from tinygraph.render import summary
 
 
 @tg.register_node
-class ScaledTanh(tg.Node):
+class ArgTanh(tg.Node):
     """y = a·tanh(b·x); dx = a·b·(1 - tanh²(b·x))·dy. Constructor arguments, no get_config."""
 
     cached = ("t",)
@@ -40,6 +40,21 @@ class Renamed(tg.Node):
 
 
 @tg.register_node
+class Nameless(tg.Node):
+    """Takes no name: the file could not wire it."""
+
+    def __init__(self, k=2):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+@tg.register_node
 class KernelLike(tg.Node):
     """An unrelated node that happens to have a ``kernel_size`` attribute (an int)."""
 
@@ -60,11 +75,11 @@ def _model(node):
 
 
 def test_constructor_arguments_are_saved_without_get_config(tmp_path):
-    model = _model(ScaledTanh(2.0, b=0.5, name="st"))
+    model = _model(ArgTanh(2.0, b=0.5, name="st"))
     assert model.nodes[2].get_config() == {"a": 2.0, "b": 0.5, "name": "st", "trainable": True}
     back = tg.load(tg.save(model, tmp_path / "m.npz"))
     node = back.nodes[2]
-    assert (type(node), node.a, node.b, node.name) == (ScaledTanh, 2.0, 0.5, "st")
+    assert (type(node), node.a, node.b, node.name) == (ArgTanh, 2.0, 0.5, "st")
     X = np.random.default_rng(0).standard_normal((5, 3))
     np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
 
@@ -74,6 +89,11 @@ def test_an_argument_kept_under_another_name_is_refused_at_save_with_the_fix(tmp
     with pytest.raises(TypeError, match=r"Renamed.*'width'.*self\.width = width.*get_config"):
         tg.save(model, tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_node_that_takes_no_name_is_refused_at_save(tmp_path):
+    with pytest.raises(TypeError, match=r"Nameless.*no 'name'.*super\(\).__init__\(name=name\)"):
+        tg.save(_model(Nameless()), tmp_path / "m.npz")
 
 
 def test_a_kernel_size_attribute_does_not_make_a_node_a_convolution():

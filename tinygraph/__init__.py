@@ -38,7 +38,9 @@ from .nodes import (
     Loss,
     MaxPool2D,
     MeanSquaredError,
+    MultiHeadAttention,
     Node,
+    PositionalEmbedding,
     ReLU,
     Reshape,
     Sigmoid,
@@ -56,6 +58,7 @@ from .sequential import Sequential
 from .statistics import StaleStatisticsWarning
 from .parallel.threads import auto_threads, blas_threads
 from .training.loop import fit
+from .generation import generate
 
 _moved.install()  # the module paths from before the subpackages (tinygraph.parallel.threads, ...) keep working
 
@@ -63,6 +66,9 @@ _moved.install()  # the module paths from before the subpackages (tinygraph.para
 _LAZY = {
     "Checkpoint": (".training.checkpoint", "Checkpoint"),
     "CurvatureOperator": (".curvature.products", "CurvatureOperator"),
+    "per_example_grads": (".curvature.per_example", "per_example_grads"),
+    "per_example_grad_norms": (".curvature.per_example", "per_example_grad_norms"),
+    "plot_spectrum": (".curvature.spectrum", "plot_spectrum"),
     "HessianFree": (".optim.hessian_free", "HessianFree"),
     "LevenbergMarquardt": (".optim.hessian_free", "LevenbergMarquardt"),
     "check_gradients": (".curvature.gradcheck", "check_gradients"),
@@ -75,6 +81,8 @@ _LAZY = {
     "curvature": (".curvature", None),
     "dask": (".parallel.dask", None),
     "datasets": (".datasets", None),
+    "from_onnx": (".io.onnx.import_", "from_onnx"),
+    "to_onnx": (".io.onnx.export", "to_onnx"),
 }
 
 
@@ -128,9 +136,11 @@ __all__ = [
                     "Loss",
                     "MaxPool2D",
                     "MeanSquaredError",
+                    "MultiHeadAttention",
                     "NeuralNetClassifier",
                     "NeuralNetRegressor",
                     "Node",
+                    "PositionalEmbedding",
                     "NonFiniteError",
                     "OptimizeResult",
                     "ReLU",
@@ -151,15 +161,21 @@ __all__ = [
                     "dask",
                     "datasets",
                     "fit",
+                    "from_onnx",
+                    "generate",
                     "initializers",
                     "load",
                     "load_checkpoint",
                     "minimize",
                     "optim",
-                    "register_node",
+                    "per_example_grad_norms",
+                    "per_example_grads",
                     "plot_history",
+                    "plot_spectrum",
+                    "register_node",
                     "render",
                     "save",
                     "schedules",
                     "to_graphviz",
+                    "to_onnx",
 ]

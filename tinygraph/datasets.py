@@ -1,4 +1,4 @@
-"""Data readers: a general IDX reader and the MNIST test set bundled with the package.
+"""Data readers: a general IDX reader, the MNIST test set and tiny Shakespeare bundled with the package.
 
 IDX (the MNIST format): two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
 0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian int32,
@@ -14,10 +14,11 @@ import numpy as np
 
 from .validation import check_random_state
 
-__all__ = ["load_idx", "load_mnist", "train_test_split"]
+__all__ = ["load_idx", "load_mnist", "load_tinyshakespeare", "train_test_split"]
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+SHAKESPEARE = "tinyshakespeare.txt.gz"
 
 
 def load_idx(path) -> np.ndarray:
@@ -103,6 +104,28 @@ def load_mnist(images=None, labels=None, *, dtype=np.float64) -> tuple:
     X = X.reshape(len(X), -1).astype(dtype)
     X /= 255.0
     return X, y.astype(np.int64)
+
+
+def load_tinyshakespeare() -> str:
+    """Tiny Shakespeare (Karpathy's char-rnn corpus, public domain) as one string, bundled gzipped.
+
+    1,115,394 characters from 65 distinct ones; nanoGPT's shakespeare-char split trains on the
+    first 90% and validates on the rest.
+
+    Returns
+    -------
+    str
+        The whole text.
+
+    Examples
+    --------
+    >>> import tinygraph as tg
+    >>> text = tg.datasets.load_tinyshakespeare()
+    >>> len(text), len(set(text)), text[:14]
+    (1115394, 65, 'First Citizen:')
+    """
+    with gzip.open(resources.files("tinygraph") / "data" / SHAKESPEARE, "rt", encoding="utf-8") as f:
+        return f.read()
 
 
 def train_test_split(X, y, *, test_size: float = 0.2, random_state=0) -> tuple:

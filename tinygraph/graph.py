@@ -17,7 +17,7 @@ from .nodes.initializers import get_initializer
 from .parallel.rows import check_n_jobs, row_blocks
 from .prediction import Prediction
 from .statistics import RunningStatistics
-from .validation import check_array, check_random_state, check_sample_weight, check_theta
+from .validation import check_array, check_random_state, check_sample_weight, check_theta, n_examples
 
 __all__ = ["Graph"]
 
@@ -261,7 +261,8 @@ class Graph(Locking, Prediction, RunningStatistics):
         if self.loss is None:
             raise TypeError(f"{type(self).__name__}: the graph ends in {self.output!r}, not a loss node")
         y = self.loss.check_target(y, X.shape[0])
-        return X, y, check_sample_weight(sample_weight, X.shape[0], self.dtype, who=self.loss.name)
+        steps = self.loss.in_shapes[0][0] if self.loss.sequence else None
+        return X, y, check_sample_weight(sample_weight, X.shape[0], self.dtype, who=self.loss.name, steps=steps)
 
     def loss_and_grad(self, theta, X, y, *, sample_weight=None, regularize: bool = True,
                       check_input: bool = True, out: np.ndarray | None = None, n_jobs: int | None = None):
@@ -282,7 +283,7 @@ class Graph(Locking, Prediction, RunningStatistics):
             The examples.
         y : ndarray
             Targets, as the loss node checks them (e.g. labels (N,) or one-hot (N, K)).
-        sample_weight : ndarray (N,), optional
+        sample_weight : ndarray (N,) or, for per-step targets, (N, T), optional
             Non-negative row weights; the loss is their weighted mean.
         regularize : bool, default True
             Add the l2 term (``penalty``) to the loss and the gradient.
@@ -328,7 +329,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         else:
             loss = self._forward_backward(X, y, sample_weight)
         if regularize and self.l2:
-            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum(), self.grad)
+            loss += self.penalty(n_examples(X.shape[0], sample_weight), self.grad)
         if out is not None:
             if out is not self.grad:  # out=model.grad: the minibatch loop's in-place step, no copy
                 np.copyto(out, self.grad)
@@ -347,7 +348,7 @@ class Graph(Locking, Prediction, RunningStatistics):
             The examples.
         y : ndarray
             Targets, as the loss node checks them.
-        sample_weight : ndarray (N,), optional
+        sample_weight : ndarray (N,) or, for per-step targets, (N, T), optional
             Non-negative row weights.
 
         Returns
@@ -364,7 +365,7 @@ class Graph(Locking, Prediction, RunningStatistics):
         vals = self._forward(X, self._train_plan)
         loss = self.loss.forward(vals[self._loss_index], y, sample_weight)
         if self.l2:
-            loss += self.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
+            loss += self.penalty(n_examples(X.shape[0], sample_weight))
         return loss
 
     def gnvp(self, theta, v, X, y, *, sample_weight=None) -> np.ndarray:
@@ -378,7 +379,7 @@ class Graph(Locking, Prediction, RunningStatistics):
             The vector to multiply.
         X, y : ndarray
             The examples and targets (as ``loss_and_grad``).
-        sample_weight : ndarray (N,), optional
+        sample_weight : ndarray (N,) or, for per-step targets, (N, T), optional
             Non-negative row weights.
 
         Returns
@@ -400,7 +401,7 @@ class Graph(Locking, Prediction, RunningStatistics):
             The vector to multiply.
         X, y : ndarray
             The examples and targets (as ``loss_and_grad``).
-        sample_weight : ndarray (N,), optional
+        sample_weight : ndarray (N,) or, for per-step targets, (N, T), optional
             Non-negative row weights.
 
         Returns
@@ -458,8 +459,12 @@ class Graph(Locking, Prediction, RunningStatistics):
             self._training = training
         if training and self._stochastic:
             for i, node in self._stochastic:
-                node.rng = np.random.default_rng((self.noise_seed, self.noise_step, i, self._noise_block))
-                node.row_offset = self._row_offset
+                key = (self.noise_seed, self.noise_step, i, self._noise_block)
+                if hasattr(type(node), "row_offset"):  # draws row by row (Dropout): a row block skips ahead
+                    node.row_offset = self._row_offset
+                elif self._row_offset:  # any other node: a stream of its own in each row block
+                    key += (self._row_offset,)
+                node.rng = np.random.default_rng(key)
         vals = [None] * len(self.nodes)
         if len(self.inputs) == 1:
             vals[0] = X
@@ -536,6 +541,11 @@ class Graph(Locking, Prediction, RunningStatistics):
         """The model as a ``graphviz.Digraph``; see ``tinygraph.render.to_graphviz``."""
         from .render import to_graphviz
         return to_graphviz(self, **kwargs)
+
+    def to_onnx(self, path=None, **kwargs):
+        """The prediction graph as an ONNX model, written to ``path``; see ``tinygraph.io.onnx.to_onnx``."""
+        from .io.onnx.export import to_onnx
+        return to_onnx(self, path, **kwargs)
 
     def render(self, path=None, format: str | None = None, **kwargs):
         """Write the picture to ``path`` (its suffix names the format) with the system ``dot``; see

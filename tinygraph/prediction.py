@@ -3,17 +3,19 @@
 
 These run in evaluation mode (running statistics, no dropout; see ``tinygraph.nodes.node``) and are
 safe from many threads at once (``tinygraph.parallel.locking``): each call runs on the model's own
-buffers when they are free, else on a spare replica. X runs in chunks of rows whose activations take at
-most ``_CHUNK_BYTES`` (at least 64 rows: numpy's one-row product rounds differently), so memory
-stays bounded for any N, and the buffers a call allocated are released when it returns (those
-of training are kept): a model holds no gigabytes after it answered. Chunking changes no result:
-each row's output is computed from that row alone, with the products' own rounding (with one
-BLAS thread, chunked and whole-X outputs are bit for bit the same). Classification models (CrossEntropy, Hinge) predict
-class indices and score accuracy; any other predicts its outputs and scores R².
+buffers when they are free, else on a spare replica. X runs in chunks of rows whose activations
+take at most ``_CHUNK_BYTES`` (at least 64 rows: numpy's one-row product rounds differently), so
+memory stays bounded for any N, and the buffers a call allocated are released when it returns
+(those of training are kept): a model holds no gigabytes after it answered. Each row's output is
+computed from that row alone; with one BLAS thread the chunked outputs equal one whole-X pass bit
+for bit (OpenBLAS; more threads split a product differently with its size, chunked or not).
+Classification models (CrossEntropy, Hinge) predict class indices and score accuracy; any other
+predicts its outputs and scores R².
 """
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -113,7 +115,7 @@ class Prediction:
 
         Returns
         -------
-        ndarray (N, K)
+        ndarray (N, K), or (N, T, K) for per-step targets
             The probabilities (K = 1 for one Sigmoid unit).
 
         Raises
@@ -137,7 +139,8 @@ class Prediction:
         -------
         ndarray
             Class indices (N,) of dtype intp for a classification model; otherwise the outputs,
-            (N,) for one output, else (N, K).
+            (N,) for one output, else (N, K). Per-step targets give (N, T) indices, (N, T) or
+            (N, T, K) outputs.
         """
         X = self._check_X(X)
         self._check_state("predict")
@@ -146,36 +149,55 @@ class Prediction:
     def _decide(self, out: np.ndarray) -> np.ndarray:
         if isinstance(self.loss, (CrossEntropy, Hinge)):
             cut = 0.5 if isinstance(self.loss, CrossEntropy) else 0.0  # a probability, or a score
-            return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > cut).astype(np.intp)
-        return out[:, 0] if out.shape[1] == 1 else out
+            return out.argmax(axis=-1) if out.shape[-1] > 1 else (out[..., 0] > cut).astype(np.intp)
+        return out[..., 0] if out.shape[-1] == 1 else out
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for a cross-entropy or hinge model, R² for any other; y is checked as the loss's target.
+
+        With per-step targets every position counts once: the accuracy over all N·T positions, or
+        over the weighted ones (``sample_weight`` (N, T) of 0/1 masks padding).
 
         Parameters
         ----------
         X : ndarray (N, *input_shape), or a tuple/dict of arrays for several inputs
             The examples.
         y : ndarray
-            Targets as the loss takes them: labels (N,) or one-hot (N, K) for a classifier.
+            Targets as the loss takes them: labels (N,) or one-hot (N, K) for a classifier; (N, T)
+            labels for per-step targets.
+        sample_weight : ndarray (N,) or (N, T), optional
+            Weights of the rows or positions (scikit-learn's ``accuracy_score`` and ``r2_score``).
 
         Returns
         -------
         float
-            The fraction of rows classified right, or R² (1.0 is perfect), in evaluation mode.
+            The (weighted) fraction of positions classified right, or R² (1.0 is perfect), in
+            evaluation mode.
         """
-        X, y, _ = self._check_data(X, y, None)
+        X, y, sw = self._check_data(X, y, sample_weight)
         self._check_state("score")
-        return self._score(self._outputs(X), y)  # X checked once
+        return self._score(self._outputs(X), y, sw)  # X checked once
 
-    def _score(self, out: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy or R² of the output ``out`` against targets already checked by the loss."""
+    def _score(self, out: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
+        """Accuracy or R² of the output ``out`` against targets (and weights) already checked."""
         pred = self._decide(out)
+        positions = out.shape[:-1]  # (N,), or (N, T) for per-step targets
+        w = None
+        if sample_weight is not None:  # one weight per position: a row's weight spreads over its steps
+            extra = (1,) * (len(positions) - sample_weight.ndim)
+            w = np.broadcast_to(sample_weight.reshape(sample_weight.shape + extra), positions).reshape(-1)
         if isinstance(self.loss, (CrossEntropy, Hinge)):
-            labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0] > 0.5
-            return float(np.mean(pred == labels))
-        y = y.reshape(pred.shape)
-        return float(1.0 - ((y - pred) ** 2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), 1e-300))
+            labels = (y if y.ndim == len(positions) else y.argmax(axis=-1) if y.shape[-1] > 1
+                      else y[..., 0] > 0.5)
+            hit = (pred == labels).reshape(-1)
+            return float(hit.mean()) if w is None else float(np.dot(w, hit) / w.sum())
+        y, pred = y.reshape(-1, out.shape[-1]), pred.reshape(-1, out.shape[-1])  # positions × outputs
+        if w is None:
+            res, tot = ((y - pred) ** 2).sum(), ((y - y.mean(axis=0)) ** 2).sum()
+        else:
+            mean = w @ y / w.sum()
+            res, tot = w @ ((y - pred) ** 2).sum(axis=1), w @ ((y - mean) ** 2).sum(axis=1)
+        return float(1.0 - res / max(tot, 1e-300))
 
 
 def _chunks(n: int, size: int) -> list:
@@ -183,4 +205,4 @@ def _chunks(n: int, size: int) -> list:
     bounds = list(range(0, n, size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < _MIN_CHUNK:
         del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))

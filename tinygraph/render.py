@@ -244,9 +244,16 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
     dot.attr("node", fontname="Helvetica", fontsize="10")
     dot.attr("edge", fontname="Helvetica", fontsize="9")
     ids = {node: f"n{i}" for i, node in enumerate(model.nodes)}
-    for node in model.nodes:
-        label = "\\n".join(_escape(s) for s in _lines(model, node, acts))
-        dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
+    groups: dict = {}
+    for node in model.nodes:  # "h0.attn", "h0.mlp.c_fc": the nodes of block h0 are drawn in one box
+        groups.setdefault(node.name.split(".", 1)[0] if "." in node.name else None, []).append(node)
+    for prefix, members in groups.items():
+        if prefix is None:
+            _draw_nodes(dot, model, members, ids, acts)
+            continue
+        with dot.subgraph(name=f"cluster_{prefix}") as box:
+            box.attr(label=_escape(prefix), style="rounded,dashed", color="#868e96", labeljust="l")
+            _draw_nodes(box, model, members, ids, acts)
     seq = time_axis(model)
     for src, dst in model.edges:
         dot.edge(ids[src], ids[dst], label=shape_text(src.out_shape, time=src in seq))
@@ -255,6 +262,12 @@ def to_graphviz(model, *, rankdir: str = "TB", stats: bool = False,
         dot.node(tid, "y\\ntarget", **STYLES["target"])
         dot.edge(tid, ids[model.loss], label=_target_text(model.loss), style="dashed")
     return dot
+
+
+def _draw_nodes(dot, model, nodes: list, ids: dict, acts) -> None:
+    for node in nodes:
+        label = "\\n".join(_escape(s) for s in _lines(model, node, acts))
+        dot.node(ids[node], graphviz.nohtml(label), **STYLES[kind(node)])
 
 
 def output_format(path, format: str | None) -> tuple:

@@ -11,6 +11,7 @@ since, e.g. after ``scipy.optimize.minimize(model.loss_and_grad, ...)``, whose c
 from __future__ import annotations
 
 import warnings
+from itertools import pairwise
 
 import numpy as np
 
@@ -129,4 +130,4 @@ def row_chunks(n: int, size: int) -> list:
     bounds = list(range(0, n, size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))

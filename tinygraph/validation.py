@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta", "shuffle_seed", "user_stacklevel"]
+__all__ = ["all_finite", "check_array", "check_random_state", "check_sample_weight", "check_theta",
+           "n_examples", "shuffle_seed", "user_stacklevel"]
 
 
 def check_random_state(random_state) -> np.random.Generator:
@@ -76,8 +77,9 @@ def check_theta(theta, size: int, who: str = "model", name: str = "theta") -> np
     return arr
 
 
-def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "model"):
-    """None, or a finite non-negative (N,) array with a positive sum."""
+def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "model", steps: int | None = None):
+    """None, or a finite non-negative (N,) array with a positive sum; (N, T) too when the loss takes
+    ``steps`` = T targets per row (a weight per step: 0 masks padding)."""
     if sample_weight is None:
         return None
     w = as_array(sample_weight, who, "sample_weight")
@@ -85,8 +87,9 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "mode
         raise TypeError(f"{who}: sample_weight must be numeric, got dtype {w.dtype}")
     if w.ndim == 0:
         w = np.full(n, w)
-    if w.shape != (n,):
-        raise ValueError(f"{who}: sample_weight must have shape ({n},), got {w.shape}")
+    if w.shape != (n,) and (steps is None or w.shape != (n, steps)):
+        expected = f"({n},)" if steps is None else f"({n},) or ({n}, {steps})"
+        raise ValueError(f"{who}: sample_weight must have shape {expected}, got {w.shape}")
     with np.errstate(over="ignore"):
         w = w.astype(dtype, copy=False)
     if not np.isfinite(w).all() or (w < 0).any() or not w.any():
@@ -102,6 +105,15 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype, who: str = "mode
         raise ValueError(f"{who}: the largest sample_weight, {top:.3g}, is below {info.tiny:.3g} ({dtype.name} "
                          "subnormal): the weights lose their precision; multiply them by a constant")
     return w
+
+
+def n_examples(n: int, sample_weight) -> float:
+    """What the l2 term divides by: the rows, or the weights' sum, per row for (N, T) step weights
+    (so weights of 1 on every step count as no weights)."""
+    if sample_weight is None:
+        return n
+    total = float(sample_weight.sum())
+    return total if sample_weight.ndim == 1 else total / sample_weight.shape[1]
 
 
 def shuffle_seed(random_state) -> int:

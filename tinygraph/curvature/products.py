@@ -13,6 +13,8 @@ Pearlmutter's R-operator, R{u} = d/dr u(θ + r v) at r = 0, written by hand in e
   in z); keeping the ordinary backward's dy gives the exact Hessian product H v.
 
 Both add the l2 term's Hessian, (l2/m) v on the regularised weights. No matrix is ever formed.
+``kind="fisher"`` (the empirical Fisher) and ``"mc-fisher"`` (targets sampled from the model) are an
+R-forward and one ordinary backward per product (``tinygraph.curvature.fisher``).
 ``CurvatureOperator`` keeps the forward (and, for H, backward) values, so each further product
 costs one R-forward and one R-backward pass: about one more ``loss_and_grad``.
 """
@@ -23,11 +25,12 @@ import weakref
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ..validation import check_random_state, check_theta
+from ..validation import check_random_state, check_theta, n_examples
+from .fisher import FISHER_KINDS, fisher_product, fisher_rows
 
 __all__ = ["CurvatureOperator", "curvature", "gnvp", "hvp"]
 
-KINDS = ("gauss-newton", "hessian")
+KINDS = ("gauss-newton", "hessian", *FISHER_KINDS)
 
 
 def _backward(model) -> list:
@@ -65,14 +68,19 @@ class CurvatureOperator(LinearOperator):
         Targets, as for ``model.loss_and_grad``.
     theta : numpy.ndarray, optional
         The point, shape (n_params,); defaults to a copy of ``model.theta``.
-    kind : {"gauss-newton", "hessian"}, default "gauss-newton"
-        G = Jᵀ H_L J (positive semi-definite) or the exact Hessian H.
+    kind : {"gauss-newton", "hessian", "fisher", "mc-fisher"}, default "gauss-newton"
+        G = Jᵀ H_L J (positive semi-definite), the exact Hessian H, the empirical Fisher
+        Σ_n (w_n/m) g_n g_nᵀ (g_n example n's gradient), or the Fisher with each row's target drawn
+        once from the model's predictive distribution (its expectation is G for cross-entropy and
+        squared error).
     sample_weight : numpy.ndarray, optional
         Row weights, (N,), as for ``loss_and_grad``.
     damping : float, default 0.0
         λ ≥ 0, added on the diagonal (Levenberg-Marquardt).
     check_input : bool, default True
         Validate X, y and sample_weight (False: they are already checked arrays of the model's dtype).
+    random_state : int or Generator, default 0
+        Seed of the sampled targets of "mc-fisher" (the same draw at every theta the operator visits).
 
     Raises
     ------
@@ -100,7 +108,7 @@ class CurvatureOperator(LinearOperator):
     """
 
     def __init__(self, model, X, y, *, theta=None, kind: str = "gauss-newton", sample_weight=None,
-                 damping: float = 0.0, check_input: bool = True):
+                 damping: float = 0.0, check_input: bool = True, random_state=0):
         if kind not in KINDS:
             raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
         if model.loss is None:
@@ -109,12 +117,15 @@ class CurvatureOperator(LinearOperator):
         super().__init__(dtype=model.dtype, shape=(n, n))
         self._model, self._keep = weakref.ref(model), model
         self.kind, self.damping = kind, float(damping)
+        # a Generator gives one seed here: every re-preparation then draws the same targets
+        self.seed = int(random_state.integers(2**63)) if isinstance(random_state, np.random.Generator) \
+            else random_state
         theta = model.theta if theta is None else check_theta(theta, n, "CurvatureOperator")
         self.theta = np.array(theta, dtype=model.dtype)
         if check_input:
             X, y, sample_weight = model._check_data(X, y, sample_weight)
         self.X, self.y, self.sample_weight = X, y, sample_weight
-        m = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+        m = n_examples(X.shape[0], sample_weight)
         self.l2_over_m = model.l2 / m
         self._prepare()
 
@@ -158,8 +169,8 @@ class CurvatureOperator(LinearOperator):
         >>> bool(np.allclose(G.product(v), tg.CurvatureOperator(model, X, y).product(v)))
         True
         """
-        if kind not in KINDS:
-            raise ValueError(f"CurvatureOperator: kind must be one of {KINDS}, got {kind!r}")
+        if kind not in KINDS[:2]:
+            raise ValueError(f"CurvatureOperator.from_last_forward: kind must be one of {KINDS[:2]}, got {kind!r}")
         if getattr(model, "_values", None) is None or model.loss is None:
             raise RuntimeError("CurvatureOperator.from_last_forward: the model has run no loss_and_grad "
                                "in one pass (a call with n_jobs > 1 keeps no activations)")
@@ -184,6 +195,8 @@ class CurvatureOperator(LinearOperator):
         vals = model._forward(self.X, model._train_plan)
         self.loss = model.loss.forward(vals[model._loss_index], self.y, self.sample_weight)
         self._dys = _backward(model) if self.kind == "hessian" else None
+        if self.kind in FISHER_KINDS:
+            self._fisher = fisher_rows(model, self.kind, self.y, self.sample_weight, self.seed)
         self._values = model._values
 
     def product(self, v, out: np.ndarray | None = None) -> np.ndarray:
@@ -228,8 +241,11 @@ class CurvatureOperator(LinearOperator):
         rvals = [None] * len(model.nodes)
         for i, node, ins in model._train_plan:
             rvals[i] = node.rforward(v, *[rvals[j] for j in ins])
-        model.loss.rforward(v, rvals[model._loss_index])
-        _rbackward(model, v, self._dys, out)
+        if self.kind in FISHER_KINDS:
+            fisher_product(model, *self._fisher, rvals[model._loss_index], out)
+        else:
+            model.loss.rforward(v, rvals[model._loss_index])
+            _rbackward(model, v, self._dys, out)
         if self.l2_over_m:
             for node in model.nodes:
                 for p in node.regularized:

@@ -146,6 +146,9 @@ def _describe(model) -> dict:
             warnings.warn(f"save: node {node.name!r} has a callable init that is not saved",
                           UserWarning, stacklevel=3)
         config = node.get_config()
+        if "name" not in config:  # the file wires nodes by name
+            raise TypeError(f"save: node {node.name!r} ({cls.__name__}): get_config() has no 'name'; let "
+                            "__init__ take name=None and pass it on: super().__init__(name=name)")
         lost = unsaved_arguments(node, config)
         if lost:  # refused now: such a file would save, and then never load
             first = lost[0]

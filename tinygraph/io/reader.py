@@ -229,7 +229,7 @@ def _check_nodes(desc: dict) -> dict:
                               "defines it (decorated with @tinygraph.register_node) before loading")
         name = spec["config"]["name"]
         try:
-            node = cls(**spec["config"])
+            node = cls(**saved_config(cls, spec))
             if spec["inputs"]:
                 node(*[made[x] for x in spec["inputs"]])
             node.in_shapes = tuple(x.out_shape for x in node.inputs)
@@ -260,3 +260,10 @@ def _check_variances(path: str, made: dict, state: np.ndarray) -> None:
                 raise FormatError(f"{path}: node {name!r} has a negative running_var ({part.min():.6g}); "
                                   "a variance never is (the saver never writes such a file)")
             offset += size
+
+
+def saved_config(cls: type, spec: dict) -> dict:
+    """The constructor arguments of a saved node: its config over the class's ``legacy_config``,
+    the values an argument added later must take for files written before it existed (so such a
+    file rebuilds with the behaviour it was saved with, whatever the new default)."""
+    return {**getattr(cls, "legacy_config", {}), **spec["config"]}

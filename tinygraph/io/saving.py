@@ -19,7 +19,7 @@ from .format import (
     register_node,
     write,
 )
-from .reader import read_checked
+from .reader import read_checked, saved_config
 from ..graph import Graph
 from ..sequential import Sequential
 
@@ -78,7 +78,7 @@ def _build(desc: dict) -> Graph:
         if cls is None:
             raise FormatError(f"node type {spec['type']!r} is not registered; import the module that "
                               "defines it (decorated with @tinygraph.register_node) before loading")
-        made[spec["config"]["name"]] = cls(**spec["config"])
+        made[spec["config"]["name"]] = cls(**saved_config(cls, spec))
     kwargs = {"l2": desc["l2"], "init": desc["init"] or "glorot", "dtype": np.dtype(desc["dtype"]),
               "random_state": desc["random_state"]}
     specs = desc["nodes"]

@@ -3,11 +3,12 @@ hand-written forward, backward and R-operators; the contract is written once, in
 May import: validation and parallel only (a node never knows the graph, the optimizers or files).
 """
 from . import initializers
+from .attention import MultiHeadAttention
 from .activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .embedding import Embedding
+from .embedding import Embedding, PositionalEmbedding
 from .gated import GRU, LSTM
 from .losses import CrossEntropy, Hinge, Huber, Loss, MeanSquaredError
 from .merge import Add, Concat
@@ -45,7 +46,9 @@ __all__ = [
     "Loss",
     "MaxPool2D",
     "MeanSquaredError",
+    "MultiHeadAttention",
     "Node",
+    "PositionalEmbedding",
     "ReLU",
     "Reshape",
     "Sigmoid",

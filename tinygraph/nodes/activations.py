@@ -1,6 +1,8 @@
 """Elementwise activations, Softmax and LogSoftmax (contract in ``tinygraph.nodes.node``)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import expit
 
@@ -242,18 +244,51 @@ class Identity(Node):
         return rdy
 
 
-class Softmax(Node):
-    """Softmax over the feature axis.
+class _OverAxis(Node):
+    """Softmax and LogSoftmax: the axis they normalise, checked at build (never the batch axis)."""
+
+    # Files written before ``axis`` existed normalised axis 1 (the only feature axis of (N, K), the
+    # channels of (N, C, H, W)): they rebuild that way.
+    legacy_config: ClassVar[dict] = {"axis": 1}
+    axis = 1  # the same for pickles of before: they restore no ``axis`` of their own
+
+    def __init__(self, axis: int = -1, *, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name, trainable=trainable)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: axis must be an integer, got {axis!r}")
+        self.axis = int(axis)
+
+    def build(self, in_shape: tuple) -> tuple:
+        ndim = len(in_shape) + 1
+        if not (-ndim < self.axis < 0 or 0 < self.axis < ndim):
+            raise ValueError(f"{self.name}: axis {self.axis} is not a feature axis of inputs (N, "
+                             f"{', '.join(map(str, in_shape))})")
+        return in_shape
+
+    @property
+    def last_axis(self) -> bool:
+        """True when it normalises the last axis (what CrossEntropy reads)."""
+        return self.axis == -1 or bool(self.in_shapes) and self.axis == len(self.in_shapes[0])
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis, **super().get_config()}
+
+
+class Softmax(_OverAxis):
+    """Softmax over one axis, the last by default: the classes of (N, K), each step's of (N, T, K).
 
     forward:  y_k = exp(x_k - max x) / Σ_j exp(x_j - max x)
     backward: dx = y · (dy - Σ_k dy_k y_k)
     R-forward:  R{y} = y · (R{x} - Σ_k y_k R{x}_k)
     R-backward: R{dx} = y · (R{dy} - Σ_k R{dy}_k y_k) + R{y} · (dy - s) - y Σ_k dy_k R{y}_k,
                 s = Σ_k dy_k y_k
-    x, y, dy, dx: (N, K).  Before ``CrossEntropy`` the loss reads x and fuses the two.
+    x, y, dy, dx: (N, *, K), sums over ``axis`` (PyTorch's ``softmax(dim=axis)``).  Before
+    ``CrossEntropy`` (which needs the last axis) the loss reads x and fuses the two.
 
     Parameters
     ----------
+    axis : int, default -1
+        The axis the probabilities sum over (a feature axis: not 0).
     name : str, optional
         The node's name in the graph (default: the class name and a number).
     trainable : bool, default True
@@ -276,15 +311,15 @@ class Softmax(Node):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.buffer("y", x.shape)
-        np.subtract(x, x.max(axis=1, keepdims=True), out=y)
+        np.subtract(x, x.max(axis=self.axis, keepdims=True), out=y)
         np.exp(y, out=y)
-        y /= y.sum(axis=1, keepdims=True)
+        y /= y.sum(axis=self.axis, keepdims=True)
         self.y = y
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dx = np.multiply(dy, self.y, out=self.buffer("dx", dy.shape))
-        s = dx.sum(axis=1, keepdims=True)
+        s = dx.sum(axis=self.axis, keepdims=True)
         np.subtract(dy, s, out=dx)
         dx *= self.y
         return dx
@@ -296,8 +331,8 @@ class Softmax(Node):
     def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
         rdx = self._jvp("rdx", rdy)
         if dy is not None and self.ry is not None:
-            s = np.einsum("nk,nk->n", dy, self.y)[:, None]
-            rs = np.einsum("nk,nk->n", dy, self.ry)[:, None]
+            s = np.sum(dy * self.y, axis=self.axis, keepdims=True)
+            rs = np.sum(dy * self.ry, axis=self.axis, keepdims=True)
             t = np.subtract(dy, s, out=self.buffer("rtmp", dy.shape))
             t *= self.ry
             rdx += t
@@ -308,32 +343,29 @@ class Softmax(Node):
     def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
         """y · (u - Σ_k u_k y_k): the softmax Jacobian (symmetric) times u."""
         out = np.multiply(u, self.y, out=self.buffer(key, u.shape))
-        s = out.sum(axis=1, keepdims=True)
+        s = out.sum(axis=self.axis, keepdims=True)
         np.subtract(u, s, out=out)
         out *= self.y
         return out
 
 
-class LogSoftmax(Node):
-    """Log of the softmax over the feature axis (PyTorch's ``LogSoftmax(dim=1)``).
+class LogSoftmax(_OverAxis):
+    """Log of the softmax over one axis, the last by default (PyTorch's ``LogSoftmax(dim=-1)``).
 
     forward:  y = x - max x - log Σ_j exp(x_j - max x);  p = exp(y) (the softmax) is kept
     backward: dx = dy - p Σ_k dy_k
     R-forward:  R{y} = R{x} - Σ_k p_k R{x}_k
     R-backward: R{dx} = R{dy} - p Σ_k R{dy}_k - p R{y} Σ_k dy_k
-    x, y, dy, dx: (N, K).
+    x, y, dy, dx: (N, *, K), sums over ``axis``.
 
     Parameters
     ----------
+    axis : int, default -1
+        The axis the probabilities sum over (a feature axis: not 0).
     name : str, optional
         The node's name in the graph (default: the class name and a number).
     trainable : bool, default True
         Kept for a uniform signature: the node has no parameters, so there is nothing to freeze.
-
-    Raises
-    ------
-    ValueError
-        At build: inputs not of shape (N, K).
 
     Examples
     --------
@@ -350,18 +382,12 @@ class LogSoftmax(Node):
 
     cached = ("p", "ry")
 
-    def build(self, in_shape: tuple) -> tuple:
-        if len(in_shape) != 1:
-            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
-                             f"{', '.join(map(str, in_shape))})")
-        return in_shape
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.subtract(x, x.max(axis=1, keepdims=True), out=self.buffer("y", x.shape))
+        y = np.subtract(x, x.max(axis=self.axis, keepdims=True), out=self.buffer("y", x.shape))
         # exp of x - max clipped at -354: the tail is 1e-154, not an underflow (no warning at ±1000)
         p = np.maximum(y, 0.5 * np.log(np.finfo(self.dtype).tiny), out=self.buffer("p", x.shape))
         np.exp(p, out=p)
-        s = p.sum(axis=1, keepdims=True)
+        s = p.sum(axis=self.axis, keepdims=True)
         p /= s
         y -= np.log(s)
         self.p = p
@@ -375,18 +401,18 @@ class LogSoftmax(Node):
             self.ry = None
             return None
         ry = self.ry = self.buffer("ry", rx.shape)
-        np.subtract(rx, np.einsum("nk,nk->n", self.p, rx)[:, None], out=ry)
+        np.subtract(rx, np.sum(self.p * rx, axis=self.axis, keepdims=True), out=ry)
         return ry
 
     def rbackward(self, rdy: np.ndarray, dy, v: np.ndarray, hv: np.ndarray) -> np.ndarray:
         rdx = self._jvp("rdx", rdy)
         if dy is not None and self.ry is not None:
             t = np.multiply(self.p, self.ry, out=self.buffer("rtmp", dy.shape))
-            t *= dy.sum(axis=1, keepdims=True)
+            t *= dy.sum(axis=self.axis, keepdims=True)
             rdx -= t
         return rdx
 
     def _jvp(self, key: str, u: np.ndarray) -> np.ndarray:
         """u - p Σ_k u_k: the transposed Jacobian times u."""
-        out = np.multiply(self.p, u.sum(axis=1, keepdims=True), out=self.buffer(key, u.shape))
+        out = np.multiply(self.p, u.sum(axis=self.axis, keepdims=True), out=self.buffer(key, u.shape))
         return np.subtract(u, out, out=out)

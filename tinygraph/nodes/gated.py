@@ -13,6 +13,15 @@ from .recurrent import _Recurrent
 __all__ = ["GRU", "LSTM"]
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = ½ tanh(½x) + ½ in place (``step``'s gates, the formula of the training loops)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
 class LSTM(_Recurrent):
     """Long short-term memory (torch.nn.LSTM's gates i, f, g, o).
 
@@ -198,6 +207,20 @@ class LSTM(_Recurrent):
         eD += U * bend * rg
         return {"h": self._next_dh(bw["D"], V["W_hh"], T), "c": ec, "D": eD}
 
+    _carried = 2
+
+    def _cell(self, a, state):
+        """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t, c_t) out, as ``_steps`` computes them."""
+        h, c = state
+        a += h @ self.W_hh.T
+        a += self.b_hh
+        i, f, g, o = self._gates(a)
+        for s in (i, f, o):  # σ(x) = ½ tanh(½x) + ½, as _steps
+            _sigmoid(s)
+        np.tanh(g, out=g)
+        c = f * c + i * g
+        return o * np.tanh(c), c
+
     def get_config(self) -> dict:
         return {"units": self.units, "forget_bias": self.forget_bias, **super().get_config()}
 
@@ -357,3 +380,13 @@ class GRU(_Recurrent):
                 "z": dh * (rf["rh"][:T] - rn) * sl[..., H:2 * H] + dz * (1.0 - 2.0 * z) * rz,
                 "r": dan * rf["rah"][..., 2 * H:] * sl[..., :H] + dr * (1.0 - 2.0 * r) * rr,
                 "hn": dan * rr}
+
+    def _cell(self, a, state):
+        """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t,) out, as ``_steps`` computes it."""
+        h, H = state[0], self.units
+        ah = h @ self.W_hh.T
+        ah += self.b_hh
+        rz = _sigmoid(np.add(a[:, :2 * H], ah[:, :2 * H], out=a[:, :2 * H]))
+        n = np.tanh(a[:, 2 * H:] + rz[:, :H] * ah[:, 2 * H:])
+        z = rz[:, H:]
+        return (n + z * (h - n),)

@@ -1,15 +1,19 @@
 """Loss nodes: the end of a graph, where the backward pass starts.
 
-A loss node reads one input ``x`` (N, K) and a target. ``forward(x, target, sample_weight)``
-returns the weighted mean loss over the N examples, Σ_n w_n l_n / Σ_n w_n (w = 1 by default, so the
-mean); ``backward()`` returns dL/dx. Curvature products: ``rforward(v, rx)`` returns
-R{L} = Σ dx · R{x}, ``rbackward()`` returns H_L R{x} (H_L: the Hessian of L in x).
-``check_target(target, N)`` turns a user's ``y`` into the
-form ``forward`` reads, or raises naming the node. Targets are integer labels (N,) or arrays (N, K).
+A loss node reads one input ``x`` (N, K), or (N, T, K) for a sequence with a target per step, and
+a target. ``forward(x, target, sample_weight)`` returns the weighted mean loss over the positions
+(the N rows, or the N·T steps), Σ w l / Σ w (w = 1 by default, so the mean: PyTorch's
+``cross_entropy`` on the flattened positions); ``backward()`` returns dL/dx. ``sample_weight`` is
+(N,), or (N, T) for sequences (0 masks a padded step; an (N,) weight weighs each sequence's steps).
+Curvature products: ``rforward(v, rx)`` returns R{L} = Σ dx · R{x}, ``rbackward()`` returns
+H_L R{x} (H_L: the Hessian of L in x). ``check_target(target, N)`` turns a user's ``y`` into the
+form ``forward`` reads, or raises naming the node. Targets are integer labels (N,) or (N, T), or
+arrays of x's shape.
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -52,7 +56,7 @@ class Loss(Node):
     Raises
     ------
     ValueError
-        At build: inputs not of shape (N, K).
+        At build: inputs not of shape (N, K) or (N, T, K).
 
     Examples
     --------
@@ -67,21 +71,25 @@ class Loss(Node):
     """
 
     def build(self, in_shape: tuple) -> tuple:
-        # A sequence (N, T, K) would broadcast against (N, T) targets without a word: refuse it.
-        if len(in_shape) != 1:
-            raise ValueError(f"{self.name}: expects inputs of shape (N, K), got (N, "
-                             f"{', '.join(map(str, in_shape))}); reduce the time axis first "
-                             "(a recurrent layer with return_sequences=False)")
+        # (N, C, H, W) would silently take W for the classes: only rows or sequences of steps.
+        if len(in_shape) not in (1, 2):
+            raise ValueError(f"{self.name}: expects inputs of shape (N, K) or (N, T, K), got (N, "
+                             f"{', '.join(map(str, in_shape))}); flatten or pool the other axes first")
         return in_shape
 
     cached = ("x", "target", "weight", "p", "r", "rows", "rx")
+
+    @property
+    def sequence(self) -> bool:
+        """True when the loss reads (N, T, K): one target per step."""
+        return len(self.in_shapes[0]) == 2
 
     def rforward(self, v: np.ndarray, rx) -> float:
         self.rx = rx
         return 0.0 if rx is None else float(np.vdot(self.backward(), rx))
 
     def rbackward(self) -> np.ndarray:
-        """H_L R{x} (N, K) by the loss's ``_curvature(rx, out)``; 0 when no R{x} reaches the loss."""
+        """H_L R{x} (x's shape) by the loss's ``_curvature(rx, out)``; 0 when no R{x} reaches the loss."""
         out = self.buffer("rdx", self.x.shape)
         if self.rx is None:
             out[...] = 0.0
@@ -92,14 +100,14 @@ class Loss(Node):
         raise NotImplementedError(f"{type(self).__name__} gives no Hessian product")
 
     def check_target(self, target, n: int) -> np.ndarray:
-        K = self.in_shapes[0][0]
+        shape = (n, *self.in_shapes[0])
         t = as_array(target, self.name, "y")
         if t.shape[:1] != (n,):
             raise ValueError(f"{self.name}: X has {n} rows but y has shape {t.shape}")
-        if t.ndim == 1 and K == 1:
-            t = t.reshape(n, 1)
-        if t.ndim != 2 or t.shape[1] != K:
-            raise ValueError(f"{self.name}: expects targets of shape ({n}, {K}), got {t.shape}")
+        if t.shape == shape[:-1] and shape[-1] == 1:
+            t = t.reshape(shape)
+        if t.shape != shape:
+            raise ValueError(f"{self.name}: expects targets of shape {shape}, got {t.shape}")
         if t.dtype.kind not in "biuf":
             raise TypeError(f"{self.name}: targets must be numeric, got dtype {t.dtype}")
         t = t.astype(self.dtype, copy=False)
@@ -107,16 +115,22 @@ class Loss(Node):
             raise ValueError(f"{self.name}: targets contain NaN or inf")
         return t
 
-    def _weights(self, sample_weight, n: int):
-        """Per-row factor w_n / Σ w as an (N, 1) column, or the scalar 1/N."""
+    def _weights(self, sample_weight, x):
+        """Per-position factor w / Σ w shaped (N, 1) or (N, T, 1) to broadcast against x, or the
+        scalar 1/(number of positions). An (N,) weight on a sequence weighs each of its steps.
+        ``x`` may also be the row count N (rows only: what custom losses written before passed)."""
+        positions = (int(x),) if isinstance(x, (int, np.integer)) else x.shape[:-1]
         if sample_weight is None:
-            return 1.0 / n
-        return (sample_weight / sample_weight.sum()).reshape(n, 1).astype(self.dtype, copy=False)
+            return 1.0 / math.prod(positions)
+        w = sample_weight
+        if w.shape != positions:
+            w = np.broadcast_to(w.reshape(w.shape + (1,) * (len(positions) - w.ndim)), positions)
+        return (w / w.sum())[..., None].astype(self.dtype, copy=False)
 
-    def _average(self, per_row: np.ndarray) -> float:
-        """Σ_n w_n l_n / Σ w with the factor ``forward`` stored from ``_weights``."""
+    def _average(self, per_position: np.ndarray) -> float:
+        """Σ w l / Σ w over positions with the factor ``forward`` stored from ``_weights``."""
         w = self.weight
-        return float(per_row.sum() * w) if np.isscalar(w) else float(per_row @ w[:, 0])
+        return float(per_position.sum() * w) if np.isscalar(w) else float(np.vdot(per_position, w))
 
 
 class CrossEntropy(Loss):
@@ -129,7 +143,8 @@ class CrossEntropy(Loss):
     R-backward (H_L R{z}, the Gauss-Newton matrix's middle factor, per row and times w):
         binary:       R{dz} = w p (1 - p) R{z}             (H_L = diag(p(1 - p)))
         categorical:  R{dz} = w p (R{z} - Σ_k p_k R{z}_k)  (H_L = diag(p) - p pᵀ)
-    z, dz: (N, K); targets: labels (N,) in [0, K), or (N, K) probabilities.
+    z, dz: (N, K) or (N, T, K); targets: labels (N,) or (N, T) in [0, K), or probabilities of z's shape.
+    Per step, the mean runs over all N·T positions: PyTorch's ``cross_entropy(z.view(-1, K), t.view(-1))``.
 
     Parameters
     ----------
@@ -143,7 +158,7 @@ class CrossEntropy(Loss):
     TypeError
         In a graph, not right after ``Sigmoid`` or ``Softmax``; labels not integers.
     ValueError
-        Inputs not (N, K); labels outside [0, K); probabilities outside [0, 1]; targets of
+        Inputs not (N, K) or (N, T, K); labels outside [0, K); probabilities outside [0, 1]; targets of
         the wrong shape or with NaN.
 
     Examples
@@ -164,6 +179,9 @@ class CrossEntropy(Loss):
         if isinstance(activation, Sigmoid):
             self.kind = "binary"
         elif isinstance(activation, Softmax):
+            if not activation.last_axis:  # the fused cost sums the classes over the last axis
+                raise TypeError(f"{self.name}: CrossEntropy needs its Softmax over the last axis, "
+                                f"{activation.name} has axis={activation.axis}")
             self.kind = "categorical"
         else:
             raise TypeError(f"{self.name}: CrossEntropy must follow Sigmoid or Softmax, "
@@ -171,8 +189,8 @@ class CrossEntropy(Loss):
 
     def check_target(self, target, n: int) -> np.ndarray:
         t = as_array(target, self.name, "y")
-        K = self.in_shapes[0][0]
-        if t.ndim == 1 and K > 1 and t.shape == (n,):
+        *steps, K = self.in_shapes[0]
+        if K > 1 and t.shape == (n, *steps):
             return _labels(t, K, self.name, f"for {K} outputs")
         t = super().check_target(target, n)
         if t.min() < 0 or t.max() > 1:
@@ -181,29 +199,33 @@ class CrossEntropy(Loss):
         return t
 
     def forward(self, z: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
-        n = z.shape[0]
         self.x, self.target = z, target
-        self.weight = self._weights(sample_weight, n)
-        self.rows = rows = _row_index(n) if target.ndim == 1 else None
+        self.weight = self._weights(sample_weight, z)
+        labels = target.ndim < z.ndim
+        # labels pick z[position, t]: on the (N·T, K) view, one fancy index for rows and sequences
+        self.rows = rows = _row_index(target.size) if labels else None
         if self.kind == "binary":
             self.p = sigmoid(z, self.buffer("p", z.shape))
-            partition = np.logaddexp(0.0, z, out=self.buffer("l", z.shape)).sum(axis=1)
+            partition = np.logaddexp(0.0, z, out=self.buffer("l", z.shape)).sum(axis=-1)
         else:
-            zmax = np.maximum.reduce(z, axis=1, keepdims=True)  # the ufunc: no Python wrapper per step
+            zmax = np.maximum.reduce(z, axis=-1, keepdims=True)  # the ufunc: no Python wrapper per step
             p = np.subtract(z, zmax, out=self.buffer("p", z.shape))
             np.exp(p, out=p)
-            s = np.add.reduce(p, axis=1, keepdims=True)
+            s = np.add.reduce(p, axis=-1, keepdims=True)
             p /= s
             self.p = p
-            partition = np.log(s[:, 0]) + zmax[:, 0]
-        per_row = partition - (z[rows, target] if rows is not None else np.einsum("nk,nk->n", target, z))
-        return self._average(per_row)
+            partition = np.log(s[..., 0]) + zmax[..., 0]
+        if labels:
+            picked = z.reshape(-1, z.shape[-1])[rows, target.reshape(-1)].reshape(target.shape)
+        else:
+            picked = np.einsum("...k,...k->...", target, z)
+        return self._average(partition - picked)
 
     def backward(self) -> np.ndarray:
         dz = self.buffer("dz", self.p.shape)
         np.copyto(dz, self.p)
         if self.rows is not None:
-            dz[self.rows, self.target] -= 1.0
+            dz.reshape(-1, dz.shape[-1])[self.rows, self.target.reshape(-1)] -= 1.0
         else:
             dz -= self.target
         dz *= self.weight
@@ -216,7 +238,7 @@ class CrossEntropy(Loss):
             rdz *= rz
         else:
             np.multiply(self.p, rz, out=rdz)
-            s = rdz.sum(axis=1, keepdims=True)
+            s = rdz.sum(axis=-1, keepdims=True)
             np.subtract(rz, s, out=rdz)
             rdz *= self.p
         rdz *= self.weight
@@ -229,7 +251,7 @@ class MeanSquaredError(Loss):
     forward:  l_n = ½ Σ_k (x_nk - t_nk)²
     backward: dx = w (x - t)
     R-backward: R{dx} = w R{x}   (H_L = I)
-    x, t, dx: (N, K); t may be (N,) when K = 1.
+    x, t, dx: (N, K) or (N, T, K); t may drop the last axis when K = 1.
 
     Parameters
     ----------
@@ -241,7 +263,7 @@ class MeanSquaredError(Loss):
     Raises
     ------
     ValueError
-        Inputs not (N, K); targets of the wrong shape or with NaN or inf.
+        Inputs not (N, K) or (N, T, K); targets of the wrong shape or with NaN or inf.
 
     Examples
     --------
@@ -254,11 +276,10 @@ class MeanSquaredError(Loss):
     """
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
-        n = x.shape[0]
-        self.x, self.weight = x, self._weights(sample_weight, n)
+        self.x, self.weight = x, self._weights(sample_weight, x)
         r = np.subtract(x, target, out=self.buffer("r", x.shape))
         self.r = r
-        return 0.5 * self._average(np.einsum("nk,nk->n", r, r))
+        return 0.5 * self._average(np.einsum("...k,...k->...", r, r))
 
     def backward(self) -> np.ndarray:
         return np.multiply(self.r, self.weight, out=self.buffer("dx", self.r.shape))
@@ -275,7 +296,7 @@ class Huber(Loss):
     R-backward: R{dx} = w [|r| < δ] R{x}   (H_L = diag([|r| < δ]))
     Summed over outputs and averaged over rows as ``MeanSquaredError`` (which it equals while every
     |r| < δ): PyTorch's ``huber_loss(x, t, delta=δ, reduction="sum") / N``, i.e. K × its mean.
-    x, t, dx: (N, K); t may be (N,) when K = 1.
+    x, t, dx: (N, K) or (N, T, K); t may drop the last axis when K = 1.
 
     Parameters
     ----------
@@ -289,7 +310,7 @@ class Huber(Loss):
     Raises
     ------
     ValueError
-        ``delta`` not a positive finite number; inputs not (N, K); targets of the wrong shape.
+        ``delta`` not a positive finite number; inputs not (N, K) or (N, T, K); targets of the wrong shape.
 
     Examples
     --------
@@ -311,13 +332,12 @@ class Huber(Loss):
         self.delta = d
 
     def forward(self, x: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
-        n = x.shape[0]
-        self.x, self.weight = x, self._weights(sample_weight, n)
+        self.x, self.weight = x, self._weights(sample_weight, x)
         self.r = r = np.subtract(x, target, out=self.buffer("r", x.shape))
         self.c = c = np.clip(r, -self.delta, self.delta, out=self.buffer("c", x.shape))
         h = np.multiply(c, -0.5, out=self.buffer("h", x.shape))
         h += r
-        return self._average(np.einsum("nk,nk->n", c, h))
+        return self._average(np.einsum("...k,...k->...", c, h))
 
     def backward(self) -> np.ndarray:
         return np.multiply(self.c, self.weight, out=self.buffer("dx", self.c.shape))
@@ -339,7 +359,8 @@ class Hinge(Loss):
     forward (K = 1):  l_n = max(0, 1 - s_n z_n),  s_n = 2 y_n - 1 (labels 0/1 as -1/+1)
     backward: dz_nm = w [l_n > 0],  dz_ny = -w [l_n > 0]  (K = 1: dz_n = -w s_n [l_n > 0])
     R-backward: R{dz} = 0   (H_L = 0 almost everywhere: piecewise linear)
-    z, dz: (N, K), the scores (no activation in front); targets: labels (N,) in [0, K) (0/1 if K = 1).
+    z, dz: (N, K) or (N, T, K), the scores (no activation in front); targets: labels (N,) or (N, T)
+    in [0, K) (0/1 if K = 1).
     ``predict`` gives argmax_k z (z > 0 if K = 1), ``score`` the accuracy.
 
     Parameters
@@ -354,7 +375,8 @@ class Hinge(Loss):
     TypeError
         Labels not integers.
     ValueError
-        Inputs not (N, K); labels not of shape (N,) or outside [0, K) ([0, 1] when K = 1).
+        Inputs not (N, K) or (N, T, K); labels not of shape (N,) / (N, T) or outside [0, K)
+        ([0, 1] when K = 1).
 
     Examples
     --------
@@ -372,43 +394,45 @@ class Hinge(Loss):
 
     def check_target(self, target, n: int) -> np.ndarray:
         t = as_array(target, self.name, "y")
-        K = self.in_shapes[0][0]
-        if K == 1 and t.shape == (n, 1):
-            t = t[:, 0]
-        if t.shape != (n,):
-            raise ValueError(f"{self.name}: expects labels of shape ({n},), got {t.shape}")
+        *steps, K = self.in_shapes[0]
+        if K == 1 and t.shape == (n, *steps, 1):
+            t = t[..., 0]
+        if t.shape != (n, *steps):
+            raise ValueError(f"{self.name}: expects labels of shape {(n, *steps)}, got {t.shape}")
         return _labels(t, max(K, 2), self.name, f"for {K} output{'s' if K > 1 else ''}")
 
     def forward(self, z: np.ndarray, target: np.ndarray, sample_weight=None) -> float:
-        n = z.shape[0]
-        self.weight = self._weights(sample_weight, n)
-        self.x, self.target, self.rows = z, target, _row_index(n)
-        loss = self.buffer("l", (n,))
-        if z.shape[1] == 1:
-            np.multiply(z[:, 0], 2.0 * target - 1.0, out=loss)
+        self.weight = self._weights(sample_weight, z)
+        m, K = target.size, z.shape[-1]
+        self.x, self.target, self.rows = z, target, _row_index(m)
+        loss = self.buffer("l", (m,))  # per position, on the (N·T, K) view of a sequence
+        t = target.reshape(-1)
+        if K == 1:
+            np.multiply(z.reshape(-1), 2.0 * t - 1.0, out=loss)
             np.subtract(1.0, loss, out=loss)
         else:
-            rest = self.buffer("rest", z.shape)
-            np.copyto(rest, z)
-            rest[self.rows, target] = -np.inf
+            rest = self.buffer("rest", (m, K))
+            np.copyto(rest, z.reshape(m, K))
+            rest[self.rows, t] = -np.inf
             self.other = np.argmax(rest, axis=1)
-            np.subtract(rest[self.rows, self.other], z[self.rows, target], out=loss)
+            np.subtract(rest[self.rows, self.other], z.reshape(m, K)[self.rows, t], out=loss)
             loss += 1.0
         np.maximum(loss, 0.0, out=loss)
-        self.active = np.greater(loss, 0.0, out=self.buffer("active", (n,), bool))
+        self.active = np.greater(loss, 0.0, out=self.buffer("active", (m,), bool))
         return self._average(loss)
 
     def backward(self) -> np.ndarray:
-        z, rows, t = self.x, self.rows, self.target
+        z, rows, t = self.x, self.rows, self.target.reshape(-1)
         dz = self.buffer("dz", z.shape)
         dz[...] = 0.0
-        w = self.weight if np.isscalar(self.weight) else self.weight[:, 0]
-        g = np.multiply(self.active, w, out=self.buffer("g", (z.shape[0],)))
-        if z.shape[1] == 1:
-            np.multiply(g, 1.0 - 2.0 * t, out=dz[:, 0])
+        flat = dz.reshape(-1, z.shape[-1])
+        w = self.weight if np.isscalar(self.weight) else self.weight.reshape(-1)
+        g = np.multiply(self.active, w, out=self.buffer("g", (t.size,)))
+        if z.shape[-1] == 1:
+            np.multiply(g, 1.0 - 2.0 * t, out=flat[:, 0])
         else:
-            dz[rows, self.other] = g
-            dz[rows, t] = -g
+            flat[rows, self.other] = g
+            flat[rows, t] = -g
         return dz
 
     def _curvature(self, rz: np.ndarray, rdz: np.ndarray) -> np.ndarray:

@@ -265,14 +265,17 @@ class Node:
         config = {"name": self.name, "trainable": self.trainable}
         if type(self).get_config is not Node.get_config:  # called by an override: it lists its own
             return config
-        args = constructor_arguments(type(self))
-        config = {k: v for k, v in config.items() if k in args or _takes_kwargs(type(self))}
-        for arg in args:
+        args, derived = constructor_arguments(type(self)), {}
+        for arg in args:  # in the constructor's order
             if arg == "init":
-                config["init"] = self.init_scheme if isinstance(self.init_scheme, str) else None
-            elif arg not in config and hasattr(self, arg):
-                config[arg] = getattr(self, arg)
-        return config
+                derived["init"] = self.init_scheme if isinstance(self.init_scheme, str) else None
+            elif arg in config:
+                derived[arg] = config[arg]
+            elif hasattr(self, arg):
+                derived[arg] = getattr(self, arg)
+        if _takes_kwargs(type(self)):  # name and trainable go on to Node.__init__ through **kwargs
+            derived.update({k: v for k, v in config.items() if k not in derived})
+        return derived
 
     def geometry(self) -> str | None:
         """How the node slides over its input, for ``summary`` and ``render`` (e.g. ``20@5×5, stride 1``);

@@ -16,6 +16,8 @@ R-operators (R{x̂} = J R{x}; R{s} = -s² mean(x̂ R{x})):
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from .node import Node
@@ -52,11 +54,18 @@ class _Normalization(Node):
         """True when μ and σ² are those of the input itself (its Jacobian then couples the group)."""
         return True
 
+    def _mean(self, a: np.ndarray) -> np.ndarray:
+        """The mean over the statistics' axes, keepdims. Over the last axis alone (LayerNorm on
+        (N, T, E)) it is a product with a ones/E vector: BLAS beats np.mean on many short rows."""
+        if self._stat_axes == (a.ndim - 1,):
+            return np.matmul(a, np.full(a.shape[-1], 1.0 / a.shape[-1], dtype=a.dtype))[..., None]
+        return a.mean(axis=self._stat_axes, keepdims=True)
+
     def _standardize(self, x: np.ndarray) -> None:
         """x̂ and s from x's own statistics."""
-        mean = x.mean(axis=self._stat_axes, keepdims=True)
+        mean = self._mean(x)
         xc = np.subtract(x, mean, out=self.buffer("x_hat", x.shape))
-        var = np.multiply(xc, xc, out=self.buffer("sq", x.shape)).mean(axis=self._stat_axes, keepdims=True)
+        var = self._mean(np.multiply(xc, xc, out=self.buffer("sq", x.shape)))
         self.batch_mean, self.batch_var = mean, var
         self.s = 1.0 / np.sqrt(var + self.eps)
         xc *= self.s
@@ -74,10 +83,10 @@ class _Normalization(Node):
         if not self._batch_statistics():
             return np.multiply(u, self.s, out=out)
         np.multiply(u, self.x_hat, out=out)
-        proj = out.mean(axis=self._stat_axes, keepdims=True)
+        proj = self._mean(out)
         np.multiply(self.x_hat, proj, out=out)
         np.subtract(u, out, out=out)
-        out -= u.mean(axis=self._stat_axes, keepdims=True)
+        out -= self._mean(u)
         out *= self.s
         return out
 
@@ -128,7 +137,11 @@ class _Normalization(Node):
 
 class BatchNorm(_Normalization):
     """Batch normalisation over the batch (and spatial) axes, per feature or channel (PyTorch's
-    BatchNorm1d/2d: x (N, C) or (N, C, L) or (N, C, H, W); γ, β of shape (C,)).
+    BatchNorm1d/2d: x (N, C) or (N, C, H, W); γ, β of shape (C,)).
+
+    On a 3-D input the channel axis is ambiguous, so it must be named: ``axis=1`` treats x as
+    (N, C, L) (PyTorch's BatchNorm1d), ``axis=-1`` as a sequence (N, T, E) normalised per feature E
+    over all N·T positions (BatchNorm1d applied to x.transpose(1, 2)).
 
     training: μ, σ² (biased) of the batch per channel; after an accepted step ``update_state``
               sets running_mean ← (1 - momentum) running_mean + momentum μ and running_var likewise
@@ -143,6 +156,9 @@ class BatchNorm(_Normalization):
         Weight of the batch in the running averages (PyTorch's convention).
     eps : float, default 1e-5
         Added to the variance.
+    axis : {None, 1, -1}, default None
+        The channel axis of x: None is 1 for (N, C) and (N, C, H, W) and must be chosen for
+        (N, T, E); -1 normalises each feature of the last axis over all other axes.
     name : str, optional
         The node's name in the graph.
     trainable : bool, default True
@@ -151,7 +167,7 @@ class BatchNorm(_Normalization):
     Raises
     ------
     ValueError
-        ``momentum`` or ``eps`` out of range; an input whose channel axis is missing.
+        ``momentum``, ``eps`` or ``axis`` out of range; a 3-D input without ``axis``.
 
     Examples
     --------
@@ -168,16 +184,33 @@ class BatchNorm(_Normalization):
     """
 
     couples_rows = True
+    legacy_config: ClassVar[dict] = {"axis": 1}  # files saved before ``axis`` existed used the channel axis 1
 
-    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None,
-                 trainable: bool = True):
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, axis: int | None = None,
+                 name: str | None = None, trainable: bool = True):
         super().__init__(eps, name=name, trainable=trainable)
         self.momentum = _positive("BatchNorm", "momentum", momentum, upper=1.0)
+        if axis not in (None, 1, -1) or isinstance(axis, bool):
+            raise ValueError(f"BatchNorm: axis must be None, 1 or -1, got {axis!r}")
+        self.axis = axis
 
     def build(self, in_shape: tuple) -> tuple:
-        C = in_shape[0]
-        self._stat_axes = self._param_axes = (0,) + tuple(range(2, len(in_shape) + 1))
-        self._gshape = (1, C) + (1,) * (len(in_shape) - 1)
+        ndim = len(in_shape) + 1
+        if self.axis is None and ndim == 3:
+            raise ValueError(
+                f"{self.name}: on a 3-D input (N, {in_shape[0]}, {in_shape[1]}) the channel axis is "
+                f"ambiguous; pass axis=-1 to normalise each of the {in_shape[1]} features over N and the "
+                f"{in_shape[0]} steps (a sequence (N, T, E)), or axis=1 to normalise each of the "
+                f"{in_shape[0]} channels of (N, C, L) (PyTorch's BatchNorm1d)")
+        if self.axis == -1 and ndim > 2:
+            C = in_shape[-1]
+            self._stat_axes = self._param_axes = tuple(range(ndim - 1))
+            self._gshape = (1,) * (ndim - 1) + (C,)
+        else:
+            C = in_shape[0]
+            self._stat_axes = self._param_axes = (0,) + tuple(range(2, ndim))
+            self._gshape = (1, C) + (1,) * (ndim - 2)
+        self._channels = C
         self.params = (("gamma", (C,)), ("beta", (C,)))
         self.states = (("running_mean", (C,)), ("running_var", (C,)))
         return in_shape
@@ -191,7 +224,7 @@ class BatchNorm(_Normalization):
 
     def _standardize(self, x: np.ndarray) -> None:
         if self.training:
-            m = x.size // x.shape[1]
+            m = x.size // self._channels
             if m < 2:
                 raise ValueError(f"{self.name}: training mode needs more than 1 value per channel to "
                                  f"estimate a variance, got input shape {x.shape}")
@@ -215,21 +248,28 @@ class BatchNorm(_Normalization):
         self.batch_mean = None  # each batch's statistics enter once
 
     def get_config(self) -> dict:
-        return {"momentum": self.momentum, **super().get_config()}
+        return {"momentum": self.momentum, "axis": self.axis, **super().get_config()}
 
 
 class LayerNorm(_Normalization):
-    """Layer normalisation over all feature axes of each row (PyTorch's LayerNorm with
-    normalized_shape = the feature shape; γ, β of the feature shape). The same in both modes.
+    """Layer normalisation of each position over its last axis (``axis=-1``, PyTorch's
+    ``nn.LayerNorm(E)`` on (N, T, E): γ, β of shape (E,)), or of each row over all its feature
+    axes (``axis=None``: normalized_shape = the feature shape, γ, β of the feature shape). The same
+    in both modes. On (N, F) the two are one and the same.
 
-    forward: y = γ (x - μ) / sqrt(σ² + eps) + β, μ and σ² (biased) over the features of each row.
+    forward: y = γ (x - μ) / sqrt(σ² + eps) + β, μ and σ² (biased) over the normalised axes.
     x, y, dy, dx: (N, *features); backward and R-operators in the module docstring of
     ``tinygraph.nodes.normalization``.
+
+    The default is the last axis, what a transformer (and PyTorch) user expects; files saved
+    before ``axis`` existed load with ``axis=None``, the behaviour they were trained with.
 
     Parameters
     ----------
     eps : float, default 1e-5
         Added to the variance.
+    axis : {-1, None}, default -1
+        Normalise over the last axis only, or over all feature axes.
     name : str, optional
         The node's name in the graph.
     trainable : bool, default True
@@ -238,7 +278,7 @@ class LayerNorm(_Normalization):
     Raises
     ------
     ValueError
-        ``eps`` not a positive number.
+        ``eps`` not a positive number; ``axis`` neither -1 nor None.
 
     Examples
     --------
@@ -246,11 +286,35 @@ class LayerNorm(_Normalization):
     >>> errors = tg.check_node_gradients(tg.LayerNorm(), (6,))
     >>> all(e < 1e-6 for e in errors.values())
     True
+    >>> model = tg.Sequential([tg.LayerNorm()], input_shape=(5, 8))    # (N, T, E): γ, β of shape (E,)
+    >>> model.nodes[1].gamma.shape
+    (8,)
     """
 
+    legacy_config: ClassVar[dict] = {"axis": None}  # files saved before ``axis`` existed normalised all feature axes
+
+    def __init__(self, eps: float = 1e-5, *, axis: int | None = -1, name: str | None = None,
+                 trainable: bool = True):
+        super().__init__(eps, name=name, trainable=trainable)
+        if axis not in (-1, None) or isinstance(axis, bool):
+            raise ValueError(f"LayerNorm: axis must be -1 (the last axis) or None (all feature axes), "
+                             f"got {axis!r}")
+        self.axis = axis
+
     def build(self, in_shape: tuple) -> tuple:
-        self._stat_axes = tuple(range(1, len(in_shape) + 1))
-        self._param_axes = (0,)
-        self._gshape = (1,) + tuple(in_shape)
-        self.params = (("gamma", tuple(in_shape)), ("beta", tuple(in_shape)))
+        ndim = len(in_shape) + 1
+        if self.axis == -1:
+            self._stat_axes = (ndim - 1,)
+            self._param_axes = tuple(range(ndim - 1))
+            self._gshape = (1,) * (ndim - 1) + (in_shape[-1],)
+            shape = (in_shape[-1],)
+        else:
+            self._stat_axes = tuple(range(1, ndim))
+            self._param_axes = (0,)
+            self._gshape = (1,) + tuple(in_shape)
+            shape = tuple(in_shape)
+        self.params = (("gamma", shape), ("beta", shape))
         return in_shape
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis, **super().get_config()}

@@ -231,6 +231,43 @@ class _Recurrent(Node):
         np.matmul(D[1:], V_hh, out=e[:-1])
         return e
 
+    _carried = 1  # arrays the recurrence carries from step to step: h (and c for LSTM)
+
+    def step(self, x: np.ndarray, state: tuple | None = None) -> tuple:
+        """One time step with the current parameters: ``(h_t, state_t)`` from x_t and ``state_{t-1}``.
+
+        The state is (h,) for SimpleRNN and GRU, (h, c) for LSTM (torch's ``LSTMCell``); None
+        starts from zeros as ``forward`` does, so T steps give forward's h_1 … h_T. Sampling one
+        token at a time with it costs O(1) per token, not a forward over the whole window.
+        Returns new arrays; the buffers and caches of the training passes are left alone.
+
+        Parameters
+        ----------
+        x : ndarray (N, F)
+            The inputs of this step.
+        state : tuple of ndarray (N, H), optional
+            The state the previous step returned.
+
+        Returns
+        -------
+        tuple
+            h_t (N, H), and the state to pass to the next step.
+        """
+        dtype = self.W_ih.dtype
+        x = np.asarray(x, dtype=dtype)
+        if x.ndim != 2 or x.shape[1] != self.F:
+            raise ValueError(f"{self.name}: step expects x of shape (N, {self.F}), got {x.shape}")
+        if state is None:
+            state = tuple(np.zeros((x.shape[0], self.units), dtype) for _ in range(self._carried))
+        if len(state) != self._carried or any(s.shape != (x.shape[0], self.units) for s in state):
+            raise ValueError(f"{self.name}: step expects a state of {self._carried} array(s) of shape "
+                             f"({x.shape[0]}, {self.units}), got {[np.shape(s) for s in state]}")
+        a = x @ self.W_ih.T
+        a += self.b_ih
+        with np.errstate(under="ignore"):
+            state = self._cell(a, state)
+        return state[0], state
+
     def get_config(self) -> dict:
         return {"units": self.units, "return_sequences": self.return_sequences, "init": self.init_scheme,
                 **super().get_config()}
@@ -338,6 +375,12 @@ class SimpleRNN(_Recurrent):
         if self.activation == "tanh":
             src["D"] = -2.0 * bw["dh"] * fw["h"][1:] * rf["rh"][1:]
         return src
+
+    def _cell(self, a, state):
+        """``step``'s recurrence: a = W_ih x_t + b_ih in, (h_t,) out."""
+        a += state[0] @ self.W_hh.T
+        a += self.b_hh
+        return (np.tanh(a, out=a) if self.activation == "tanh" else np.maximum(a, 0.0, out=a),)
 
     def get_config(self) -> dict:
         return {"units": self.units, "activation": self.activation, **super().get_config()}

@@ -8,3 +8,10 @@ from .first_order import __all__ as _first_order_all
 from .optimizer import Optimizer
 
 __all__ = sorted(set(_first_order_all) | {"Optimizer", "schedules"})
+
+
+def __getattr__(name: str):
+    if name == "KFAC":  # on first use: it loads the curvature package, which ``import tinygraph`` does not
+        from .kfac import KFAC
+        return KFAC
+    raise AttributeError(f"module 'tinygraph.optim' has no attribute {name!r}")

@@ -371,7 +371,8 @@ class Scipy(Optimizer):
     method : str, default "CG"
         A ``scipy.optimize.minimize`` method name.
     maxiter : int, default 3
-        Iterations of the method on each minibatch.
+        Iterations of the method on each minibatch; for "TNC", which has no iteration limit,
+        loss-and-gradient evaluations (scipy's ``maxfun``).
     options : dict, optional
         More options for the method.
 
@@ -419,11 +420,15 @@ class Scipy(Optimizer):
                 g[frozen] = 0
             return loss, g
 
+        if hessp is None and self.method.lower() in ("trust-ncg", "trust-krylov", "trust-exact", "dogleg"):
+            raise ValueError(f"Scipy({self.method!r}) needs Hessian products, which are not passed per "
+                             f"minibatch; train with it full batch (tg.fit(model, X, y, {self.method!r})), "
+                             "or per minibatch with Scipy('Newton-CG') or tg.HessianFree(model)")
         x0 = theta.astype(np.float64)
         bounds = frozen_bounds(self.method, x0, frozen)
         try:
             res = scipy.optimize.minimize(masked, x0.copy(), jac=True, method=self.method, bounds=bounds,
-                                          hessp=hessp, options={"maxiter": self.maxiter, **self.options})
+                                          hessp=hessp, options={self._limit: self.maxiter, **self.options})
             if not np.isfinite(res.x).all():
                 raise NonFiniteError(f"Scipy({self.method!r}): non-finite theta at step {self.t}")
         except BaseException:
@@ -434,6 +439,12 @@ class Scipy(Optimizer):
         theta[...] = res.x
         self.t += 1
         return res
+
+    @property
+    def _limit(self) -> str:
+        """The option that bounds one batch's work: TNC has no ``maxiter`` (scipy would warn "Unknown
+        solver options"), only ``maxfun``."""
+        return "maxfun" if self.method.lower() == "tnc" else "maxiter"
 
     def _params(self) -> dict:
         return {"method": self.method, "maxiter": self.maxiter, "options": self.options or None}

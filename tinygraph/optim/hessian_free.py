@@ -200,7 +200,7 @@ class HessianFree(Scipy):
         loss, X = model.loss, model._values[0]  # fun's last forward pass ran on the batch
         # label losses keep their targets; residual losses (squared error, Huber) keep x - t
         y = loss.target if isinstance(loss, (CrossEntropy, Hinge)) else model._values[model._loss_index] - loss.r
-        sw = None if np.isscalar(loss.weight) else loss.weight[:, 0]
+        sw = None if np.isscalar(loss.weight) else loss.weight[..., 0]  # (N,) or (N, T)
         n = X.shape[0]
         k = max(1, round(self.curvature_fraction * n))
         if k < n:  # a new subset every iteration, drawn from (random_state, t): resumable

@@ -30,6 +30,8 @@ import weakref
 
 import numpy as np
 
+from ..validation import n_examples
+
 __all__ = ["ClusterError", "Objective", "batches", "fit", "objective"]
 
 
@@ -99,11 +101,11 @@ def _align(X, y, sample_weight):
         if a is None:
             out.append(None)
             continue
-        a = _as_rows(a, name, (1, 2))
+        a = _as_rows(a, name, (1, 2, 3) if name == "y" else (1, 2))  # per-step targets: (N, T), (N, T, K)
         if a.shape[0] != X.shape[0]:
             raise ValueError(f"tinygraph.dask: X has {X.shape[0]} rows but {name} has {a.shape[0]}")
         if isinstance(a, da.Array):
-            a = a.rechunk({0: rows, **({1: -1} if a.ndim == 2 else {})})
+            a = a.rechunk({0: rows, **{axis: -1 for axis in range(1, a.ndim)}})
         else:
             a = da.from_array(a, chunks=(rows,) + a.shape[1:])
         out.append(a)
@@ -147,7 +149,7 @@ def _prepare(model, X, y, sample_weight):
         if w.size and not w.any():
             return None, None, None, 0.0  # all weights zero: the partition adds nothing
     X, y, sample_weight = model._check_data(X, y, sample_weight)
-    return X, y, sample_weight, float(X.shape[0] if sample_weight is None else sample_weight.sum())
+    return X, y, sample_weight, float(n_examples(X.shape[0], sample_weight))
 
 
 def _partial(model, theta, part, k: int):
@@ -194,7 +196,8 @@ class Objective:
         A model ending in a loss node. It is copied: calls never change ``model.theta``.
     X : dask array (N, n_features) or (N, *input_shape) chunked by rows, or a Dask DataFrame
         The examples; each row chunk is one partition, validated once and kept on the workers.
-    y : dask array (N,) or (N, K) (rechunked like X's rows), Dask Series, or numpy array
+    y : dask array (N,), (N, K), or (N, T) / (N, T, K) for per-step targets (rechunked like X's
+        rows), Dask Series, or numpy array
         Targets, as the model's loss node checks them.
     sample_weight : like y, optional
         Non-negative row weights; M is their sum.
@@ -210,10 +213,18 @@ class Objective:
         reschedules the tasks of a dead worker and recomputes lost partitions from their recipe;
         data with no recipe (scattered from the client) cannot come back: ``ClusterError``.
 
-    Attributes: ``n_partitions``, ``n_rows``, ``weight_sum`` (M), ``n_evaluations`` and
-    ``timings`` (seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker
-    thread's time in ``loss_and_grad``, ``communication`` = wall − compute: sending θ, moving
-    gradients, scheduling).
+    Attributes
+    ----------
+    n_partitions, n_rows : int
+        The row partitions and the rows they hold.
+    weight_sum : float
+        M, the sum of the sample weights.
+    n_evaluations : int
+        Loss-and-gradient evaluations so far.
+    timings : dict
+        Seconds summed over calls: ``wall`` on the client, ``compute`` the busiest worker thread's time
+        in ``loss_and_grad``, ``communication`` = wall − compute (sending θ, moving gradients,
+        scheduling).
 
     Raises
     ------

@@ -126,7 +126,9 @@ def build_model(builder, params: dict, feature_shape: tuple, n_outputs: int, see
     if tuple(model.input.shape) != tuple(feature_shape):
         raise ValueError(f"model: {name}(...) reads X of shape (N, {', '.join(map(str, model.input.shape))}), "
                          f"the data is (N, {', '.join(map(str, feature_shape))})")
-    width = model.output.out_shape[-1] if len(model.output.out_shape) == 1 else None
+    out = model.output.out_shape
+    # a regressor with one output per step, (T, 1), takes y of shape (N, T)
+    width = out[-1] if len(out) == 1 else out[0] if not classifier and len(out) == 2 and out[1] == 1 else None
     ok = width == n_outputs or classifier and n_outputs == 2 and width == 1 and isinstance(model.output, Sigmoid)
     if not ok:
         raise ValueError(f"model: {name}(...) gives outputs of shape {model.output.out_shape}, the data "

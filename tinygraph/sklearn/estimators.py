@@ -54,8 +54,10 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     batch_size : None or int, default None
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
     max_iter : int, default 200
-        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
-        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
+        Iterations of a scipy method, or epochs of a minibatch optimizer; for "TNC", which has no
+        iteration limit, loss-and-gradient evaluations (scipy's ``maxfun``). ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning``, saying which of them ran out, when they run out
+        before ``tol`` stops it.
     tol : float, default 1e-4
         Stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
@@ -83,6 +85,31 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     n_jobs : None or int, default None
         The number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
+
+    Attributes
+    ----------
+    model_ : tinygraph.Graph
+        The fitted net (renderable: ``model_.render("net.svg")``).
+    coef_ : ndarray of shape (n_params,)
+        Every parameter of the net in one flat vector: ``model_.theta`` itself.
+    coefs_ : list of ndarray
+        The weight matrix of each layer, input side first (``(n_in, n_out)`` for a Dense layer, as
+        scikit-learn's ``MLPClassifier``); views into ``coef_``.
+    intercepts_ : list of ndarray
+        The bias vector of each layer of ``coefs_``; views into ``coef_``.
+    loss_curve_ : list of float
+        The training loss after each iteration (scipy) or epoch (minibatches).
+    n_iter_ : int
+        Iterations (scipy) or epochs (minibatches) run, over every ``fit`` and ``partial_fit``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels, sorted.
+    n_features_in_ : int
+        The number of features seen by ``fit``.
+    feature_names_in_ : ndarray of str
+        The column names of X, when X was a DataFrame with string column names.
+    optimizer_ : str or tinygraph.optim.Optimizer
+        What trained the net: the scipy method, or a copy of the optimizer, whose state
+        ``partial_fit`` and ``warm_start`` continue.
 
     Examples
     --------
@@ -233,7 +260,8 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """A feed-forward net regressor (identity output, squared error), scikit-learn style.
 
     Parameters as ``NeuralNetClassifier`` without ``output`` and ``class_weight``. y may be (N,) or
-    (N, K); ``predict`` returns (N,) for one output. The loss is ½·mean squared error; no target
+    (N, K); ``predict`` returns (N,) for one output. A ``model`` with one output per step, (N, T, 1)
+    (a recurrent layer with ``return_sequences=True``, then ``Dense(1)``), takes y of shape (N, T). The loss is ½·mean squared error; no target
     scaling is done (standardise y, e.g. with ``TransformedTargetRegressor``, for large targets).
 
     Parameters
@@ -261,8 +289,10 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     batch_size : None or int, default None
         None: full batch for scipy methods, min(200, n_samples) for optimizer objects.
     max_iter : int, default 200
-        Iterations of a scipy method, or epochs of a minibatch optimizer; ``fit`` warns with
-        scikit-learn's ``ConvergenceWarning`` when they run out before ``tol`` stops it.
+        Iterations of a scipy method, or epochs of a minibatch optimizer; for "TNC", which has no
+        iteration limit, loss-and-gradient evaluations (scipy's ``maxfun``). ``fit`` warns with
+        scikit-learn's ``ConvergenceWarning``, saying which of them ran out, when they run out
+        before ``tol`` stops it.
     tol : float, default 1e-4
         Stop once the loss (validation loss with early stopping) has not improved
         by ``tol`` for ``n_iter_no_change`` epochs; scipy methods also get ``tol``.
@@ -288,6 +318,31 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     n_jobs : None or int, default None
         The number of threads (-1: every core) that split each loss and gradient by
         rows (``tg.fit``'s ``n_jobs``): for full-batch methods on large data.
+
+    Attributes
+    ----------
+    model_ : tinygraph.Graph
+        The fitted net (renderable: ``model_.render("net.svg")``).
+    coef_ : ndarray of shape (n_params,)
+        Every parameter of the net in one flat vector: ``model_.theta`` itself.
+    coefs_ : list of ndarray
+        The weight matrix of each layer, input side first (``(n_in, n_out)`` for a Dense layer, as
+        scikit-learn's ``MLPClassifier``); views into ``coef_``.
+    intercepts_ : list of ndarray
+        The bias vector of each layer of ``coefs_``; views into ``coef_``.
+    loss_curve_ : list of float
+        The training loss after each iteration (scipy) or epoch (minibatches).
+    n_iter_ : int
+        Iterations (scipy) or epochs (minibatches) run, over every ``fit`` and ``partial_fit``.
+    n_outputs_ : int
+        The number of targets.
+    n_features_in_ : int
+        The number of features seen by ``fit``.
+    feature_names_in_ : ndarray of str
+        The column names of X, when X was a DataFrame with string column names.
+    optimizer_ : str or tinygraph.optim.Optimizer
+        What trained the net: the scipy method, or a copy of the optimizer, whose state
+        ``partial_fit`` and ``warm_start`` continue.
 
     Examples
     --------
@@ -370,7 +425,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             The net's outputs.
         """
         out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out
+        return out[..., 0] if out.shape[-1] == 1 else out  # per-step outputs (N, T, 1): (N, T)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

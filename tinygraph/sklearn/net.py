@@ -25,7 +25,7 @@ from ..nodes import Dense, Identity, ReLU, Sigmoid, Tanh
 from ..optim.first_order import Optimizer, Scipy
 from ..sequential import Sequential
 from ..training.loop import fit as tg_fit
-from ..validation import check_random_state
+from ..validation import check_random_state, user_stacklevel
 
 __all__ = ["NeuralNet"]
 
@@ -68,6 +68,22 @@ class NeuralNet(BaseEstimator):
         if "model_" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__} has no coef_ before fit")
         return self.model_.theta
+
+    @property
+    def coefs_(self) -> list:
+        """The weight matrix of each layer, input side first, as scikit-learn's ``MLPClassifier``:
+        ``coefs_[i]`` is (n_in, n_out) for a Dense layer; views into ``coef_``."""
+        return [node.views(self.coef_)["W"] for node in self._weighted_layers()]
+
+    @property
+    def intercepts_(self) -> list:
+        """The bias vector of each layer of ``coefs_`` (None for a layer without one); views into ``coef_``."""
+        return [node.views(self.coef_).get("b") for node in self._weighted_layers()]
+
+    def _weighted_layers(self) -> list:
+        if "model_" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} has no coefs_ or intercepts_ before fit")
+        return [node for node in self.model_.nodes if any(name == "W" for name, _ in node.params)]
 
     def get_params(self, deep: bool = True) -> dict:
         """scikit-learn's parameters; with ``deep`` and a model builder, also its ``model__name``."""
@@ -206,10 +222,18 @@ class NeuralNet(BaseEstimator):
         who = type(self).__name__
         if result.interrupted:
             warnings.warn(f"{who}.fit was interrupted after {self.n_iter_} iterations; "
-                          "the model keeps its last parameters and is usable", UserWarning, stacklevel=3)
+                          "the model keeps its last parameters and is usable", UserWarning,
+                          stacklevel=user_stacklevel())
         elif not partial and (result.n_epochs >= int(self.max_iter) if minibatch else not result.success):
-            warnings.warn(f"{who}: max_iter={self.max_iter} reached before the loss stopped improving by "
-                          f"tol={self.tol} ({result.message}); raise max_iter", ConvergenceWarning, stacklevel=3)
+            if minibatch:
+                counted = "epochs"
+            elif isinstance(opt, str) and opt.lower() == "tnc":  # TNC has no iteration limit, only maxfun
+                counted = "loss-and-gradient evaluations (TNC's limit; it has no iteration limit)"
+            else:
+                counted = "iterations"
+            warnings.warn(f"{who}: max_iter={self.max_iter} {counted} ran out after n_iter_={self.n_iter_} "
+                          f"{'epochs' if minibatch else 'iterations'}, before the loss stopped improving by tol={self.tol} ({result.message}); "
+                          "raise max_iter", ConvergenceWarning, stacklevel=user_stacklevel())
         return result
 
     def _split(self, X, t, sw, rng):

@@ -25,9 +25,11 @@ from .monitor import Monitor, OptimizeResult
 from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
 from ..parallel.rows import check_n_jobs, serial_blocks
 from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
+from .scipy_bridge import batch_objective as _batch_objective
+from .stream import check_validation, fit_stream, is_stream
 from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads, busy_cores
 from ..statistics import row_chunks
-from ..validation import all_finite, shuffle_seed
+from ..validation import shuffle_seed
 
 __all__ = ["OPTIMIZERS", "fit"]
 
@@ -46,9 +48,28 @@ def _batch_size(batch_size, n: int) -> int:
     raise ValueError(f"fit: batch_size must be a positive int or a fraction in (0, 1], got {batch_size!r}")
 
 
-def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | None = None,
-        maxiter: int | None = None, tol: float | None = None, sample_weight=None, validation_data=None,
-        early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
+def _stream_optimizer(y, optimizer) -> Optimizer:
+    """The optimizer of ``fit(model, batches, "adam", ...)`` (given where arrays put y) as an object."""
+    if y is not None:
+        if not isinstance(y, (str, Optimizer)):
+            raise TypeError(f"fit: a stream of batches carries its own targets; the argument after it is "
+                            f"the optimizer, got {type(y).__name__}")
+        if optimizer != "L-BFGS-B":
+            raise TypeError("fit: give the optimizer once (after the batches, or as optimizer=)")
+        optimizer = y
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    if isinstance(optimizer, str):
+        check_method(optimizer, "fit")
+        return Scipy(optimizer)  # a stream has no full batch: scipy's method runs on each minibatch
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"fit: optimizer must be a name or a tinygraph.optim.Optimizer, got {optimizer!r}")
+    return optimizer
+
+
+def fit(model, X, y=None, optimizer="L-BFGS-B", *, steps: int | None = None, batch_size=None,
+        epochs: int | None = None, maxiter: int | None = None, tol: float | None = None, sample_weight=None,
+        validation_data=None, early_stopping: bool = False, patience: int = 10, callback=None, random_state=None,
         verbose: int = 0, progress: bool = False, initial_epoch: int = 0,
         shuffle: bool = True, threads: int | None = None, n_jobs: int | None = None,
         **unknown) -> OptimizeResult:
@@ -58,20 +79,27 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     ----------
     model : Graph
         A model ending in a loss node; its ``theta`` is trained in place.
-    X : ndarray (N, *input_shape), a tuple/dict of arrays for several inputs, or a dask array
+    X : ndarray (N, *input_shape), a tuple/dict of arrays for several inputs, a dask array, or a stream
         The examples. A dask array trains on its cluster (``tinygraph.dask.fit``); validation_data,
         early_stopping, initial_epoch, verbose, progress and n_jobs are then not available.
+        A stream is an iterator of minibatches ``(X, y)`` or ``(X, y, sample_weight)``, or a
+        callable ``batches(step)`` giving the one for the optimizer's step number: the optimizer
+        then follows it, ``fit(model, batches, "adam", steps=100)`` (``tinygraph.training.stream``).
     y : ndarray
-        Targets, as the model's loss node checks them.
+        Targets, as the model's loss node checks them (none for a stream).
     optimizer : str or Optimizer, default "L-BFGS-B"
         A scipy method name ("L-BFGS-B", "CG", "BFGS", "TNC", "Newton-CG", "trust-ncg", ...) trains
         full batch; with ``batch_size`` it becomes ``optim.Scipy(method)`` on minibatches. A built-in
         optimizer by lower-case name (``OPTIMIZERS``: "sgd", "adam", "adamw", "rmsprop", "adagrad",
         "adadelta", "rprop", as Keras) is that class with its default settings, made afresh for this
         call. An ``Optimizer`` keeps its state between calls (warm start).
+    steps : int, optional
+        For a stream: the updates per epoch (Keras's ``steps_per_epoch``; ``epochs`` defaults to 1).
+        None runs an iterator until it ends.
     batch_size : None, int, or float in (0, 1], default None
         None, an int, or a fraction of the rows in (0, 1]; the last batch of an epoch holds the
-        remaining rows. None is the full batch, except for an optimizer given by name: min(200, N),
+        remaining rows (with BatchNorm, a last batch of one row joins the one before: one row has
+        no batch variance). None is the full batch, except for an optimizer given by name: min(200, N),
         scikit-learn's default.
     epochs : int, optional
         Passes over the data; training runs epochs ``initial_epoch .. epochs - 1`` (Keras).
@@ -84,9 +112,10 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         not improved by ``tol`` for ``patience`` epochs; scipy methods also get it as their ``tol``.
     sample_weight : ndarray (N,), optional
         Non-negative row weights; each batch's loss is its weighted mean.
-    validation_data : tuple, optional
+    validation_data : tuple or list of tuples, optional
         (X, y) or (X, y, sample_weight); its loss and score (accuracy, or R²) are
-        recorded after every epoch in ``result.history``.
+        recorded after every epoch in ``result.history``. A list of such tuples is a fixed set of
+        batches, evaluated one at a time and averaged by their examples.
     early_stopping : bool, default False
         Keep the theta of the best epoch; stop after ``patience`` epochs without progress.
     patience : int, default 10
@@ -113,7 +142,8 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
         (-1: every core; ``tinygraph.parallel.rows``), BLAS then held to one thread unless ``threads``
         says otherwise: for full-batch methods and large batches. None (with ``threads`` None) picks
         every core for batches of narrow products that BLAS cannot split (``tg.threads.auto_row_blocks``:
-        at least 512 rows per core, no BatchNorm, idle cores), else 1.
+        at least 512 rows per core, no BatchNorm), else 1. The blocks never depend on the load (they
+        change the rounding of the sums): on a busy machine the same blocks run one after another.
 
     Returns
     -------
@@ -150,6 +180,18 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
 
         from .hints import unknown_keywords
         raise TypeError(unknown_keywords("fit", unknown, list(inspect.signature(fit).parameters)[3:-1]))
+    if is_stream(X):
+        if sample_weight is not None or batch_size is not None:
+            raise ValueError("fit: a stream's batches carry their own sizes and sample weights; "
+                             "batch_size= and sample_weight= are for arrays")
+        return fit_stream(model, X, _stream_optimizer(y, optimizer), steps=steps, epochs=epochs,
+                          maxiter=maxiter, tol=tol, validation_data=validation_data,
+                          early_stopping=early_stopping, patience=patience, callback=callback,
+                          verbose=verbose, progress=progress, initial_epoch=initial_epoch, threads=threads,
+                          n_jobs=n_jobs)
+    if y is None or steps is not None:
+        raise ValueError("fit: y is required for arrays" if y is None else
+                         "fit: steps= is for a stream of batches; arrays take batch_size and epochs")
     if random_state is None:  # one seed makes one run: the model's seed also orders the batches
         random_state = model.random_state
     if hasattr(X, "__dask_graph__"):  # rows on a Dask cluster: the same objective, summed over partitions
@@ -173,10 +215,7 @@ def fit(model, X, y, optimizer="L-BFGS-B", *, batch_size=None, epochs: int | Non
     if n_jobs > 1 and coupled is not None:
         raise ValueError(f"fit: n_jobs={n_jobs} splits the rows into blocks, but {coupled.name} normalises over "
                          "the whole batch; use n_jobs=1 (BLAS threads still use every core)")
-    validation = None
-    if validation_data is not None:
-        validation = model._check_data(*validation_data) if len(validation_data) == 3 else \
-            model._check_data(*validation_data, None)
+    validation = check_validation(model, validation_data)
     if int(patience) != patience or patience < 1:
         raise ValueError(f"fit: patience must be a positive integer, got {patience!r}")
     if tol is not None and not (isinstance(tol, numbers.Real) and tol >= 0):
@@ -267,7 +306,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         order, perm = np.arange(n), np.empty(n, dtype=np.intp)
         Xbuf = empty_rows(X, width)  # one buffer per input for several
         ybuf = np.empty((width,) + y.shape[1:], y.dtype)
-        swbuf = None if sw is None else np.empty(width, sw.dtype)
+        swbuf = None if sw is None else np.empty((width,) + sw.shape[1:], sw.dtype)  # (N,) or (N, T)
     batched = isinstance(opt, Scipy)
     stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
@@ -290,7 +329,7 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     idx = perm[start:start + m]
                     Xb = X.take(idx, axis=0, out=Xbuf[:m], mode="clip")
                     yb = y.take(idx, axis=0, out=ybuf[:m], mode="clip")
-                    swb = None if sw is None else sw.take(idx, out=swbuf[:m], mode="clip")
+                    swb = None if sw is None else sw.take(idx, axis=0, out=swbuf[:m], mode="clip")
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
                 if stochastic:  # new dropout masks each step; the same ones within it (line searches)
@@ -332,16 +371,3 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
     fun = mon.last_epoch_loss(loss)  # the final epoch's running mean, not its last batch
     return mon.result(fun=fun, nit=mon.steps, nfev=nfev, n_examples_seen=seen, success=not interrupted,
                       message=message, interrupted=interrupted, epoch=epoch)
-
-
-def _batch_objective(model, Xb, yb, swb, step, n_jobs=1):
-    """fun(x) -> (loss, float64 grad) on one batch, for scipy; a fresh gradient array every call."""
-    theta = model.theta
-
-    def fun(x):
-        np.copyto(theta, x)
-        loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False, n_jobs=n_jobs)
-        if not (math.isfinite(loss) and all_finite(g)):
-            raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
-        return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice
-    return fun

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize
 
 from ..nodes import CrossEntropy
+from ..validation import n_examples
 
 __all__ = ["Monitor", "OptimizeResult", "TrainingInfo"]
 
@@ -105,14 +106,29 @@ class TrainingInfo:
 
 
 def evaluate(model, X, y, sample_weight=None) -> tuple:
-    """(loss, score) of checked data in one evaluation-mode forward pass: accuracy for cross-entropy,
-    else R²."""
+    """(loss, score) of checked data in one evaluation-mode forward pass: accuracy for cross-entropy
+    (per position over the weighted ones for per-step targets), else R²."""
     vals = model._forward(X, model._train_plan, training=False)
     z = vals[model._loss_index]
     loss = model.loss.forward(z, y, sample_weight)
-    loss += model.penalty(X.shape[0] if sample_weight is None else sample_weight.sum())
+    loss += model.penalty(n_examples(X.shape[0], sample_weight))
     # the fused loss computed the probabilities; any other loss reads the output itself
-    return loss, model._score(model.loss.p if isinstance(model.loss, CrossEntropy) else z, y)
+    return loss, model._score(model.loss.p if isinstance(model.loss, CrossEntropy) else z, y, sample_weight)
+
+
+def evaluate_batches(model, batches: list) -> tuple:
+    """(loss, score) over a fixed list of checked (X, y, sample_weight) batches: each batch's data
+    loss and score weighted by its positions (or weights), plus the l2 term of all the examples."""
+    losses, scores, weights, examples = [], [], [], 0.0
+    for X, y, sw in batches:
+        vals = model._forward(X, model._train_plan, training=False)
+        z = vals[model._loss_index]
+        losses.append(model.loss.forward(z, y, sw))
+        scores.append(model._score(model.loss.p if isinstance(model.loss, CrossEntropy) else z, y, sw))
+        weights.append(n_examples(X.shape[0], sw))
+        examples += weights[-1]
+    w = np.asarray(weights) / examples
+    return float(np.dot(w, losses)) + model.penalty(examples), float(np.dot(w, scores))
 
 
 class Monitor:
@@ -184,7 +200,8 @@ class Monitor:
         h["epoch_time"].append(time.perf_counter() - self.t0)
         val_loss = val_score = None
         if self.validation is not None:
-            val_loss, val_score = evaluate(self.model, *self.validation)
+            val_loss, val_score = (evaluate_batches(self.model, self.validation)
+                                   if isinstance(self.validation, list) else evaluate(self.model, *self.validation))
             h["val_loss"].append(val_loss)
             h["val_score"].append(val_score)
         if self.bar is not None:

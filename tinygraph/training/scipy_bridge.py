@@ -26,7 +26,7 @@ from ..optim.first_order import frozen_bounds
 from ..optim.optimizer import NonFiniteError
 from ..validation import all_finite, user_stacklevel
 
-__all__ = ["diagnose", "fit_scipy", "minimize_scipy"]
+__all__ = ["batch_objective", "diagnose", "fit_scipy", "minimize_scipy"]
 
 _HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
 
@@ -66,6 +66,19 @@ def diagnose(model, X, y, sample_weight, step: int, what: str) -> NonFiniteError
 # The methods of scipy.optimize.minimize that use the gradient (and, for some, hessp) we pass.
 SCIPY_METHODS = ("CG", "BFGS", "L-BFGS-B", "TNC", "SLSQP", "Newton-CG", "trust-ncg", "trust-krylov",
                  "trust-constr")
+
+
+def batch_objective(model, Xb, yb, swb, step, n_jobs=1):
+    """fun(x) -> (loss, float64 grad) on one batch, for scipy; a fresh gradient array every call."""
+    theta = model.theta
+
+    def fun(x):
+        np.copyto(theta, x)
+        loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False, n_jobs=n_jobs)
+        if not (math.isfinite(loss) and all_finite(g)):
+            raise diagnose(model, Xb, yb, swb, step, "loss or gradient")
+        return loss, np.asarray(g, dtype=np.float64)  # g is already a fresh array: cast, never copy twice
+    return fun
 
 
 def check_method(method: str, who: str) -> str:
