@@ -108,3 +108,14 @@ def test_warmup_cosine_is_nanogpts_get_lr(t):
     else:
         want = 1e-4 + 0.5 * (1 + np.cos(np.pi * (t - 100) / 1900)) * 9e-4
     assert lr(t) == pytest.approx(want)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = small()
+    X, y = data()
+    with pytest.warns(UserWarning, match="callable init"):  # nanoGPT's init is code: the weights are saved
+        path = tg.save(model, tmp_path / "gpt.npz")
+    back = tg.load(path)
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.loss_value(back.theta, X, y) == model.loss_value(model.theta, X, y)
+    assert back["h0.attn"].causal and back["h0.ln_1"].axis == -1

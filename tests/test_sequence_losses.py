@@ -210,3 +210,31 @@ def test_softmax_over_another_axis(cls):
         tg.Sequential([tg.Softmax(axis=1), tg.CrossEntropy()], input_shape=(T, K))
     with pytest.raises(ValueError, match=r"axis 0 is not a feature axis of inputs \(N, 5, 4\)"):
         tg.Sequential([cls(axis=0)], input_shape=(T, K))
+
+
+def test_files_saved_before_softmax_axis_load_with_their_behaviour(tmp_path):
+    """A Softmax on (N, T, K) saved before ``axis`` existed normalised axis 1: it still does."""
+    import io
+    import json
+    import zipfile
+
+    model = tg.Sequential([tg.Softmax(axis=1), tg.Flatten(), tg.MeanSquaredError()], input_shape=(T, K),
+                          random_state=0)
+    path = tg.save(model, tmp_path / "new.npz")
+    old, popped = tmp_path / "old.npz", []
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "header.npy":
+                header = json.loads(np.load(io.BytesIO(data)).tobytes().decode())
+                for spec in header["model"]["nodes"]:
+                    popped.append(spec["config"].pop("axis", "absent"))  # as written before axis existed
+                buf = io.BytesIO()
+                np.save(buf, np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+                data = buf.getvalue()
+            dst.writestr(item, data)
+    assert 1 in popped
+    back = tg.load(old)
+    assert back.nodes[1].axis == 1
+    x = np.random.default_rng(0).standard_normal((N, T, K))
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
