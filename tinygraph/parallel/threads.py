@@ -236,13 +236,13 @@ def _probe(m: int, k: int, n: int, dtype, n_cores: int) -> int:
     a, b = np.ones((m, k), dtype), np.ones((k, n), dtype)
     out = np.empty((m, n), dtype)
     best = {1: math.inf, n_cores: math.inf}
-    for _ in range(3):
+    for i in range(3):
         for count in best:
             with blas_threads(count):
                 t0 = time.perf_counter()
                 np.matmul(a, b, out=out)  # the first round wakes the threads: the minimum drops it
                 best[count] = min(best[count], time.perf_counter() - t0)
-        if best[n_cores] > 2.0 * best[1]:  # a core is taken (under load: 100× slower): stop here
+        if i and best[n_cores] > 2.0 * best[1]:  # a core is taken (under load: 100× slower): stop here
             break
     choice = n_cores if best[n_cores] < 0.9 * best[1] else 1
     _probed[key] = (choice, time.monotonic())
