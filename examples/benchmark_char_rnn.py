@@ -1,5 +1,5 @@
 """Speed of the character LSTM's training step (examples/char_rnn.py), side by side with PyTorch.
-=============================================================================================
+=================================================================================================
 
 One step of ``char_rnn``: ids (12, 64) → Embedding(65, 64) → LSTM(256, every step) → Dense(65) →
 softmax cross-entropy on (12, 64) targets, forward, backward and AdamW update (clipnorm 1), float32,

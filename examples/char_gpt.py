@@ -1,5 +1,5 @@
 """A character-level GPT on tiny Shakespeare, trained by hand-written backprop (nanoGPT's CPU recipe).
-===================================================================================================
+======================================================================================================
 
 nanoGPT's ``shakespeare_char`` on a CPU: the first 90% of the 1,115,394 characters for training,
 the rest for validation, a 65-character vocabulary; 4 layers, 4 heads, E = 128, context 64,

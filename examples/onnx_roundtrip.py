@@ -79,7 +79,7 @@ def torch_lenet(channels: tuple, hidden: int):
     net = nn.Sequential(nn.Conv2d(1, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(c2 * 4 * 4, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-    return net.eval()
+    return net.float().eval()  # float32 whatever torch's default dtype is
 
 
 def import_and_fine_tune(Xtr, ytr, Xte, yte, path: str, channels, hidden, rows: int, maxiter: int,

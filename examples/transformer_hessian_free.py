@@ -1,5 +1,5 @@
 """Hessian-free against Adam on a small transformer: reversing a sequence of tokens.
-=================================================================================
+====================================================================================
 
 Sequences of T = 8 tokens from a vocabulary of 8; the target at position t is the token at position
 T − 1 − t (every output needs attention to another position: a model without it scores 1/8 per

@@ -227,3 +227,23 @@ def test_own_node_refused_by_name_then_exported_by_its_hook():
     model = tg.Sequential([tg.Dense(3), ExportableCube()], input_shape=2, random_state=0)
     X = rng.standard_normal((4, 2))
     np.testing.assert_allclose(run_reference(tg.to_onnx(model), {"input": X}), model.forward(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("variant", ["gpt", "encoder"])
+def test_attention(variant):
+    """The transformer nodes as a decomposition: a small GPT (causal, positional embedding), and a
+    bias-free encoder layer reading a key mask as a second input (rows with no key give 0)."""
+    if variant == "gpt":
+        from models.gpt import gpt
+        check_both(lambda dtype: gpt(11, n_layer=2, n_head=2, n_embd=8, block_size=6, dtype=dtype, random_state=0),
+                   rng.integers(0, 11, (3, 6)).astype(float))
+        return
+
+    def build(dtype):
+        x, keys = tg.Input((5, 4), name="x"), tg.Input(5, name="keys")
+        h = tg.MultiHeadAttention(2, bias=False)(tg.LayerNorm()(x), keys)
+        return tg.Graph([x, keys], tg.Dense(3)(tg.Add()(x, h)), dtype=dtype, random_state=0)
+
+    keys = (rng.random((4, 5)) > 0.4).astype(float)
+    keys[0] = 0.0  # a row that may attend to nothing
+    check_both(build, (rng.standard_normal((4, 5, 4)), keys))

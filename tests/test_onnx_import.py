@@ -20,6 +20,15 @@ def one_blas_thread():
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def float32_torch():
+    """PyTorch's own default dtype, whatever an earlier test left set."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
 class Recurrent(nn.Module):
     """x (N, T, F) -> cell (stacked num_layers deep) -> last step -> Linear: the usual PyTorch sequence
     classifier."""
@@ -33,6 +42,22 @@ class Recurrent(nn.Module):
         return self.fc(out[:, -1])
 
 
+class Branches(nn.Module):
+    """Conv -> global average pool -> view -> two branches, added and concatenated: the other ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv2d(2, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1)
+        self.a, self.b, self.out = nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(12, 3)
+        self.leaky, self.elu, self.softplus = nn.LeakyReLU(0.2), nn.ELU(), nn.Softplus()
+
+    def forward(self, x):
+        h = self.pool(self.leaky(self.conv(x)))
+        h = h.view(h.size(0), -1)
+        u = self.elu(self.a(h)) + self.softplus(self.b(h))
+        return torch.softmax(self.out(torch.cat([u, torch.sigmoid(self.a(h))], dim=1)), dim=1)
+
+
 def torch_models():
     torch.manual_seed(0)
     lenet = nn.Sequential(nn.Conv2d(1, 4, 5), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
@@ -42,7 +67,8 @@ def torch_models():
     mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 8),
                         nn.Tanh(), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 3))
     models = {"mlp": (mlp, torch.randn(4, 8)), "lenet": (lenet, torch.randn(3, 1, 14, 14)),
-              "lstm": (Recurrent(nn.LSTM, num_layers=2), torch.randn(4, 7, 5))}
+              "lstm": (Recurrent(nn.LSTM, num_layers=2), torch.randn(4, 7, 5)),
+              "branches": (Branches(), torch.randn(3, 2, 6, 6))}
     for m, _ in models.values():  # running statistics that are not the initial 0 and 1
         for bn in [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]:
             bn.running_mean.uniform_(-0.5, 0.5)
@@ -71,7 +97,7 @@ def relative_error(got, want):
     return np.abs(np.asarray(got, np.float64) - want).max() / np.abs(want).max()
 
 
-@pytest.mark.parametrize("name", ["mlp", "lenet", "lstm"])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "lstm", "branches"])
 def test_torch_exports_give_pytorchs_outputs(exported, name):
     module, x, path = exported[name]
     model = tg.from_onnx(path)
@@ -88,6 +114,8 @@ def test_what_the_imports_are(exported):
     kinds = {name: [type(n).__name__ for n in tg.from_onnx(p).nodes] for name, (_, _, p) in exported.items()}
     assert kinds["lstm"] == ["Input", "LSTM", "LSTM", "Dense"]  # out[:, -1]: the last state, no copy
     assert kinds["lenet"][:2] == ["Input", "Conv2D"] and "MaxPool2D" in kinds["lenet"]
+    assert kinds["branches"] == ["Input", "Conv2D", "LeakyReLU", "GlobalAvgPool2D", "Dense", "ELU", "Dense",
+                                 "Softplus", "Add", "Sigmoid", "Concat", "Dense", "Softmax"]  # a(h) once
 
 
 @pytest.mark.parametrize("name", ["mlp", "lstm"])
@@ -158,6 +186,8 @@ def round_trip_models(dtype):
                                  tg.LayerNorm(), tg.Dense(6), tg.LeakyReLU(), tg.Slice(1, 5), tg.Softplus(),
                                  tg.Reshape((2, 2)), tg.Flatten(), tg.Identity(),
                                  tg.LogSoftmax()], input_shape=(2, 6, 6), dtype=dtype, random_state=0),
+        "positional": tg.Sequential([tg.Embedding(10, 4), tg.PositionalEmbedding(5), tg.LayerNorm(), tg.Dense(4),
+                                     tg.Softmax(), tg.CrossEntropy()], input_shape=(5,), dtype=dtype, random_state=0),
         "embedding": tg.Sequential([tg.Embedding(10, 4), tg.SimpleRNN(3, "relu", return_sequences=True),
                                     tg.Dense(2), tg.Flatten(), tg.Dense(1), tg.Sigmoid(), tg.CrossEntropy()],
                                    input_shape=(5,), dtype=dtype,

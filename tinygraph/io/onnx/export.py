@@ -21,6 +21,7 @@ from ...nodes.activations import ReLU, Sigmoid, Tanh
 from ...nodes.gated import GRU, LSTM
 from ...nodes.rectifiers import ELU, GELU, LeakyReLU, Softplus
 from ...nodes.recurrent import SimpleRNN
+from .export_attention import ATTENTION_CONVERTERS
 from .export_ops import CONVERTERS
 from .read import require_onnx
 
@@ -116,6 +117,8 @@ def _convert(ctx: OnnxContext, node: Node, inputs: list) -> str:
     for cls in type(node).__mro__:
         if cls in CONVERTERS:
             return CONVERTERS[cls](ctx, node, inputs)
+        if cls in ATTENTION_CONVERTERS:
+            return ATTENTION_CONVERTERS[cls](ctx, node, inputs)
     raise TypeError(
         f"to_onnx: node {node.name!r} ({type(node).__name__}) has no ONNX mapping; give the class a method "
         "to_onnx(self, ctx, inputs) -> output_name that writes it with ctx.op(...) (see 'Write your own node')")

@@ -26,6 +26,7 @@ from ...nodes import (
     LeakyReLU,
     LogSoftmax,
     MaxPool2D,
+    PositionalEmbedding,
     ReLU,
     Sigmoid,
     SimpleRNN,
@@ -35,7 +36,7 @@ from ...nodes import (
 )
 from .gates import from_onnx_blocks
 from .import_shapes import SHAPE_HANDLERS
-from .views import BATCH, Tensor, const, decimal, only, tensor
+from .views import BATCH, Above, Tensor, const, decimal, only, tensor
 
 __all__ = ["HANDLERS"]
 
@@ -46,9 +47,14 @@ def _add_tensors(imp, args):
         if imp.shape(t) != imp.shape(c):
             imp.fail(f"adds tensors of different shapes {imp.shape(t)} and {imp.shape(c)} (no broadcasting)")
         return [imp.add(Add(), imp.as_node(t, "first input"), imp.as_node(c, "second input"))]
+    shape = imp.shape(t)
+    if len(shape) == 3 and c.shape[-2:] == shape[1:] and c.size == shape[1] * shape[2]:
+        # x + W[:T] on (N, T, E): a learned positional embedding (max_len = T)
+        return [imp.add(PositionalEmbedding(shape[1]), imp.as_node(t), params={"W": c.reshape(shape[1:])})]
     dense = t.node
     if not t.open_bias or c.size != dense.n_out or c.shape[-1:] != (dense.n_out,):
-        imp.fail("adding a constant to a tensor is read only as the bias of the MatMul just before it")
+        imp.fail("adding a constant to a tensor is read only as the bias of the MatMul just before it, or as "
+                 "a positional embedding (a (T, E) table added to (N, T, E))")
     imp.params[dense]["b"] = c.reshape(-1)
     return [Tensor(dense, t.dims)]
 
@@ -143,6 +149,42 @@ def _pool(cls):
 def _global_pool(imp, node, args, attrs):
     t = imp.add(GlobalAvgPool2D(), imp.as_node(tensor(imp, args[0])))
     return [Tensor(t.node, (0, 1, None, None))]  # ONNX keeps (N, C, 1, 1)
+
+
+def _reduce_mean(imp, node, args, attrs):
+    """The mean over H and W of (N, C, H, W) (PyTorch's AdaptiveAvgPool2d(1), as its exporter writes it)."""
+    only(imp, attrs, {"axes": None, "keepdims": (0, 1), "noop_with_empty_axes": (0,)})
+    x = tensor(imp, args[0])
+    rank = len(imp.shape(x))
+    axes = attrs.get("axes", None if len(args) < 2 or args[1] is None else const(imp, args[1], 1).tolist())
+    if rank != 4 or axes is None or sorted(a % rank for a in axes) != [2, 3]:
+        imp.fail(f"ReduceMean over axes {axes} of a rank-{rank} tensor; only the spatial mean of (N, C, H, W) "
+                 "(a global average pool) is read")
+    t = imp.add(GlobalAvgPool2D(), imp.as_node(x))
+    return [Tensor(t.node, (0, 1, None, None) if attrs.get("keepdims", 1) else (0, 1))]
+
+
+def _greater(imp, node, args, attrs):
+    x, c = args
+    if isinstance(x, np.ndarray) and isinstance(c, np.ndarray):
+        imp.small(x, c)
+        return [imp.constant(np.greater(x, c), "Greater's result")]
+    if isinstance(x, Tensor) and isinstance(c, np.ndarray) and c.size == 1:
+        return [Above(x, float(c.reshape(())))]
+    imp.fail("Greater on the model's tensors is read only as x > threshold (PyTorch's Softplus)")
+
+
+def _where(imp, node, args, attrs):
+    """Where(x > threshold, x, Softplus(x)): PyTorch's Softplus (β = 1) with its threshold."""
+    cond, a, b = args
+    if not any(isinstance(v, (Tensor, Above)) for v in args):
+        imp.small(cond, a, b)
+        return [imp.constant(np.where(cond, a, b), "Where's result")]
+    if (isinstance(cond, Above) and a == cond.tensor and isinstance(b, Tensor) and isinstance(b.node, Softplus)
+            and b.node.beta == 1.0 and b.node.inputs[0] is imp.as_node(a)):
+        b.node.threshold = decimal(cond.threshold)
+        return [b]
+    imp.fail("Where on the model's tensors is read only as PyTorch's Softplus: Where(x > t, x, Softplus(x))")
 
 
 def _batchnorm(imp, node, args, attrs):
@@ -280,6 +322,9 @@ HANDLERS = {
     "MaxPool": _pool(MaxPool2D),
     "AveragePool": _pool(AvgPool2D),
     "GlobalAveragePool": _global_pool,
+    "ReduceMean": _reduce_mean,
+    "Greater": _greater,
+    "Where": _where,
     "BatchNormalization": _batchnorm,
     "LayerNormalization": _layernorm,
     "RNN": _recurrent("RNN"),

@@ -16,16 +16,6 @@ __all__ = ["SHAPE_HANDLERS"]
 _NUMPY_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16,
                 11: np.float64}
 
-def _numpy(fn):
-    def handler(imp, node, args, attrs):
-        if any(isinstance(a, Tensor) for a in args):
-            imp.fail(f"{node.op_type} on the model's tensors has no tinygraph counterpart (only on constants)")
-        imp.small(*args)
-        out = fn(list(args), attrs)
-        return [imp.constant(out, f"{node.op_type}'s result")]
-    return handler
-
-
 def _shape(imp, node, args, attrs):
     x = args[0]
     shape = np.array(imp.shape(x) if isinstance(x, Tensor) else x.shape, dtype=np.int64)
@@ -248,5 +238,4 @@ SHAPE_HANDLERS = {
     "Mul": _binary(np.multiply, "Mul"),
     "Div": _binary(lambda a, b: a // b if a.dtype.kind in "iu" else a / b, "Div"),
     "Equal": _binary(np.equal, "Equal"),
-    "Where": _numpy(lambda a, attrs: np.where(*a)),
 }

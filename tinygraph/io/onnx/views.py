@@ -24,7 +24,7 @@ import numpy as np
 from ...nodes import Flatten, Node, Reshape
 from .read import OnnxImportError
 
-__all__ = ["BATCH", "MAX_CONSTANT", "Importer", "Tensor", "const", "decimal", "only", "tensor"]
+__all__ = ["BATCH", "MAX_CONSTANT", "Above", "Importer", "Tensor", "const", "decimal", "only", "tensor"]
 
 BATCH = 2_147_483_647  # 2**31 - 1: the batch size in shape arithmetic
 MAX_CONSTANT = 1 << 24  # elements a computed constant may have (the shape arithmetic needs a few)
@@ -38,6 +38,14 @@ class Tensor:
     dims: tuple
     sole: bool = False  # the only reader of the node's output so far (a recurrent node may still change)
     open_bias: bool = False  # a MatMul's Dense whose bias a following Add may still fill
+
+
+@dataclass
+class Above:
+    """``Greater(t, threshold)`` of a tensor: read only as the switch of PyTorch's Softplus (see ``Where``)."""
+
+    tensor: Tensor
+    threshold: float
 
 
 @dataclass
