@@ -153,3 +153,17 @@ def test_bad_batch_size_is_named():
     model, X, y = _data("dense")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         per_example_grad_norms(model, X, y, batch_size=0)
+
+
+def test_attention_rows_by_the_row_masked_backward():
+    """MultiHeadAttention has no rule of its own: each row's gradient still equals that row's own."""
+    if not hasattr(tg, "MultiHeadAttention"):
+        pytest.skip("no attention node in this build")
+    model = tg.Sequential([tg.MultiHeadAttention(2, causal=True), tg.Flatten(), tg.Dense(3), tg.Softmax(),
+                           tg.CrossEntropy()], input_shape=(4, 4), random_state=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3, 4, 4)), np.array([0, 2, 1])
+    G = per_example_grads(model, X, y)
+    for n in range(3):
+        _, g = model.loss_and_grad(model.theta, X[n:n + 1], y[n:n + 1])
+        np.testing.assert_allclose(G[n], g, rtol=1e-10, atol=1e-13)
