@@ -446,7 +446,10 @@ def default_settings_on(n_cores: int, repeats: int, quick: bool) -> list:
     import sys
     pinned = sorted(os.sched_getaffinity(0))[:n_cores]
     args = [sys.executable, __file__, "--defaults-only", "--repeats", str(repeats)] + (["--quick"] if quick else [])
-    out = subprocess.run(args, capture_output=True, text=True, check=False,
+    # the child runs examples/benchmark.py as a script: the repository root goes on its path too
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run(args, capture_output=True, text=True, check=False, env=env,
                          preexec_fn=lambda: os.sched_setaffinity(0, pinned))
     if out.returncode:
         raise RuntimeError(f"the {n_cores}-core run failed:\n{out.stderr}")

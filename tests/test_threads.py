@@ -68,6 +68,7 @@ def test_auto_threads_one_core_or_a_busy_machine_means_one_thread():
 def test_auto_threads_times_the_largest_product_once_per_shape(monkeypatch):
     from tinygraph.parallel import threads
     threads._probed.clear()
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)  # an idle machine: the timing decides
     model = mlp(784, 256, 256, 10, dtype=np.float32)
     choice = tg.auto_threads(model, 128, n_cores=2)
     assert choice in (1, 2) and list(threads._probed) == [(128, 784, 256, "float32", 2)]
@@ -75,6 +76,9 @@ def test_auto_threads_times_the_largest_product_once_per_shape(monkeypatch):
     monkeypatch.setattr(threads.np, "matmul", None)  # a second timing would fail here
     assert tg.auto_threads(model, np.zeros((128, 784)), n_cores=2) == choice
     assert tg.auto_threads(mlp(784, 25, 10), 8000, n_cores=2) == 1  # narrow: decided without timing
+    monkeypatch.setattr(threads, "busy_cores", lambda: 1.0)
+    threads._probed.clear()
+    assert tg.auto_threads(model, 128, n_cores=2) == 1 and not threads._probed  # busy: no timing
 
 
 def test_blas_threads_holds_other_libraries_to_one():

@@ -11,12 +11,12 @@ numpy's at 2 threads.
 
 ``auto_threads(model, rows)`` picks the count from the model's matrix products at that batch size
 and the cores this process may run on: 1 when the largest product is narrow in any dimension or
-small; else it *measures*: that very product, timed at 1 thread and at every core (best of three,
-interleaved), every core when that is at least 10% faster. The choice is kept per product shape for
-a minute, so a change of load is seen by the next fit. A guess from the load average picked 1
-thread for the 784-256-256-10 net at batch 128 on a quiet machine where 2 were 20% faster, and
-under load (3.5 on 2 cores) that Adam epoch took 0.5 s at 1 thread and 5–6.5 s at 2: the timing
-sees both.
+small, or when other processes keep a core busy (the load average less our own share); else it
+*measures*: that very product, timed at 1 thread and at every core (best of three, interleaved),
+every core when that is at least 10% faster. The choice is kept per product shape for a minute.
+Both tests are needed on a shared machine: under load (3.5 on 2 cores) the 784-256-256-10 Adam
+epoch took 0.5 s at 1 thread and 5–6.5 s at 2, and a timing taken in a quiet second, alone, once
+chose 2 threads for an epoch that then ran 5× slower than on one.
 ``tg.fit`` (and the estimators, the scipy bridge) use it unless ``threads=`` says otherwise;
 ``with tg.blas_threads(n):`` sets numpy's BLAS to ``n`` threads and any other BLAS or OpenMP
 library (scipy's) to 1 inside the block. The libraries are found once (threadpoolctl takes
@@ -174,12 +174,12 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     """BLAS threads for evaluations of ``model`` on ``rows`` examples (an int, or the data X itself).
 
     1 when the model's largest matrix product is narrow (a dimension < 64) or small (< 4M
-    multiply-adds). Else, by default, that product is timed at 1 thread and at every core
-    (``cores()``), best of three rounds, and every core is chosen when at least 10% faster (the
-    choice is kept per shape for a minute): a second thread gains at most ~1.5× on such products,
-    but a thread that waits for a core another process holds made a minibatch epoch 5–10× slower on
-    a loaded 2-core machine, and the timing sees both. Given ``busy``, no timing: every core when
-    ``busy`` < 0.5, else 1.
+    multiply-adds), or when other processes keep a core busy (``busy_cores()`` >= 0.5). Else, by
+    default, that product is timed at 1 thread and at every core (``cores()``), best of three
+    rounds, and every core is chosen when at least 10% faster (the choice is kept per shape for a
+    minute): a second thread gains at most ~1.5× on such products, but a thread that waits for a
+    core another process holds made a minibatch epoch 5–10× slower on a loaded 2-core machine.
+    Given ``busy``, no timing: every core when ``busy`` < 0.5, else 1.
     ``with tg.blas_threads(tg.auto_threads(model, X)):`` around ``scipy.optimize.minimize(
     model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
 
@@ -219,8 +219,10 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     m, k, n = max(_products(model, int(rows)), key=math.prod, default=(0, 0, 0))
     if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
         return 1
+    if (busy_cores() if busy is None else busy) >= 0.5:
+        return 1
     if busy is not None or not available():
-        return 1 if (busy_cores() if busy is None else busy) >= 0.5 else n_cores
+        return n_cores
     return _probe(m, k, n, getattr(model, "dtype", np.float64), n_cores)
 
 
@@ -236,13 +238,13 @@ def _probe(m: int, k: int, n: int, dtype, n_cores: int) -> int:
     a, b = np.ones((m, k), dtype), np.ones((k, n), dtype)
     out = np.empty((m, n), dtype)
     best = {1: math.inf, n_cores: math.inf}
-    for _ in range(3):
+    for i in range(3):
         for count in best:
             with blas_threads(count):
                 t0 = time.perf_counter()
                 np.matmul(a, b, out=out)  # the first round wakes the threads: the minimum drops it
                 best[count] = min(best[count], time.perf_counter() - t0)
-        if best[n_cores] > 2.0 * best[1]:  # a core is taken (under load: 100× slower): stop here
+        if i and best[n_cores] > 2.0 * best[1]:  # a core is taken (under load: 100× slower): stop here
             break
     choice = n_cores if best[n_cores] < 0.9 * best[1] else 1
     _probed[key] = (choice, time.monotonic())
