@@ -50,7 +50,7 @@ def mlp(*sizes, dtype=np.float64):
 @pytest.mark.parametrize("sizes, rows, expected", [
     ((784, 256, 256, 10), 128, 2),    # 128×784×256: gained 25–40% from a second thread
     ((784, 1024, 1024, 10), 512, 2),
-    ((784, 25, 10), 8000, 1),         # the Quick start: 25 columns split badly (2-5× slower in L-BFGS-B)
+    ((784, 25, 10), 8000, 1),         # without timing, 25 columns count as narrow (the probe decides)
     ((64, 32, 10), 1797, 1),          # digits
     ((784, 256, 256, 10), 32, 1),     # a small batch
 ])
@@ -67,6 +67,7 @@ def test_auto_threads_one_core_or_a_busy_machine_means_one_thread():
 
 def test_auto_threads_times_the_largest_product_once_per_shape(monkeypatch):
     from tinygraph.parallel import threads
+    matmul = np.matmul
     threads._probed.clear()
     monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)  # an idle machine: the timing decides
     model = mlp(784, 256, 256, 10, dtype=np.float32)
@@ -75,7 +76,11 @@ def test_auto_threads_times_the_largest_product_once_per_shape(monkeypatch):
     monkeypatch.setattr(threads, "_PROBE_TTL", 1e9)
     monkeypatch.setattr(threads.np, "matmul", None)  # a second timing would fail here
     assert tg.auto_threads(model, np.zeros((128, 784)), n_cores=2) == choice
-    assert tg.auto_threads(mlp(784, 25, 10), 8000, n_cores=2) == 1  # narrow: decided without timing
+    monkeypatch.setattr(threads.np, "matmul", matmul)
+    narrow = tg.auto_threads(mlp(784, 25, 10), 8000, n_cores=2)  # narrow but large: timed as well
+    assert narrow in (1, 2) and (8000, 784, 25, "float64", 2) in threads._probed
+    assert tg.auto_threads(mlp(64, 32, 10), 100, n_cores=2) == 1  # small: decided without timing
+    assert (100, 64, 32, "float64", 2) not in threads._probed
     monkeypatch.setattr(threads, "busy_cores", lambda: 1.0)
     threads._probed.clear()
     assert tg.auto_threads(model, 128, n_cores=2) == 1 and not threads._probed  # busy: no timing

@@ -38,9 +38,9 @@ __all__ = ["auto_row_blocks", "auto_threads", "blas_threads", "busy_cores", "cor
 
 limit: int | None = None  # the innermost blas_threads(n) in force; None: no limit
 
-# A product m×k times k×n splits well over threads when every dimension is at least _MIN_DIM and it
-# has at least _MIN_MACS multiply-adds (measured: 128×784×256 gained 25–40% from a second thread,
-# 8000×784×25 lost inside L-BFGS-B, 1797×64×32 lost).
+# Below _MIN_MACS multiply-adds a product stays on one thread (1797×64×32 lost from a second one).
+# Without a timing, a product splits well when every dimension is at least _MIN_DIM as well
+# (128×784×256 gained 25–40% from a second thread; 8000×784×25 lost under load, gained idle).
 _MIN_DIM = 64
 _MIN_MACS = 1 << 22
 _PROBE_MACS = 1 << 25  # the timed product keeps at most this many multiply-adds (~1 ms at 1 thread)
@@ -173,13 +173,13 @@ def busy_cores() -> float:
 def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = None) -> int:
     """BLAS threads for evaluations of ``model`` on ``rows`` examples (an int, or the data X itself).
 
-    1 when the model's largest matrix product is narrow (a dimension < 64) or small (< 4M
-    multiply-adds), or when other processes keep a core busy (``busy_cores()`` >= 0.5). Else, by
-    default, that product is timed at 1 thread and at every core (``cores()``), best of three
+    1 when the model's largest matrix product is small (< 4M multiply-adds), or when other
+    processes keep a core busy (``busy_cores()`` >= 0.5). Else, by default, that product is timed at 1 thread and at every core (``cores()``), best of three
     rounds, and every core is chosen when at least 10% faster (the choice is kept per shape for a
     minute): a second thread gains at most ~1.5× on such products, but a thread that waits for a
     core another process holds made a minibatch epoch 5–10× slower on a loaded 2-core machine.
-    Given ``busy``, no timing: every core when ``busy`` < 0.5, else 1.
+    Given ``busy`` (or without threadpoolctl), no timing: every core when ``busy`` < 0.5 and every
+    dimension of the product is at least 64, else 1.
     ``with tg.blas_threads(tg.auto_threads(model, X)):`` around ``scipy.optimize.minimize(
     model.loss_and_grad, ...)`` does what ``tg.fit`` does itself.
 
@@ -217,12 +217,14 @@ def auto_threads(model, rows, n_cores: int | None = None, busy: float | None = N
     if not isinstance(rows, (int, np.integer)):
         rows = _n_rows(rows)
     m, k, n = max(_products(model, int(rows)), key=math.prod, default=(0, 0, 0))
-    if min(m, k, n) < _MIN_DIM or m * k * n < _MIN_MACS:
+    if m * k * n < _MIN_MACS:
         return 1
     if (busy_cores() if busy is None else busy) >= 0.5:
         return 1
-    if busy is not None or not available():
-        return n_cores
+    if busy is not None or not available():  # no timing: the rule of thumb on the narrowest dimension
+        return n_cores if min(m, k, n) >= _MIN_DIM else 1
+    # Timed, narrow products too: on an idle 2-core machine 8000×784×25 (the Quick start) ran
+    # L-BFGS-B 1.4× faster on two threads, though the rule of thumb says one.
     return _probe(m, k, n, getattr(model, "dtype", np.float64), n_cores)
 
 
