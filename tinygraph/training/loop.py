@@ -22,11 +22,10 @@ import numpy as np
 
 from ..inputs import empty_rows
 from .monitor import Monitor, OptimizeResult
-from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, NonFiniteError, Optimizer, RMSProp, Rprop, Scipy
+from ..optim.first_order import SGD, Adadelta, AdaGrad, Adam, AdamW, Optimizer, RMSProp, Rprop, Scipy
 from ..parallel.rows import check_n_jobs, serial_blocks
-from .scipy_bridge import SCIPY_METHODS, check_method, diagnose, fit_scipy
-from .scipy_bridge import batch_objective as _batch_objective
-from .stream import check_validation, fit_stream, is_stream
+from .scipy_bridge import SCIPY_METHODS, check_method, fit_scipy
+from .stream import check_validation, fit_stream, is_stream, take_step
 from ..parallel.threads import auto_row_blocks, auto_threads, available, blas_threads, busy_cores
 from ..statistics import row_chunks
 from ..validation import shuffle_seed
@@ -302,9 +301,8 @@ def _batches(n: int, bs: int, coupled: bool) -> list:
 
 
 def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch, seed, n_jobs=1):
-    n, theta = X.shape[0], model.theta
+    n = X.shape[0]
     opt.freeze(model.trainable_mask)
-    gbuf = model.grad  # the step reads (and may clip) the model's own gradient: no copy per step
     batches = _batches(n, bs, any(node.couples_rows for node in model.nodes))
     if seed is not None:
         width = max(stop - start for start, stop in batches)
@@ -312,8 +310,6 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
         Xbuf = empty_rows(X, width)  # one buffer per input for several
         ybuf = np.empty((width,) + y.shape[1:], y.dtype)
         swbuf = None if sw is None else np.empty((width,) + sw.shape[1:], sw.dtype)  # (N,) or (N, T)
-    batched = isinstance(opt, Scipy)
-    stateful, stochastic = bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
     message = "reached the number of epochs"
@@ -337,26 +333,8 @@ def _fit_minibatch(model, X, y, sw, opt, mon, bs, epochs, maxiter, initial_epoch
                     swb = None if sw is None else sw.take(idx, axis=0, out=swbuf[:m], mode="clip")
                 if swb is not None and not swb.any():
                     continue  # every row of this batch has weight 0: nothing to learn, and 0/0 loss
-                if stochastic:  # new dropout masks each step; the same ones within it (line searches)
-                    model.noise_step = opt.t
-                if batched:
-                    res = opt.minimize_batch(_batch_objective(model, Xb, yb, swb, mon.steps, n_jobs), theta)
-                    loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
-                    if stateful:  # the batch statistics at the accepted point, not at a rejected trial
-                        model._forward(Xb, model._train_plan, training=True)
-                        model.update_state()
-                else:
-                    loss, g = model.loss_and_grad(theta, Xb, yb, sample_weight=swb, check_input=False,
-                                                  out=gbuf, n_jobs=n_jobs)
-                    nfev, seen = nfev + 1, seen + m
-                    if not math.isfinite(loss):
-                        raise diagnose(model, Xb, yb, swb, mon.steps, "loss")
-                    try:
-                        opt.step(theta, g)
-                    except NonFiniteError:
-                        raise diagnose(model, Xb, yb, swb, mon.steps, "update") from None
-                    if stateful:  # the step is taken: its batch's statistics enter the running ones
-                        model.update_state()
+                loss, evals = take_step(model, opt, Xb, yb, swb, mon.steps, n_jobs)
+                nfev, seen = nfev + evals, seen + evals * m
                 if mon.after_step(loss, m, epoch):
                     stop, complete = True, False
                     break

@@ -107,10 +107,37 @@ def fit_stream(model, batches, opt, *, steps, epochs, maxiter, tol, validation_d
     return result
 
 
+def take_step(model, opt, X, y, sw, step: int, n_jobs: int) -> tuple:
+    """One update of ``model.theta`` on the minibatch (X, y, sw): ``(loss, evaluations)``.
+
+    A gradient step (``opt.step``), or k scipy iterations on the batch (``Scipy``); then the batch's
+    statistics enter the running ones (stateful models), at the accepted point. Dropout draws the
+    masks of step ``opt.t`` (the same ones within the step, so line searches see one objective).
+    Shared by the array loop (``tinygraph.training.loop``) and the stream loop below.
+    """
+    if model._stochastic:
+        model.noise_step = opt.t
+    if isinstance(opt, Scipy):
+        res = opt.minimize_batch(batch_objective(model, X, y, sw, step, n_jobs), model.theta)
+        if model._stateful:  # the batch statistics at the accepted point, not at a rejected trial
+            model._forward(X, model._train_plan, training=True)
+            model.update_state()
+        return float(res.fun), res.nfev
+    loss, g = model.loss_and_grad(model.theta, X, y, sample_weight=sw, check_input=False, out=model.grad,
+                                  n_jobs=n_jobs)
+    if not math.isfinite(loss):
+        raise diagnose(model, X, y, sw, step, "loss")
+    try:
+        opt.step(model.theta, g)
+    except NonFiniteError:
+        raise diagnose(model, X, y, sw, step, "update") from None
+    if model._stateful:  # the step is taken: its batch's statistics enter the running ones
+        model.update_state()
+    return loss, 1
+
+
 def _loop(model, opt, mon, batch, draw, steps, epochs, maxiter, initial_epoch, n_jobs):
-    theta, gbuf = model.theta, model.grad
     opt.freeze(model.trainable_mask)
-    batched, stateful, stochastic = isinstance(opt, Scipy), bool(model._stateful), bool(model._stochastic)
     nfev = seen = 0
     loss, epoch, stop, interrupted = math.nan, initial_epoch, False, False
     message = "reached the number of epochs"
@@ -128,26 +155,8 @@ def _loop(model, opt, mon, batch, draw, steps, epochs, maxiter, initial_epoch, n
                 batch, ran, m = None, ran + 1, X.shape[0]
                 if sw is not None and not sw.any():
                     continue  # nothing to learn, and a 0/0 loss
-                if stochastic:  # new dropout masks each step; the same ones within it (line searches)
-                    model.noise_step = opt.t
-                if batched:
-                    res = opt.minimize_batch(batch_objective(model, X, y, sw, mon.steps, n_jobs), theta)
-                    loss, nfev, seen = float(res.fun), nfev + res.nfev, seen + res.nfev * m
-                    if stateful:  # the batch statistics at the accepted point
-                        model._forward(X, model._train_plan, training=True)
-                        model.update_state()
-                else:
-                    loss, g = model.loss_and_grad(theta, X, y, sample_weight=sw, check_input=False, out=gbuf,
-                                                  n_jobs=n_jobs)
-                    nfev, seen = nfev + 1, seen + m
-                    if not math.isfinite(loss):
-                        raise diagnose(model, X, y, sw, mon.steps, "loss")
-                    try:
-                        opt.step(theta, g)
-                    except NonFiniteError:
-                        raise diagnose(model, X, y, sw, mon.steps, "update") from None
-                    if stateful:
-                        model.update_state()
+                loss, evals = take_step(model, opt, X, y, sw, mon.steps, n_jobs)
+                nfev, seen = nfev + evals, seen + evals * m
                 if mon.after_step(loss, m, epoch):
                     stop, complete = True, False
                     break
